@@ -1,0 +1,1 @@
+"""orgbot: the Slack app, its listeners, the answering path and the CLI."""

@@ -1,0 +1,273 @@
+"""Text generation behind a small protocol: a local transformers model (with an optional LoRA
+adapter), or any OpenAI-compatible HTTP endpoint (vLLM, llama.cpp server, a hosted API)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import httpx
+
+from bot.answering.prompt import END_OF_TURN, ensure_chat_template, render
+
+log = logging.getLogger(__name__)
+
+
+class GeneratorError(Exception):
+    """Generation cannot run; the message names the setting to fix."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    name: str
+
+    def stream(self, messages: Sequence[dict[str, str]], max_new_tokens: int | None = None) -> Iterator[str]:
+        """Yield pieces of the reply as they are generated."""
+        ...
+
+
+def generate(generator: Generator, messages: Sequence[dict[str, str]], max_new_tokens: int | None = None) -> str:
+    return "".join(generator.stream(messages, max_new_tokens))
+
+
+# -- model resolution --------------------------------------------------------------------------
+
+def resolve_model(name: str, cache_dir: str | Path, setting: str = "generation.model") -> str:
+    """A folder transformers can load: `package:<module>` and `.gguf` files are converted once and cached.
+
+    Converting a GGUF (dequantizing to fp32) takes about a minute; the cached folder reloads in
+    under a second.
+    """
+    gguf: Path | None = None
+    if name.startswith("package:"):
+        module = name.split(":", 1)[1]
+        try:
+            mod = __import__(module)
+        except ImportError as e:
+            raise GeneratorError(
+                f"{setting} = {name!r}: the package {module!r} is not installed. Install it "
+                f"(pip install {module.replace('_', '-')}) or set {setting} to a model folder or hub id."
+            ) from e
+        if not hasattr(mod, "assemble"):
+            raise GeneratorError(f"{setting} = {name!r}: {module} has no assemble() that returns a model file")
+        gguf = Path(mod.assemble())
+    elif name.endswith(".gguf"):
+        gguf = Path(name).expanduser()
+        if not gguf.exists():
+            raise GeneratorError(f"{setting} = {name!r}: no such file. Point {setting} at an existing .gguf file.")
+    else:
+        p = Path(name).expanduser()
+        if p.exists():
+            return str(p)
+        if name.startswith((".", "/", "~")):
+            raise GeneratorError(f"{setting} = {name!r}: no such folder. Point {setting} at a model folder or hub id.")
+        return name  # a hub id: transformers resolves it (needs network or a warm HF cache)
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    out = Path(cache_dir).expanduser() / f"{gguf.stem}-{key}"
+    if (out / "config.json").exists():
+        return str(out)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting gguf once", extra={"gguf": str(gguf), "to": str(out)})
+    t = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # Weights are already dequantized to fp32; drop the GGUF marker so the folder can be saved.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    ensure_chat_template(tok)
+    tmp = out.with_name(out.name + ".tmp")
+    tok.save_pretrained(tmp)
+    model.save_pretrained(tmp)
+    tmp.rename(out)
+    log.info("gguf converted", extra={"seconds": round(time.perf_counter() - t, 1), "to": str(out)})
+    return str(out)
+
+
+# -- local transformers --------------------------------------------------------------------------
+
+class TransformersGenerator:
+    """A causal LM run with transformers on CPU (or CUDA when present), optionally with a LoRA adapter."""
+
+    def __init__(
+        self, model: str, *, adapter: str | None = None, cache_dir: str = "~/.cache/orgbot/models",
+        max_new_tokens: int = 160, repetition_penalty: float = 1.1, threads: int | None = None,
+    ):
+        self.model_name = model
+        self.adapter = adapter
+        self.cache_dir = cache_dir
+        self.max_new_tokens = max_new_tokens
+        self.repetition_penalty = repetition_penalty
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._loaded = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.model_name}+{Path(self.adapter).name}" if self.adapter else self.model_name
+
+    def warm_up(self):
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+        return self._loaded
+
+    def _load(self):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        path = resolve_model(self.model_name, self.cache_dir)
+        if Path(path).exists():
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        tok = AutoTokenizer.from_pretrained(path)
+        ensure_chat_template(tok)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+        if self.adapter:
+            model = load_adapter(model, self.adapter, path)
+        model.eval()
+        end_ids = [tok.eos_token_id]
+        eot = tok.convert_tokens_to_ids(END_OF_TURN)
+        if isinstance(eot, int) and eot != tok.unk_token_id:
+            end_ids.append(eot)
+        return tok, model, end_ids, device
+
+    def count_tokens(self, text: str) -> int:
+        tok = self.warm_up()[0]
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    def stream(self, messages, max_new_tokens: int | None = None) -> Iterator[str]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        tok, model, end_ids, device = self.warm_up()
+        stop = threading.Event()
+
+        class _Stop(StoppingCriteria):  # the consumer went away: stop generating
+            def __call__(self, input_ids, scores, **kwargs):
+                return stop.is_set()
+
+        prompt = render(messages, tok)
+        inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(device)
+        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                with torch.inference_mode():
+                    model.generate(
+                        **inputs, max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False,
+                        repetition_penalty=self.repetition_penalty, eos_token_id=end_ids,
+                        pad_token_id=tok.pad_token_id, streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([_Stop()]),
+                    )
+            except BaseException as e:  # noqa: BLE001 - re-raised in the consumer thread
+                errors.append(e)
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            yield from streamer
+        finally:
+            stop.set()
+            thread.join()
+        if errors:
+            raise GeneratorError(f"generation failed: {errors[0]}") from errors[0]
+
+
+def load_adapter(model, adapter: str, base_path: str):
+    """Attach a LoRA adapter; a missing folder or an adapter made for another base model is a clear error."""
+    from peft import PeftModel
+
+    folder = Path(adapter).expanduser()
+    cfg_file = folder / "adapter_config.json"
+    if not cfg_file.exists():
+        raise GeneratorError(
+            f"generation.adapter = {adapter!r}: no adapter_config.json there. Train one (orgbot train) "
+            "or set generation.adapter to null (or --adapter none)."
+        )
+    cfg = json.loads(cfg_file.read_text())
+    card_file = folder / "adapter_card.json"
+    expected = json.loads(card_file.read_text()).get("base_model") if card_file.exists() else None
+    try:
+        return PeftModel.from_pretrained(model, str(folder))
+    except (RuntimeError, ValueError, KeyError) as e:
+        made_for = expected or cfg.get("base_model_name_or_path")
+        raise GeneratorError(
+            f"the adapter {adapter} was trained for base model {made_for!r} and does not fit "
+            f"{base_path!r} ({type(e).__name__}). Use the matching generation.model or retrain the adapter."
+        ) from e
+
+
+# -- OpenAI-compatible HTTP ----------------------------------------------------------------------
+
+class OpenAICompatibleGenerator:
+    """Any server with the OpenAI API: vLLM (also serving LoRA adapters by name), llama.cpp, hosted APIs.
+
+    `completions` mode sends the rendered prompt (needs a tokenizer for the chat template: the
+    same model name as generation.model); `chat` mode sends messages and lets the server template.
+    """
+
+    def __init__(self, url: str, model: str, *, api_key: str | None = None, mode: str = "completions",
+                 max_new_tokens: int = 160, timeout_s: float = 120.0, tokenizer=None,
+                 transport: httpx.BaseTransport | None = None):
+        self.url = url.rstrip("/")
+        self.model = model
+        self.mode = mode
+        self.max_new_tokens = max_new_tokens
+        self.tokenizer = tokenizer
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(timeout=timeout_s, headers=headers, transport=transport)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}@{self.url}"
+
+    def stream(self, messages, max_new_tokens: int | None = None) -> Iterator[str]:
+        body: dict = {"model": self.model, "max_tokens": max_new_tokens or self.max_new_tokens,
+                      "temperature": 0, "stream": True, "stop": [END_OF_TURN]}
+        if self.mode == "chat":
+            body["messages"] = list(messages)
+            path = "/chat/completions"
+        else:
+            if self.tokenizer is None:
+                raise GeneratorError("generation.openai.mode = completions needs a tokenizer; use mode: chat")
+            body["prompt"] = render(messages, self.tokenizer)
+            path = "/completions"
+        try:
+            with self._client.stream("POST", self.url + path, json=body) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise GeneratorError(
+                        f"{self.url}{path} answered {resp.status_code}: {resp.text[:300]}. "
+                        "Check generation.openai.url, .model and the API key."
+                    )
+                for line in resp.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    choice = (json.loads(data).get("choices") or [{}])[0]
+                    piece = choice.get("text") if self.mode != "chat" else (choice.get("delta") or {}).get("content")
+                    if piece:
+                        yield piece
+        except httpx.HTTPError as e:
+            raise GeneratorError(
+                f"cannot reach {self.url} ({type(e).__name__}); check generation.openai.url and that the server runs"
+            ) from e

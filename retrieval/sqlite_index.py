@@ -1,0 +1,355 @@
+"""The embedded default engine: one SQLite file with FTS5 (BM25) and float32 vectors (numpy).
+
+Why SQLite (see shared ENGINES notes): transactions mean a crash or failed sync mid-reindex loses
+nothing and readers keep the previous data until commit (WAL); deletes and upserts by id;
+permission filters as SQL; one file to back up; no extra dependency for BM25. Vectors are
+searched brute force with one matrix product (100k x 384 floats is ~150 MB).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.index import IndexUnavailable, SearchMode
+from retrieval.types import Chunk, IndexStats, Query, ScoredChunk
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(
+    rowid INTEGER PRIMARY KEY,
+    id TEXT UNIQUE NOT NULL,
+    document_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    heading TEXT NOT NULL,
+    text TEXT NOT NULL,
+    url TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    updated_at TEXT,
+    acl TEXT NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE TABLE IF NOT EXISTS chunk_acl(chunk_rowid INTEGER NOT NULL, principal TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunk_acl_rowid ON chunk_acl(chunk_rowid);
+CREATE INDEX IF NOT EXISTS chunk_acl_principal ON chunk_acl(principal);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, heading, text, content='chunks', content_rowid='rowid',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, title, heading, text) VALUES (new.rowid, new.title, new.heading, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, title, heading, text)
+        VALUES ('delete', old.rowid, old.title, old.heading, old.text);
+    DELETE FROM chunk_acl WHERE chunk_rowid = old.rowid;
+END;
+"""
+
+# Column weights for bm25(): a word in the title says more than one in the body.
+BM25_WEIGHTS = (4.0, 2.0, 1.0)
+
+_STOPWORDS = frozenset(
+    """a an and are as at be but by can do does for from how i if in into is it its me my of on or our
+    so than that the their then there these they this to was we what when where which who why will
+    with you your about should would could any has have had get got""".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 MATCH expression (any word may match) from free text, or None if no words.
+
+    User text can hold FTS5 syntax (quotes, `-`, `NEAR`, `*`); quoting every word keeps it literal.
+    """
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    if not words:
+        words = _WORD.findall(text.lower())
+    seen: dict[str, None] = dict.fromkeys(words[:64])
+    return " OR ".join(f'"{w}"' for w in seen) or None
+
+
+class EmbeddedIndex:
+    """`DocumentIndex` on one SQLite file. Safe to search from many threads while one writes."""
+
+    def __init__(self, path: str | Path, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise IndexUnavailable(f"No index at {self.path}. Run: orgbot index")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._writer: sqlite3.Connection | None = None
+        self._vectors_lock = threading.Lock()
+        self._vectors: tuple[int, np.ndarray, np.ndarray] | None = None  # (generation, rowids, matrix)
+        with self._connect() as conn:
+            conn.executescript(SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _in_update(self) -> bool:
+        return getattr(self._local, "updating", False)
+
+    @contextmanager
+    def update(self, replace_source: str | None = None) -> Iterator[None]:
+        if self._in_update():  # nested: part of the enclosing transaction
+            if replace_source:
+                self._delete_where("source = ?", (replace_source,))
+            yield
+            return
+        with self._write_lock:
+            self._writer = self._connect()
+            self._local.updating = True
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                if replace_source:
+                    self._delete_where("source = ?", (replace_source,))
+                yield
+                self._writer.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+                self._writer.execute("COMMIT")
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            finally:
+                self._local.updating = False
+                self._writer.close()
+                self._writer = None
+
+    # -- writes --------------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[Chunk]) -> None:
+        if not chunks:
+            return
+        with self.update():
+            w = self._writer
+            assert w is not None
+            dim = self._check_dim(w, chunks)
+            doc_ids = sorted({c.document_id for c in chunks})
+            self._delete_where(f"document_id IN ({','.join('?' * len(doc_ids))})", doc_ids)
+            for c in chunks:
+                if c.embedding is None:
+                    raise ValueError(f"chunk {c.id} has no embedding; embed chunks before upserting")
+                vec = np.asarray(c.embedding, dtype=np.float32)
+                if vec.shape != (dim,):
+                    raise ValueError(f"chunk {c.id} has a {vec.shape} embedding, the index holds {dim}-d vectors")
+                cur = w.execute(
+                    "INSERT INTO chunks(id, document_id, source, title, heading, text, url, position,"
+                    " content_hash, updated_at, acl, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        c.id, c.document_id, c.source, c.title, c.heading, c.text, c.url, c.position,
+                        c.content_hash, c.updated_at.isoformat() if c.updated_at else None,
+                        json.dumps(list(c.acl)) if c.acl else "", vec.tobytes(),
+                    ),
+                )
+                if c.acl:
+                    w.executemany(
+                        "INSERT INTO chunk_acl(chunk_rowid, principal) VALUES (?, ?)",
+                        [(cur.lastrowid, p) for p in c.acl],
+                    )
+
+    def _check_dim(self, w: sqlite3.Connection, chunks: Sequence[Chunk]) -> int:
+        first = next((c.embedding for c in chunks if c.embedding is not None), None)
+        if first is None:
+            raise ValueError("chunks have no embeddings; embed chunks before upserting")
+        dim = int(np.asarray(first).shape[-1])
+        row = w.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
+        if row is None:
+            w.execute("INSERT INTO meta VALUES ('dim', ?)", (str(dim),))
+        elif int(row[0]) != dim:
+            has_rows = w.execute("SELECT 1 FROM chunks LIMIT 1").fetchone()
+            if has_rows:
+                raise ValueError(
+                    f"the index holds {row[0]}-d vectors but the embedder makes {dim}-d ones; "
+                    "after changing the embedding model, rebuild with: orgbot index --full"
+                )
+            w.execute("UPDATE meta SET value = ? WHERE key = 'dim'", (str(dim),))
+        return dim
+
+    def _delete_where(self, where: str, params: Sequence) -> int:
+        w = self._writer
+        assert w is not None
+        return w.execute(f"DELETE FROM chunks WHERE {where}", tuple(params)).rowcount
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> int:
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return 0
+        removed = 0
+        with self.update():
+            w = self._writer
+            assert w is not None
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                removed += w.execute(
+                    f"SELECT COUNT(DISTINCT document_id) FROM chunks WHERE document_id IN ({marks})", part
+                ).fetchone()[0]
+                self._delete_where(f"document_id IN ({marks})", part)
+        return removed
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _conn_for_read(self) -> sqlite3.Connection:
+        # Inside an update, this thread reads its own uncommitted writes.
+        return self._writer if self._in_update() and self._writer is not None else self._reader()
+
+    def document_ids(self, source: str) -> set[str]:
+        rows = self._conn_for_read().execute("SELECT DISTINCT document_id FROM chunks WHERE source = ?", (source,))
+        return {r[0] for r in rows}
+
+    def document_hashes(self, source: str) -> dict[str, str]:
+        rows = self._conn_for_read().execute(
+            "SELECT document_id, content_hash FROM chunks WHERE source = ? GROUP BY document_id", (source,)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def stats(self) -> IndexStats:
+        rows = self._conn_for_read().execute(
+            "SELECT source, COUNT(DISTINCT document_id), COUNT(*) FROM chunks GROUP BY source"
+        ).fetchall()
+        per = {r[0]: (r[1], r[2]) for r in rows}
+        return IndexStats(
+            documents=sum(d for d, _ in per.values()), chunks=sum(c for _, c in per.values()), per_source=per
+        )
+
+    def _filter_sql(self, query: Query, alias: str = "c") -> tuple[str, list]:
+        clauses, params = [], []
+        if query.sources is not None:
+            srcs = list(query.sources)
+            clauses.append(f"{alias}.source IN ({','.join('?' * len(srcs))})" if srcs else "0")
+            params += srcs
+        if query.principals is not None:
+            ps = list(query.principals)
+            acl = f"{alias}.acl = ''"
+            if ps:
+                acl += (
+                    f" OR EXISTS (SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = {alias}.rowid"
+                    f" AND a.principal IN ({','.join('?' * len(ps))}))"
+                )
+                params += ps
+            clauses.append(f"({acl})")
+        return (" AND ".join(clauses) or "1"), params
+
+    def _rows_to_chunks(self, rowids: Sequence[int]) -> dict[int, Chunk]:
+        if not rowids:
+            return {}
+        conn = self._conn_for_read()
+        out: dict[int, Chunk] = {}
+        for i in range(0, len(rowids), 500):
+            part = list(rowids[i : i + 500])
+            for r in conn.execute(
+                "SELECT rowid, id, document_id, source, title, heading, text, url, position, content_hash,"
+                f" updated_at, acl FROM chunks WHERE rowid IN ({','.join('?' * len(part))})",
+                part,
+            ):
+                out[r[0]] = Chunk(
+                    id=r[1], document_id=r[2], source=r[3], title=r[4], heading=r[5], text=r[6], url=r[7],
+                    position=r[8], content_hash=r[9],
+                    updated_at=datetime.fromisoformat(r[10]) if r[10] else None,
+                    acl=tuple(json.loads(r[11])) if r[11] else (),
+                )
+        return out
+
+    def _bm25(self, query: Query, n: int) -> list[tuple[int, float]]:
+        match = fts_query(query.text)
+        if match is None:
+            return []
+        where, params = self._filter_sql(query)
+        w1, w2, w3 = BM25_WEIGHTS
+        rows = self._conn_for_read().execute(
+            f"SELECT c.rowid, bm25(chunks_fts, {w1}, {w2}, {w3}) AS s FROM chunks_fts"
+            " JOIN chunks c ON c.rowid = chunks_fts.rowid"
+            f" WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?",
+            [match, *params, n],
+        ).fetchall()
+        return [(r[0], -float(r[1])) for r in rows]
+
+    def _load_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        conn = self._conn_for_read()
+        gen = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        if self._in_update():
+            gen = -1  # uncommitted writes: never cache
+        with self._vectors_lock:
+            if self._vectors is not None and self._vectors[0] == gen and gen >= 0:
+                return self._vectors[1], self._vectors[2]
+            rows = conn.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid").fetchall()
+            rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            if rows:
+                matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            else:
+                matrix = np.zeros((0, 0), dtype=np.float32)
+            if gen >= 0:
+                self._vectors = (gen, rowids, matrix)
+            return rowids, matrix
+
+    def _vector(self, query: Query, n: int) -> list[tuple[int, float]]:
+        if query.vector is None:
+            return []
+        rowids, matrix = self._load_vectors()
+        if len(rowids) == 0:
+            return []
+        q = np.asarray(query.vector, dtype=np.float32).reshape(-1)
+        if q.shape[0] != matrix.shape[1]:
+            raise ValueError(f"query vector has {q.shape[0]} dims, the index holds {matrix.shape[1]}")
+        q = q / (np.linalg.norm(q) or 1.0)
+        scores = matrix @ q  # stored vectors are unit length
+        if query.sources is not None or query.principals is not None:
+            where, params = self._filter_sql(query)
+            allowed = np.fromiter(
+                (r[0] for r in self._conn_for_read().execute(f"SELECT c.rowid FROM chunks c WHERE {where}", params)),
+                dtype=np.int64,
+            )
+            scores = np.where(np.isin(rowids, allowed), scores, -np.inf)
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(rowids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def search(self, query: Query, k: int, mode: SearchMode = "hybrid") -> list[ScoredChunk]:
+        if k <= 0:
+            return []
+        n = max(query.candidates, k)
+        bm25 = self._bm25(query, n) if mode in ("hybrid", "bm25") else []
+        vec = self._vector(query, n) if mode in ("hybrid", "vector") else []
+        chunks = self._rows_to_chunks(sorted({r for r, _ in bm25} | {r for r, _ in vec}))
+        bm25_sc = [ScoredChunk(chunks[r], s) for r, s in bm25 if r in chunks]
+        vec_sc = [ScoredChunk(chunks[r], s) for r, s in vec if r in chunks]
+        if mode == "bm25":
+            return [ScoredChunk(c.chunk, c.score, bm25_rank=i, bm25_score=c.score) for i, c in enumerate(bm25_sc[:k], 1)]
+        if mode == "vector":
+            return [
+                ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.score) for i, c in enumerate(vec_sc[:k], 1)
+            ]
+        return reciprocal_rank_fusion(bm25_sc, vec_sc, k)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,149 @@
+"""The behaviour every `DocumentIndex` backend must have.
+
+A backend's test module subclasses `IndexContract` and provides an `index` fixture that yields
+a fresh, empty index (and cleans it up). Embeddings come from `HashingEmbedder` so results do not
+depend on a model.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from retrieval.types import Chunk, Query
+from tests.fakes.embedder import HashingEmbedder
+
+EMB = HashingEmbedder(dim=64)
+
+
+def make_chunks(doc_id: str, texts: list[str], *, source: str = "wiki", title: str | None = None,
+                acl: tuple[str, ...] = (), content_hash: str = "h1") -> list[Chunk]:
+    title = title or doc_id.split(":")[-1]
+    chunks = [
+        Chunk(id=f"{doc_id}#{i}", document_id=doc_id, source=source, title=title, heading=f"Section {i}",
+              text=t, url=f"https://wiki.example/{doc_id}", position=i, content_hash=content_hash, acl=acl)
+        for i, t in enumerate(texts)
+    ]
+    vecs = EMB.embed([c.embedding_text for c in chunks])
+    from dataclasses import replace
+
+    return [replace(c, embedding=v) for c, v in zip(chunks, vecs, strict=True)]
+
+
+def q(text: str, **kw) -> Query:
+    return Query(text=text, vector=EMB.embed_query(text), **kw)
+
+
+def ids(results) -> list[str]:
+    return [r.chunk.document_id for r in results]
+
+
+class IndexContract:
+    """Subclass and provide an `index` fixture."""
+
+    def test_finds_a_document_by_its_words(self, index):
+        index.upsert(make_chunks("wiki:vpn", ["Install the VPN client and sign in with AcmeID."]))
+        index.upsert(make_chunks("wiki:lunch", ["The canteen serves lunch from noon until two."]))
+        for mode in ("hybrid", "bm25", "vector"):
+            results = index.search(q("how do I install the VPN client"), k=5, mode=mode)
+            assert ids(results)[0] == "wiki:vpn", mode
+
+    def test_results_carry_what_a_citation_needs(self, index):
+        index.upsert(make_chunks("wiki:vpn", ["Install the VPN client."], title="VPN setup"))
+        hit = index.search(q("VPN client"), k=1)[0]
+        assert hit.chunk.title == "VPN setup"
+        assert hit.chunk.url == "https://wiki.example/wiki:vpn"
+        assert hit.chunk.heading == "Section 0"
+        assert hit.chunk.text == "Install the VPN client."
+        assert hit.score > 0
+
+    def test_deleted_document_is_never_returned(self, index):
+        index.upsert(make_chunks("wiki:old", ["Parking permits cost forty euros per month."]))
+        index.upsert(make_chunks("wiki:other", ["Bicycles go in the basement."]))
+        assert index.delete_documents(["wiki:old"]) == 1
+        for mode in ("hybrid", "bm25", "vector"):
+            assert "wiki:old" not in ids(index.search(q("parking permits cost"), k=10, mode=mode))
+        assert index.document_ids("wiki") == {"wiki:other"}
+
+    def test_upsert_replaces_all_chunks_of_a_document(self, index):
+        index.upsert(make_chunks("wiki:doc", ["alpha one", "alpha two", "alpha three"]))
+        index.upsert(make_chunks("wiki:doc", ["beta only"], content_hash="h2"))
+        texts = [r.chunk.text for r in index.search(q("alpha beta"), k=10)]
+        assert texts == ["beta only"]
+        assert index.stats().chunks == 1
+        assert index.document_hashes("wiki") == {"wiki:doc": "h2"}
+
+    def test_source_filter_is_applied_inside_the_search(self, index):
+        index.upsert(make_chunks("hr:leave", ["Parental leave is sixteen weeks."], source="hr"))
+        for i in range(30):  # many better matches in another source must not crowd it out
+            index.upsert(make_chunks(f"eng:leave{i}", ["parental leave parental leave weeks"], source="eng"))
+        for mode in ("hybrid", "bm25", "vector"):
+            results = index.search(q("parental leave weeks", sources=["hr"], candidates=5), k=3, mode=mode)
+            assert ids(results) == ["hr:leave"], mode
+
+    def test_private_documents_are_only_seen_by_their_principals(self, index):
+        index.upsert(make_chunks("wiki:salaries", ["Salary bands for engineers."], acl=("C_PRIVATE", "U_BOSS")))
+        index.upsert(make_chunks("wiki:public", ["Engineers onboarding guide."]))
+        for mode in ("hybrid", "bm25", "vector"):
+            public = ids(index.search(q("salary bands engineers", principals=["C_GENERAL"]), k=10, mode=mode))
+            assert "wiki:salaries" not in public, mode
+            assert "wiki:public" in public, mode
+            allowed = ids(index.search(q("salary bands engineers", principals=["U_BOSS"]), k=10, mode=mode))
+            assert "wiki:salaries" in allowed, mode
+        trusted = ids(index.search(q("salary bands engineers"), k=10))
+        assert "wiki:salaries" in trusted
+
+    def test_stats_and_document_ids_per_source(self, index):
+        index.upsert(make_chunks("a:1", ["one", "two"], source="a"))
+        index.upsert(make_chunks("b:1", ["three"], source="b"))
+        stats = index.stats()
+        assert (stats.documents, stats.chunks) == (2, 3)
+        assert stats.per_source == {"a": (1, 2), "b": (1, 1)}
+        assert index.document_ids("a") == {"a:1"}
+
+    def test_failed_update_keeps_the_previous_data(self, index):
+        index.upsert(make_chunks("wiki:keep", ["The office opens at eight."]))
+        with pytest.raises(RuntimeError):
+            with index.update(replace_source="wiki"):
+                index.upsert(make_chunks("wiki:new", ["Half-written rebuild."]))
+                raise RuntimeError("wiki timed out")
+        assert index.document_ids("wiki") == {"wiki:keep"}
+        assert ids(index.search(q("office opens"), k=5)) == ["wiki:keep"]
+
+    def test_full_rebuild_replaces_a_source_atomically(self, index):
+        index.upsert(make_chunks("wiki:gone", ["Old page about fax machines."]))
+        index.upsert(make_chunks("other:stay", ["Another source survives."], source="other"))
+        with index.update(replace_source="wiki"):
+            index.upsert(make_chunks("wiki:new", ["New page about printers."]))
+        assert index.document_ids("wiki") == {"wiki:new"}
+        assert index.document_ids("other") == {"other:stay"}
+
+    def test_readers_see_old_data_until_an_update_completes(self, index):
+        index.upsert(make_chunks("wiki:v1", ["Version one of the handbook."]))
+        seen_during: list[list[str]] = []
+        inside, release = threading.Event(), threading.Event()
+
+        def writer():
+            with index.update(replace_source="wiki"):
+                index.upsert(make_chunks("wiki:v2", ["Version two of the handbook."]))
+                inside.set()
+                release.wait(10)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        assert inside.wait(10)
+        seen_during.append(ids(index.search(q("handbook version"), k=5)))
+        release.set()
+        t.join(10)
+        assert seen_during == [["wiki:v1"]]
+        assert ids(index.search(q("handbook version"), k=5)) == ["wiki:v2"]
+
+    def test_punctuation_and_query_syntax_in_questions_are_harmless(self, index):
+        index.upsert(make_chunks("wiki:vpn", ["VPN setup steps."]))
+        for text in ['"VPN', "vpn AND OR NOT (", "vpn* -setup NEAR(x)", "???", "", "ü€漢字"]:
+            index.search(q(text), k=3)  # must not raise
+
+    def test_empty_index_returns_nothing(self, index):
+        assert index.search(q("anything"), k=5) == []
+        assert index.stats().chunks == 0

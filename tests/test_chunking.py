@@ -1,0 +1,35 @@
+from connectors.base import Section, SourceDocument
+from retrieval.chunking import chunk_document
+
+
+def doc(*sections: tuple[str, str]) -> SourceDocument:
+    return SourceDocument(id="w:d", source="w", title="Expense Policy", url="u",
+                          sections=tuple(Section(h, t) for h, t in sections))
+
+
+def test_every_chunk_fits_the_real_embedder_limit_with_its_prefix(real_embedder):
+    long_para = " ".join(f"Receipts for category {i} must be uploaded to Ledgerly within 30 days." for i in range(80))
+    table = "\n".join(f"| Item {i} | EUR {i * 10} | needs approval from the budget owner |" for i in range(60))
+    chunks = chunk_document(doc(("Receipts", long_para), ("Limits", table), ("Short", "Ask Finance.")),
+                            real_embedder.count_tokens, max_tokens=real_embedder.max_tokens)
+    assert len(chunks) > 5
+    for c in chunks:
+        assert real_embedder.count_tokens(c.embedding_text) <= real_embedder.max_tokens == 256
+    # nothing lost: every sentence is in some chunk
+    joined = " ".join(c.text for c in chunks)
+    assert "category 79" in joined and "Item 59" in joined
+    assert {c.heading for c in chunks} == {"Receipts", "Limits", "Short"}
+
+
+def test_chunks_never_cross_a_heading_and_small_paragraphs_are_packed():
+    count = lambda t: len(t.split()) + 2  # noqa: E731
+    chunks = chunk_document(doc(("A", "one.\n\ntwo.\n\nthree."), ("B", "four.")), count, max_tokens=50)
+    assert [(c.heading, c.text) for c in chunks] == [("A", "one.\n\ntwo.\n\nthree."), ("B", "four.")]
+    assert [c.id for c in chunks] == ["w:d#0", "w:d#1"]
+
+
+def test_a_giant_word_is_still_cut_to_fit():
+    count = lambda t: len(t) // 4 + 2  # noqa: E731
+    chunks = chunk_document(doc(("Blob", "x" * 5000)), count, max_tokens=100)
+    assert all(count(c.embedding_text) <= 100 for c in chunks)
+    assert sum(len(c.text) for c in chunks) == 5000

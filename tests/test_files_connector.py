@@ -1,0 +1,101 @@
+from pathlib import Path
+
+import pytest
+
+from connectors.base import ConnectorFailure, SourceDocument, SourceUnavailable
+from connectors.files import FilesConnector
+from tests.fakes.documents import write_docx, write_pdf
+
+
+def read_all(connector) -> tuple[dict[str, SourceDocument], list[ConnectorFailure]]:
+    docs, failures = {}, []
+    for batch in connector.load():
+        for item in batch:
+            if isinstance(item, ConnectorFailure):
+                failures.append(item)
+            else:
+                docs[item.metadata["path"]] = item
+    return docs, failures
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "hr" / "leave.md").write_text(
+        "---\ntitle: Leave Policy\nowner: People\nupdated: 2026-04-01\n---\n# Leave Policy\nIntro.\n"
+        "## Parental leave\nSixteen weeks, fully paid.\n### Toronto\nOntario top-up applies.\n"
+        "```\n# not a heading\n```\n"
+    )
+    (tmp_path / "it.html").write_text(
+        "<html><head><title>VPN Guide</title><meta name='updated' content='2026-02-02'></head><body>"
+        "<nav>Home | Wiki | Login</nav><main><h1>VPN Guide</h1><h2>Install</h2><p>Import acme-vpn.conf.</p>"
+        "<table><tr><th>OS</th><th>Client</th></tr><tr><td>macOS</td><td>WireGuard</td></tr></table>"
+        "</main><footer>© Acme intranet</footer></body></html>"
+    )
+    write_pdf(tmp_path / "policy.pdf", ["Security Policy", "1. Passwords", "Use at least 14 characters."],
+              title="Security Policy")
+    write_docx(tmp_path / "floor.docx", "Floor Guide", [("Kitchen", "The kitchen is on level 2.")],
+               table=[["Room", "Level"], ["Atlas", "3"]])
+    (tmp_path / "notes.txt").write_text("Plain notes about parking.")
+    (tmp_path / ".hidden.md").write_text("secret draft")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    return tmp_path
+
+
+def test_reads_every_supported_format_with_titles_and_sections(folder):
+    docs, failures = read_all(FilesConnector("wiki", folder))
+    assert failures == []
+    assert set(docs) == {"hr/leave.md", "it.html", "policy.pdf", "floor.docx", "notes.txt"}
+    leave = docs["hr/leave.md"]
+    assert leave.id == "wiki:hr/leave.md"
+    assert leave.title == "Leave Policy"
+    assert leave.updated_at.date().isoformat() == "2026-04-01"
+    assert [s.heading for s in leave.sections] == ["Leave Policy", "Parental leave", "Parental leave › Toronto"]
+    assert "# not a heading" in leave.sections[-1].text
+    html = docs["it.html"]
+    assert html.title == "VPN Guide"
+    assert "Home | Wiki" not in html.text and "©" not in html.text  # boilerplate dropped
+    assert "macOS | WireGuard" in html.text
+    pdf = docs["policy.pdf"]
+    assert pdf.title == "Security Policy" and "14 characters" in pdf.text
+    assert any(s.heading == "1. Passwords" for s in pdf.sections)
+    docx = docs["floor.docx"]
+    assert docx.title == "Floor Guide"
+    assert any(s.heading == "Kitchen" and "level 2" in s.text for s in docx.sections)
+    assert "Atlas | 3" in docx.text
+    assert docs["notes.txt"].title == "Notes"
+
+
+def test_ids_are_stable_and_urls_use_the_configured_base(folder):
+    c = FilesConnector("wiki", folder, base_url="https://wiki.acme.example/")
+    docs, _ = read_all(c)
+    assert docs["hr/leave.md"].url == "https://wiki.acme.example/hr/leave.md"
+    assert read_all(c)[0]["hr/leave.md"].content_hash == docs["hr/leave.md"].content_hash
+    assert c.list_ids() == {f"wiki:{p}" for p in docs}
+
+
+def test_bad_files_are_recorded_failures_and_the_rest_still_load(folder):
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf")
+    (folder / "binary.md").write_bytes(b"\x00\x01\x02 not text")
+    (folder / "latin1.md").write_bytes("# Café\nLe café est au rez-de-chaussée, près de l'entrée principale.".encode("cp1252"))
+    (folder / "empty.docx").write_bytes(b"PK\x03\x04 not a zip")
+    (folder / "huge.txt").write_bytes(b"x" * 300_000)
+    docs, failures = read_all(FilesConnector("wiki", folder, max_file_bytes=200_000))
+    reasons = {Path(f.item).name: f.reason for f in failures}
+    assert set(reasons) == {"broken.pdf", "binary.md", "empty.docx", "huge.txt"}
+    assert "PDF" in reasons["broken.pdf"]
+    assert "binary" in reasons["binary.md"]
+    assert "limit" in reasons["huge.txt"] and "max_file_mb" in reasons["huge.txt"]
+    assert "café" in docs["latin1.md"].text  # decoded, not mangled
+    assert "hr/leave.md" in docs
+
+
+def test_missing_folder_makes_the_whole_source_unavailable(tmp_path):
+    with pytest.raises(SourceUnavailable, match="does not exist"):
+        list(FilesConnector("wiki", tmp_path / "nope").load())
+
+
+def test_front_matter_acl_marks_a_document_private(tmp_path):
+    (tmp_path / "salaries.md").write_text("---\ntitle: Salary bands\nacl: [C_LEADS]\n---\nBands.")
+    docs, _ = read_all(FilesConnector("wiki", tmp_path, acl=("C_ALL",)))
+    assert docs["salaries.md"].acl == ("C_LEADS",)

@@ -1,0 +1,42 @@
+import pytest
+
+from bot.settings import ConfigError, load_settings
+
+
+def test_yaml_then_env_override(tmp_path, monkeypatch):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("retrieval:\n  top_k: 7\nsources:\n  w:\n    path: /tmp/w\n")
+    assert load_settings(cfg).retrieval.top_k == 7
+    monkeypatch.setenv("ORGBOT_RETRIEVAL__TOP_K", "9")
+    s = load_settings(cfg)
+    assert s.retrieval.top_k == 9 and s.sources["w"].path == "/tmp/w"
+
+
+def test_bad_value_names_the_field_and_the_fix(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("retrieval:\n  top_k: many\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg)
+    assert "retrieval.top_k" in str(e.value) and "ORGBOT_RETRIEVAL__TOP_K" in str(e.value)
+
+
+def test_unknown_key_and_broken_yaml_are_clear(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("retreival:\n  top_k: 3\n")
+    with pytest.raises(ConfigError, match="retreival"):
+        load_settings(cfg)
+    cfg.write_text("retrieval: [top_k: 3\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_settings(cfg)
+
+
+def test_slack_tokens_from_conventional_env_are_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    s = load_settings()
+    assert s.slack.bot_token.get_secret_value() == "xoxb-very-secret"
+    assert "xoxb-very-secret" not in repr(s) and "xoxb-very-secret" not in s.model_dump_json()
+
+
+def test_missing_config_file_passed_explicitly(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.yaml")
