@@ -329,5 +329,15 @@ def demo(
         _ask_one(answerer, q, False, None)
 
 
+def _register_subcommands() -> None:
+    from bot.cli_slack import register as register_slack
+    from training.cli import register as register_training
+
+    register_slack(app)
+    register_training(app)
+
+
+_register_subcommands()
+
 if __name__ == "__main__":
     app()
