@@ -1,0 +1,243 @@
+"""orgbot benchmarks, measured in one run and written to bench/results/core.json.
+
+- indexing throughput (chunks/s) on the sample wiki: chunking + writing with embedding
+  excluded (precomputed vectors), and the whole path with the real embedder;
+- query latency p50/p95 for BM25, vector and hybrid search on the embedded SQLite index at 10k
+  and 100k chunks (synthetic text drawn from the sample wiki's vocabulary, random unit vectors),
+  with same-run baselines: numpy brute force over an in-memory matrix (the floor for exact
+  vector search) and bm25s (an in-memory BM25 library) over the same texts;
+- generation tokens/s of the configured generator (skip with --no-generation).
+
+    python bench/run.py [--sizes 10000 100000] [--queries 100] [--no-generation]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.runtime import make_embedder, make_generator  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+from connectors.base import ConnectorFailure  # noqa: E402
+from connectors.files import FilesConnector  # noqa: E402
+from retrieval.chunking import chunk_document  # noqa: E402
+from retrieval.sqlite_index import EmbeddedIndex  # noqa: E402
+from retrieval.types import Chunk, Query  # noqa: E402
+
+WIKI = Path("examples/acme-wiki")
+QUESTIONS = WIKI / "questions.jsonl"
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def ms_stats(values: list[float]) -> dict:
+    return {"p50_ms": round(pct(values, 50) * 1000, 3), "p95_ms": round(pct(values, 95) * 1000, 3),
+            "mean_ms": round(statistics.fmean(values) * 1000, 3)}
+
+
+def wiki_documents():
+    docs = []
+    for batch in FilesConnector("acme-wiki", WIKI).load():
+        docs += [d for d in batch if not isinstance(d, ConnectorFailure)]
+    return docs
+
+
+def bench_indexing(embedder) -> dict:
+    docs = wiki_documents()
+    t = time.perf_counter()
+    chunks = [c for d in docs for c in chunk_document(d, embedder.count_tokens, embedder.max_tokens)]
+    chunk_s = time.perf_counter() - t
+    rng = np.random.default_rng(0)
+    fake = rng.standard_normal((len(chunks), embedder.dim)).astype(np.float32)
+    fake /= np.linalg.norm(fake, axis=1, keepdims=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        idx = EmbeddedIndex(Path(tmp) / "i.db")
+        import dataclasses
+
+        pre = [dataclasses.replace(c, embedding=v) for c, v in zip(chunks, fake, strict=True)]
+        t = time.perf_counter()
+        with idx.update():
+            idx.upsert(pre)
+        write_s = time.perf_counter() - t
+        t = time.perf_counter()
+        vecs = embedder.embed([c.embedding_text for c in chunks])
+        embed_s = time.perf_counter() - t
+        idx.close()
+    n = len(chunks)
+    return {
+        "documents": len(docs), "chunks": n,
+        "chunking_s": round(chunk_s, 3), "write_s": round(write_s, 3), "embedding_s": round(embed_s, 3),
+        "chunks_per_s_embedding_excluded": round(n / (chunk_s + write_s), 1),
+        "chunks_per_s_embedding_included": round(n / (chunk_s + write_s + embed_s), 1),
+        "embedding_dim": int(vecs.shape[1]),
+    }
+
+
+def synthetic_corpus(n: int, dim: int, vocab: list[str], weights: np.ndarray, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    vecs = rng.standard_normal((n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    lengths = rng.integers(60, 160, size=n)
+    words = rng.choice(len(vocab), size=int(lengths.sum()), p=weights)
+    texts, pos = [], 0
+    for ln in lengths:
+        texts.append(" ".join(vocab[i] for i in words[pos : pos + ln]))
+        pos += ln
+    chunks = [
+        Chunk(id=f"syn:{i // 4}#{i % 4}", document_id=f"syn:{i // 4}", source="syn" if i % 10 else "syn-private",
+              title=f"Page {i // 4}", heading=f"Section {i % 4}", text=texts[i], url=f"https://wiki/{i // 4}",
+              position=i % 4, content_hash="x", embedding=vecs[i])
+        for i in range(n)
+    ]
+    return chunks, vecs, texts
+
+
+def bench_queries(sizes: list[int], n_queries: int, dim: int) -> dict:
+    corpus = " ".join(d.text for d in wiki_documents()).lower()
+    counts: dict[str, int] = {}
+    for w in re.findall(r"[a-z]{2,}", corpus):
+        counts[w] = counts.get(w, 0) + 1
+    vocab = list(counts)
+    weights = np.array([counts[w] for w in vocab], dtype=np.float64)
+    weights /= weights.sum()
+    questions = [json.loads(x)["question"] for x in QUESTIONS.read_text().splitlines() if x.strip()]
+    rng = random.Random(7)
+    queries = [questions[i % len(questions)] for i in range(n_queries)]
+    rng.shuffle(queries)
+    qvecs = np.random.default_rng(3).standard_normal((n_queries, dim)).astype(np.float32)
+    out = {}
+    for n in sizes:
+        chunks, vecs, texts = synthetic_corpus(n, dim, vocab, weights)
+        with tempfile.TemporaryDirectory() as tmp:
+            idx = EmbeddedIndex(Path(tmp) / "i.db")
+            t = time.perf_counter()
+            with idx.update():
+                for i in range(0, n, 5000):
+                    idx.upsert(chunks[i : i + 5000])
+            build_s = time.perf_counter() - t
+            idx.search(Query("warm up", qvecs[0]), 10)  # loads the vector matrix once
+            res: dict = {"build_s": round(build_s, 1), "db_mb": round(os.path.getsize(Path(tmp) / "i.db") / 1e6, 1)}
+            for mode in ("bm25", "vector", "hybrid"):
+                times = []
+                for q, v in zip(queries, qvecs, strict=True):
+                    t = time.perf_counter()
+                    idx.search(Query(q, v, candidates=50), 10, mode=mode)
+                    times.append(time.perf_counter() - t)
+                res[mode] = ms_stats(times)
+            times = []
+            for q, v in zip(queries, qvecs, strict=True):  # with an ACL + source filter inside the search
+                t = time.perf_counter()
+                idx.search(Query(q, v, candidates=50, sources=["syn"], principals=["C1"]), 10)
+                times.append(time.perf_counter() - t)
+            res["hybrid_filtered"] = ms_stats(times)
+            idx.close()
+        # Baselines on the same data in the same run.
+        times = []
+        for v in qvecs:
+            t = time.perf_counter()
+            s = vecs @ v
+            top = np.argpartition(-s, 10)[:10]
+            top[np.argsort(-s[top])]
+            times.append(time.perf_counter() - t)
+        res["baseline_numpy_vector"] = ms_stats(times)
+        try:
+            import bm25s
+
+            t = time.perf_counter()
+            retriever = bm25s.BM25()
+            retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+            res["baseline_bm25s_build_s"] = round(time.perf_counter() - t, 1)
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                retriever.retrieve(bm25s.tokenize([q], stopwords="en", show_progress=False), k=10,
+                                   show_progress=False)
+                times.append(time.perf_counter() - t)
+            res["baseline_bm25s"] = ms_stats(times)
+            res["ratio_bm25_vs_bm25s_p50"] = round(res["bm25"]["p50_ms"] / res["baseline_bm25s"]["p50_ms"], 2)
+        except ImportError:
+            res["baseline_bm25s"] = "not installed (pip install '.[bench]')"
+        res["ratio_vector_vs_numpy_p50"] = round(res["vector"]["p50_ms"] / res["baseline_numpy_vector"]["p50_ms"], 2)
+        out[str(n)] = res
+        print(f"  {n} chunks: " + json.dumps({k: v for k, v in res.items()}), flush=True)
+    return out
+
+
+def bench_generation(settings, n: int = 3) -> dict:
+    gen = make_generator(settings)
+    t = time.perf_counter()
+    tok, *_ = gen.warm_up()
+    load_s = time.perf_counter() - t
+    from bot.answering.prompt import PromptPassage, build_messages
+
+    docs = wiki_documents()[:n]
+    runs = []
+    for d in docs:
+        msgs = build_messages(f"What does {d.title} say?", [PromptPassage(d.title, s.heading, s.text[:600])
+                                                            for s in d.sections[:3]], few_shot=True)
+        t = time.perf_counter()
+        first = None
+        text = ""
+        for piece in gen.stream(msgs, max_new_tokens=64):
+            if first is None:
+                first = time.perf_counter() - t
+            text += piece
+        total = time.perf_counter() - t
+        prompt_tokens = len(tok(gen_render(msgs, tok))["input_ids"])
+        new_tokens = len(tok(text, add_special_tokens=False)["input_ids"])
+        runs.append({"prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "first_token_s": round(first or 0, 2),
+                     "total_s": round(total, 2),
+                     "decode_tokens_per_s": round(max(new_tokens - 1, 1) / max(total - (first or 0), 1e-6), 2)})
+    return {"generator": gen.name, "load_s": round(load_s, 1), "runs": runs,
+            "decode_tokens_per_s_mean": round(statistics.fmean(r["decode_tokens_per_s"] for r in runs), 2)}
+
+
+def gen_render(msgs, tok):
+    from bot.answering.prompt import render
+
+    return render(msgs, tok)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="orgbot core benchmarks")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--no-generation", action="store_true")
+    ap.add_argument("--out", default="bench/results/core.json")
+    args = ap.parse_args()
+    settings = load_settings()
+    embedder = make_embedder(settings)
+    result: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                "note": "shared 2-core machine; other work may have been running"}}
+    print("indexing throughput…", flush=True)
+    result["indexing"] = bench_indexing(embedder)
+    print("  " + json.dumps(result["indexing"]), flush=True)
+    print("query latency…", flush=True)
+    result["queries"] = bench_queries(args.sizes, args.queries, embedder.dim)
+    if not args.no_generation:
+        print("generation…", flush=True)
+        result["generation"] = bench_generation(settings)
+        print("  " + json.dumps(result["generation"]), flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
