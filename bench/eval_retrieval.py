@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.runtime import SyncRunner, make_embedder, open_index  # noqa: E402
+from bot.runtime import SyncRunner, make_embedder  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from retrieval.types import Query  # noqa: E402
 
