@@ -65,14 +65,17 @@ def chunk_document(
             # count_tokens includes [CLS]/[SEP]; the prefix count already paid for them once
             return count_tokens(t) - 2 <= limit
 
-        current = ""
+        # Count each piece once and pack by the sum (word pieces of "a\n\nb" = those of a + b),
+        # instead of re-tokenizing the growing chunk for every piece.
+        current, current_tokens = "", 0
         for piece in _pieces(text, fits):
-            candidate = f"{current}\n\n{piece}" if current else piece
-            if current and not fits(candidate, target):
+            n = count_tokens(piece) - 2
+            if current and current_tokens + n > target:
                 chunks.append(make(heading, current))
-                current = piece
+                current, current_tokens = piece, n
             else:
-                current = candidate
+                current = f"{current}\n\n{piece}" if current else piece
+                current_tokens += n
         if current:
             chunks.append(make(heading, current))
     return chunks

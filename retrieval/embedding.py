@@ -73,7 +73,7 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees, special tokens included."""
         tok = self.warm_up().tokenizer
-        return len(tok(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(tok(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

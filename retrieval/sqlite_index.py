@@ -98,6 +98,7 @@ class EmbeddedIndex:
         self._writer: sqlite3.Connection | None = None
         self._vectors_lock = threading.Lock()
         self._vectors: tuple[int, np.ndarray, np.ndarray] | None = None  # (generation, rowids, matrix)
+        self._masks: dict[tuple, tuple[int, np.ndarray]] = {}
         with self._connect() as conn:
             conn.executescript(SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
@@ -308,6 +309,26 @@ class EmbeddedIndex:
                 self._vectors = (gen, rowids, matrix)
             return rowids, matrix
 
+    def _allowed_mask(self, query: Query, rowids: np.ndarray) -> np.ndarray:
+        """Which loaded vectors the query may see; cached per filter until the index changes."""
+        key = (tuple(query.sources) if query.sources is not None else None,
+               tuple(sorted(query.principals)) if query.principals is not None else None)
+        gen = self._vectors[0] if self._vectors is not None and not self._in_update() else None
+        cached = self._masks.get(key)
+        if gen is not None and cached is not None and cached[0] == gen:
+            return cached[1]
+        where, params = self._filter_sql(query)
+        allowed = np.fromiter(
+            (r[0] for r in self._conn_for_read().execute(f"SELECT c.rowid FROM chunks c WHERE {where}", params)),
+            dtype=np.int64,
+        )
+        mask = np.isin(rowids, allowed)
+        if gen is not None:
+            if len(self._masks) >= 256:  # one entry per channel policy / asker: keep it bounded
+                self._masks.clear()
+            self._masks[key] = (gen, mask)
+        return mask
+
     def _vector(self, query: Query, n: int) -> list[tuple[int, float]]:
         if query.vector is None:
             return []
@@ -320,12 +341,7 @@ class EmbeddedIndex:
         q = q / (np.linalg.norm(q) or 1.0)
         scores = matrix @ q  # stored vectors are unit length
         if query.sources is not None or query.principals is not None:
-            where, params = self._filter_sql(query)
-            allowed = np.fromiter(
-                (r[0] for r in self._conn_for_read().execute(f"SELECT c.rowid FROM chunks c WHERE {where}", params)),
-                dtype=np.int64,
-            )
-            scores = np.where(np.isin(rowids, allowed), scores, -np.inf)
+            scores = np.where(self._allowed_mask(query, rowids), scores, -np.inf)
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
