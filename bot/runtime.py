@@ -31,7 +31,9 @@ def open_index(settings: Settings, *, create: bool = False, embedding_dim: int |
     if settings.retrieval.backend == "elasticsearch":
         from retrieval.elasticsearch import open_elasticsearch_index
 
-        return open_elasticsearch_index(settings.retrieval.elasticsearch, embedding_dim or 384)
+        # The mapping's dense_vector dims must be the embedder's real size.
+        dim = embedding_dim or make_embedder(settings).dim
+        return open_elasticsearch_index(settings.retrieval.elasticsearch, dim)
     from retrieval.sqlite_index import EmbeddedIndex
 
     path = settings.index_path
@@ -77,8 +79,12 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
     has_adapter = bool(getattr(generator, "adapter", None))
     few_shot = {"always": True, "never": False}.get(settings.generation.few_shot, not has_adapter)
     r, a = settings.retrieval, settings.answering
+    embedder = embedder or make_embedder(settings)
+    if index is None:
+        dim = embedder.dim if r.backend == "elasticsearch" else None
+        index = open_index(settings, embedding_dim=dim)
     return Answerer(
-        index or open_index(settings), embedder or make_embedder(settings), generator,
+        index, embedder or make_embedder(settings), generator,
         top_k=r.top_k, candidates=r.candidates, min_similarity=r.min_similarity, few_shot=few_shot,
         history_turns=a.history_turns, max_question_chars=a.max_question_chars, bot_name=a.bot_name,
         organisation=a.organisation,
@@ -123,7 +129,8 @@ class SyncRunner:
     @property
     def index(self) -> DocumentIndex:
         if self._index is None:
-            self._index = open_index(self.settings, create=True)
+            dim = self.embedder.dim if self.settings.retrieval.backend == "elasticsearch" else None
+            self._index = open_index(self.settings, create=True, embedding_dim=dim)
         return self._index
 
     def running(self) -> set[str]:

@@ -125,6 +125,8 @@ _CONVENTIONAL = {
     "ELASTICSEARCH_URL": ("retrieval", "elasticsearch", "url"),
     "ELASTICSEARCH_API_KEY": ("retrieval", "elasticsearch", "api_key"),
     "ELASTICSEARCH_CA_CERTS": ("retrieval", "elasticsearch", "ca_certs"),
+    "ELASTICSEARCH_USERNAME": ("retrieval", "elasticsearch", "username"),
+    "ELASTICSEARCH_PASSWORD": ("retrieval", "elasticsearch", "password"),
 }
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class ElasticsearchSettings(BaseModel):
+    """The Elasticsearch backend (`retrieval.backend: elasticsearch`); see docs/elasticsearch.md."""
+
     # URL / API key / CA cert come from the environment: ORGBOT_RETRIEVAL__ELASTICSEARCH__URL,
     # or the conventional ELASTICSEARCH_URL / ELASTICSEARCH_API_KEY / ELASTICSEARCH_CA_CERTS.
     url: str | None = None
@@ -16,14 +18,20 @@ class ElasticsearchSettings(BaseModel):
     password: SecretStr | None = None
     ca_certs: str | None = None
     verify_certs: bool = True
-    request_timeout: float = 30.0
+    request_timeout: float = Field(30.0, gt=0)
+    max_retries: int = Field(3, ge=0, description="per request, on connection errors and timeouts")
     index_alias: str = "orgbot-chunks"
     keep_old_indices: int = Field(1, ge=0, description="older versioned indices kept after a swap, for rollback")
     shards: int = Field(1, ge=1)
     replicas: int = Field(0, ge=0)
     refresh_interval: str = "1s"
-    analyzer: str = "english"
-    num_candidates: int = Field(100, ge=10)
+    analyzer: str = Field("english", description="for title, heading and body: a built-in analyzer or one in `analysis`")
+    analysis: dict[str, Any] | None = Field(
+        None, description="index.analysis settings, to define a custom analyzer named by `analyzer`"
+    )
+    title_boost: float = Field(4.0, gt=0, description="BM25 weight of a title match (body = 1)")
+    heading_boost: float = Field(2.0, gt=0, description="BM25 weight of a section heading match")
+    num_candidates: int = Field(100, ge=10, le=10_000)
     hnsw_m: int = 16
     hnsw_ef_construction: int = 100
     vector_index_type: Literal["hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat"] = "int8_hnsw"
@@ -32,6 +40,26 @@ class ElasticsearchSettings(BaseModel):
     )
     bulk_chunk_size: int = Field(500, ge=1)
     bulk_max_retries: int = Field(3, ge=0)
+    bulk_initial_backoff: float = Field(2.0, ge=0, description="seconds before retrying chunks rejected with 429")
+    bulk_max_backoff: float = Field(60.0, ge=0)
+    reindex_timeout: float = Field(3600.0, gt=0, description="seconds to wait for the copy of the other sources")
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_scheme(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {v!r}), e.g. https://localhost:9200")
+        return v
+
+    @field_validator("index_alias")
+    @classmethod
+    def _alias_is_an_index_name(cls, v: str) -> str:
+        if not v or v != v.lower() or v.startswith(("-", "_", "+")) or any(c in v for c in ' "*\\<|,>/?#:'):
+            raise ValueError(f"{v!r} is not a valid Elasticsearch alias: lowercase, no spaces or * \\ / ? \" < > | , # :")
+        return v
 
 
 class RetrievalSettings(BaseModel):
@@ -46,5 +74,5 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(50, ge=5, description="per retriever (BM25, vector) before fusion")
     # Below this cosine similarity of the best passage, the bot says it did not find the answer
     # instead of guessing. Measured on examples/acme-wiki/questions.jsonl (see README).
-    min_similarity: float = Field(0.30, ge=-1.0, le=1.0)
+    min_similarity: float = Field(0.25, ge=-1.0, le=1.0)
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
