@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings.sources import YamlConfigSettingsSource
 
 from retrieval.config import RetrievalSettings
+from training.config import TrainingSettings
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -73,13 +74,41 @@ class AnswerSettings(BaseModel):
     max_question_chars: int = Field(2000, ge=50)
 
 
+class ChannelPolicy(BaseModel):
+    """What the bot may do in one channel (keys of `slack.channels` are channel ids)."""
+
+    answer_mode: Literal["mentions", "all_questions"] | None = Field(
+        None, description="overrides slack.answer_mode in this channel")
+    sources: list[str] | None = Field(None, description="sources this channel may search; unset = all")
+    principals: list[str] = Field(
+        default_factory=list, description="ACL principals everyone in this channel may see (e.g. group:hr)")
+
+
 class SlackSettings(BaseModel):
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None
     api_url: str | None = Field(None, description="Web API base URL override (proxies, tests)")
-    admin_users: list[str] = Field(default_factory=list)
-    admin_groups: list[str] = Field(default_factory=list)
+    admin_users: list[str] = Field(default_factory=list, description="user ids allowed to run /kb")
+    admin_groups: list[str] = Field(default_factory=list, description="user group ids allowed to run /kb")
+    allowed_channels: list[str] = Field(
+        default_factory=list, description="channel ids the bot answers in; empty = every channel it is in")
+    answer_mode: Literal["mentions", "all_questions"] = Field(
+        "mentions", description="mentions = only @mentions and thread follow-ups; all_questions = every '?'")
+    channels: dict[str, ChannelPolicy] = Field(default_factory=dict)
+    answer_dms: bool = True
+    user_questions_per_minute: int = Field(6, ge=1)
+    questions_per_minute: int = Field(60, ge=1, description="for the whole workspace")
+    dedupe_ttl_s: float = Field(900, ge=10, description="how long an event id / message is remembered")
+    feedback_db: str | None = Field(None, description="SQLite file for 👍/👎; default <data_dir>/feedback.db")
+    streaming: Literal["auto", "native", "update", "off"] = Field(
+        "auto", description="auto = chat.startStream where available, else chat.update")
+    stream_interval_s: float = Field(1.0, ge=1.0, le=30, description="at most one update per this many seconds")
+    admin_cache_s: float = Field(300, ge=0, description="how long user group membership is cached")
+    suggested_prompts: list[str] = Field(
+        default_factory=lambda: ["How do I set up the VPN?", "How many vacation days do I get?",
+                                 "Who do I ask about expenses?"],
+        description="shown when someone opens an assistant thread")
     extra: dict[str, Any] = Field(default_factory=dict)
 
     model_config = {"extra": "allow"}
@@ -97,6 +126,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     answering: AnswerSettings = AnswerSettings()
     slack: SlackSettings = SlackSettings()
+    training: TrainingSettings = TrainingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from bot.answering.citations import validate_citations
+from bot.answering.citations import cited_numbers, validate_citations
 from bot.answering.generator import Generator
 from bot.answering.prompt import PromptPassage, Turn, build_messages
 from retrieval.index import DocumentIndex
@@ -40,6 +40,7 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     generator: str | None = None
+    invalid_citations: list[int] = field(default_factory=list)  # markers the model invented, dropped
 
     @property
     def nearest(self) -> list[ScoredChunk]:
@@ -199,7 +200,11 @@ class Answerer:
         return "I couldn't find this in the knowledge base, so I won't guess. The nearest pages are listed below."
 
     def _finish(self, question, raw, passages, notes, timings) -> Answer:
-        text, cited = validate_citations(clean_generation(raw), len(passages))
+        cleaned = clean_generation(raw)
+        text, cited = validate_citations(cleaned, len(passages))
+        invalid = sorted({n for n in cited_numbers(cleaned) if not 1 <= n <= len(passages)})
+        if invalid:
+            notes = [*notes, f"dropped citation(s) to passages that were not given: {invalid}"]
         if not text:
             text = "I couldn't write an answer from the passages I found; the nearest pages are listed below."
             return Answer(question, text, [], passages, found=False, notes=notes, timings=timings,
@@ -210,4 +215,4 @@ class Answerer:
             for n in cited
         ]
         return Answer(question, text, citations, passages, found=True, notes=notes, timings=timings,
-                      generator=self.generator.name)
+                      generator=self.generator.name, invalid_citations=invalid)

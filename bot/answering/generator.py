@@ -190,6 +190,20 @@ class TransformersGenerator:
             raise GeneratorError(f"generation failed: {errors[0]}") from errors[0]
 
 
+def model_fingerprint(model) -> str:
+    """A short hash of a base model's architecture and input embeddings: equal for the same weights
+    wherever they are loaded from, different for another model even when the shapes match."""
+    import hashlib
+
+    config = model.config.to_dict()
+    keys = ("model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+            "num_attention_heads", "num_key_value_heads", "head_dim")
+    digest = hashlib.sha256(json.dumps({k: config.get(k) for k in keys}, sort_keys=True).encode())
+    emb = model.get_input_embeddings().weight
+    digest.update(emb[:8, :16].detach().float().cpu().numpy().round(4).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def load_adapter(model, adapter: str, base_path: str):
     """Attach a LoRA adapter; a missing folder or an adapter made for another base model is a clear error."""
     from peft import PeftModel
@@ -203,7 +217,13 @@ def load_adapter(model, adapter: str, base_path: str):
         )
     cfg = json.loads(cfg_file.read_text())
     card_file = folder / "adapter_card.json"
-    expected = json.loads(card_file.read_text()).get("base_model") if card_file.exists() else None
+    card = json.loads(card_file.read_text()) if card_file.exists() else {}
+    expected = card.get("base_model")
+    if card.get("base_fingerprint") and card["base_fingerprint"] != model_fingerprint(model):
+        raise GeneratorError(
+            f"the adapter {adapter} was trained for base model {expected!r}, not {base_path!r} (their weights "
+            "differ). Use the matching generation.model or retrain the adapter for this model."
+        )
     try:
         return PeftModel.from_pretrained(model, str(folder))
     except (RuntimeError, ValueError, KeyError) as e:
