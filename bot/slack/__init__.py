@@ -1,0 +1,1 @@
+"""The Slack layer: a thin Bolt app over `bot.answering` (see docs/slack.md)."""

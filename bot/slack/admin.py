@@ -1,0 +1,114 @@
+"""`/kb` for admins: reindex a source in the background, show status and sources. Replies are plain
+text for the asker only; who may run them is decided by `middleware.admins_only`."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from bot.runtime import SyncRunner
+from retrieval.indexer import SyncReport
+
+log = logging.getLogger(__name__)
+
+HELP = """*/kb* — knowledge-base admin commands
+• `/kb reindex` — re-sync every source (only changed documents are re-embedded)
+• `/kb reindex SOURCE [--full]` — one source; `--full` re-reads and re-embeds everything
+• `/kb status` — documents, chunks and the last sync of each source
+• `/kb sources` — the configured sources"""
+
+
+def report_text(r: SyncReport) -> str:
+    if r.error:
+        return f"✗ *{r.source}*: the sync failed, the index is unchanged: {r.error}"
+    lines = [f"✓ *{r.source}* reindexed in {r.seconds:.1f}s: {r.documents_seen} documents seen, "
+             f"{r.documents_indexed} changed, {r.documents_unchanged} unchanged, {r.documents_deleted} deleted; "
+             f"{r.chunks_written} chunks written; {len(r.failures)} failures."]
+    lines += [f"  • skipped {f.item}: {f.reason}" for f in r.failures[:10]]
+    if len(r.failures) > 10:
+        lines.append(f"  • … and {len(r.failures) - 10} more (see `orgbot status`)")
+    return "\n".join(lines)
+
+
+class KbCommands:
+    def __init__(self, runner: SyncRunner, executor: Executor):
+        self.runner = runner
+        self.executor = executor
+        self._claimed: set[str] = set()  # submitted but maybe not started yet: refused like running ones
+        self._lock = threading.Lock()
+
+    def run(self, text: str, user: str, respond: Callable[[str], object]) -> str:
+        """Handle `/kb <text>`; returns the immediate (ephemeral) reply. Long work reports via `respond`."""
+        try:
+            args = shlex.split(text or "")
+        except ValueError:
+            args = (text or "").split()
+        verb, rest = (args[0].lower(), args[1:]) if args else ("help", [])
+        if verb == "reindex":
+            return self.reindex(rest, user, respond)
+        if verb == "status":
+            return self.status()
+        if verb == "sources":
+            return self.sources()
+        return HELP if verb == "help" else f"I don't know `/kb {verb}`.\n{HELP}"
+
+    def reindex(self, args: list[str], user: str, respond: Callable[[str], object]) -> str:
+        full = "--full" in args
+        names = [a for a in args if not a.startswith("--")] or list(self.runner.settings.sources)
+        known = self.runner.settings.sources
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            return (f"There is no source named {', '.join(f'`{n}`' for n in unknown)}. "
+                    f"Known: {', '.join(f'`{n}`' for n in known) or 'none'} (see `/kb sources`).")
+        with self._lock:
+            busy = [n for n in names if n in self._claimed or n in self.runner.running()]
+            if not busy:
+                self._claimed.update(names)
+        if busy:
+            return f"`{'`, `'.join(busy)}` is already being reindexed; I'll not start it twice. Try `/kb status` later."
+        log.info("reindex requested", extra={"user": user, "sources": names, "full": full})
+        for name in names:
+            self.executor.submit(self._sync, name, full, respond)
+        return f"Reindexing {', '.join(f'`{n}`' for n in names)}{' (full)' if full else ''} — started. " \
+               "I'll post the counts here when it's done."
+
+    def _sync(self, name: str, full: bool, respond: Callable[[str], object]) -> None:
+        try:
+            report = self.runner.sync_sources([name], full=full)[0]
+            text = report_text(report) if report else f"`{name}` was already being reindexed; not started twice."
+        except Exception as e:  # a broken config or source must not take the bot down
+            log.exception("reindex failed", extra={"source": name})
+            text = f"✗ *{name}*: the reindex could not run: {e}"
+        finally:
+            with self._lock:
+                self._claimed.discard(name)
+        try:
+            respond(text)
+        except Exception:
+            log.exception("could not report a reindex", extra={"source": name})
+
+    def status(self) -> str:
+        stats = self.runner.index.stats()
+        running = self.runner.running()
+        lines = [f"*Index:* {stats.documents} documents, {stats.chunks} chunks"]
+        for name in sorted(set(stats.per_source) | set(self.runner.settings.sources)):
+            docs, chunks = stats.per_source.get(name, (0, 0))
+            last = self.runner.state.last(name)
+            when = f"last synced {(last.finished_at or '')[:19]} ({last.seconds:.1f}s, {len(last.failures)} failures" \
+                   f"{', error: ' + last.error if last.error else ''})" if last else "never synced"
+            lines.append(f"• `{name}`: {docs} documents, {chunks} chunks, {when}"
+                         + (" — *reindexing now*" if name in running else ""))
+        return "\n".join(lines)
+
+    def sources(self) -> str:
+        if not self.runner.settings.sources:
+            return "No sources are configured. Add one under `sources:` in config.yaml."
+        lines = ["*Sources:*"]
+        for name, s in sorted(self.runner.settings.sources.items()):
+            where = s.path or s.url or ""
+            acl = f", visible to {', '.join(s.acl)}" if s.acl else ""
+            lines.append(f"• `{name}` ({s.type}) {where}{acl}")
+        return "\n".join(lines)

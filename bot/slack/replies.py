@@ -1,0 +1,253 @@
+"""One question in, one threaded reply out: sign of life, thread history, the answerer's stream shown
+as it is generated, the final Block Kit message, the feedback record, and an apology if it fails."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.answering import Answer, Answerer, QuestionError
+from bot.answering.answerer import Delta
+from bot.feedback import AnswerRecord, FeedbackStore, record_of
+from bot.settings import Settings
+from bot.slack.blocks import PLACEHOLDER, answer_blocks, answer_footer, text_blocks, to_mrkdwn
+from bot.slack.policy import ChannelPolicy
+from bot.slack.threads import Names, Question, thread_history
+
+log = logging.getLogger(__name__)
+
+EYES = "eyes"
+STATUS = "Searching the wiki…"
+
+
+def error_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def apology(eid: str) -> str:
+    return (f"Sorry, something went wrong while answering (error id `{eid}`). "
+            "Please try again in a minute; if it keeps happening, send the error id to the bot's admins.")
+
+
+def blocks_for(record: AnswerRecord, *, share: bool = False, asked_by: str | None = None) -> list[dict]:
+    return answer_blocks(record.answer, answer_id=record.id, found=record.found, citations=record.citations,
+                         passages=record.passages, share=share, asked_by=asked_by)
+
+
+def safe_prefix(text: str) -> str:
+    """`text` without a citation marker still being written ("… lot B [1" → "… lot B ")."""
+    cut = text.rfind("[")
+    return text[:cut] if cut != -1 and "]" not in text[cut:] else text
+
+
+class Delivery:
+    """How a reply appears while it is generated. `finish` returns the ts of the final message."""
+
+    def __init__(self, client: WebClient, q: Question, interval_s: float, clock: Callable[[], float]):
+        self.client, self.q, self.interval_s, self.clock = client, q, interval_s, clock
+        self.ts: str | None = None
+        self._last = float("-inf")
+
+    def _due(self) -> bool:
+        now = self.clock()
+        if now - self._last < self.interval_s:
+            return False
+        self._last = now
+        return True
+
+    def start(self) -> None: ...
+
+    def partial(self, text: str) -> None: ...
+
+    def post(self, text: str, blocks: list[dict]) -> str:
+        if self.ts:
+            self.client.chat_update(channel=self.q.channel, ts=self.ts, text=text, blocks=blocks)
+            return self.ts
+        resp = self.client.chat_postMessage(channel=self.q.channel, thread_ts=self.q.thread_ts, text=text,
+                                            blocks=blocks, unfurl_links=False)
+        self.ts = resp["ts"]
+        return resp["ts"]
+
+    def finish(self, record: AnswerRecord) -> str:
+        return self.post(record.answer, blocks_for(record))
+
+    def fail(self, message: str) -> None:
+        self.post(message, text_blocks(message))
+
+
+class UpdateDelivery(Delivery):
+    """A placeholder at once, `chat.update`d with the text so far at most once per `interval_s`."""
+
+    def start(self) -> None:
+        self.post(PLACEHOLDER, text_blocks(PLACEHOLDER))
+
+    def partial(self, text: str) -> None:
+        if text and self._due():
+            self.client.chat_update(channel=self.q.channel, ts=self.ts, text=text,
+                                    blocks=text_blocks(to_mrkdwn(text) + " …"))
+
+
+class NativeDelivery(Delivery):
+    """Slack's own streaming (chat.startStream / appendStream / stopStream): markdown appended as it comes,
+    the sources and buttons added when it stops. Falls back to `UpdateDelivery` if Slack refuses."""
+
+    def __init__(self, *args, on_unavailable: Callable[[], None] = lambda: None):
+        super().__init__(*args)
+        self.sent = ""
+        self.fallback: UpdateDelivery | None = None
+        self.on_unavailable = on_unavailable
+
+    def partial(self, text: str) -> None:
+        if self.fallback:
+            return self.fallback.partial(text)
+        text = safe_prefix(text)
+        if not text.startswith(self.sent) or len(text) == len(self.sent) or not self._due():
+            return None
+        if self.ts is None:
+            try:
+                resp = self.client.chat_startStream(
+                    channel=self.q.channel, thread_ts=self.q.thread_ts, markdown_text=text,
+                    recipient_user_id=self.q.user or None, recipient_team_id=self.q.team or None)
+            except SlackApiError as e:
+                log.warning("native streaming refused, using chat.update", extra={"error": e.response.get("error")})
+                self.on_unavailable()
+                self.fallback = UpdateDelivery(self.client, self.q, self.interval_s, self.clock)
+                self.fallback.start()
+                return self.fallback.partial(text)
+            self.ts = resp["ts"]
+        else:
+            self.client.chat_appendStream(channel=self.q.channel, ts=self.ts, markdown_text=text[len(self.sent):])
+        self.sent = text
+        return None
+
+    def finish(self, record: AnswerRecord) -> str:
+        if self.fallback:
+            return self.fallback.finish(record)
+        if self.ts is None:  # nothing was streamed (not found, or a one-piece answer)
+            return super().finish(record)
+        footer = answer_footer(answer_id=record.id, found=record.found, citations=record.citations,
+                               passages=record.passages)
+        exact = record.answer.startswith(self.sent)
+        self.client.chat_stopStream(channel=self.q.channel, ts=self.ts, blocks=footer,
+                                    markdown_text=record.answer[len(self.sent):] if exact else None)
+        if not exact:  # the checked answer differs from what streamed (a dropped citation): show the checked one
+            self.client.chat_update(channel=self.q.channel, ts=self.ts, text=record.answer, blocks=blocks_for(record))
+        return self.ts
+
+    def fail(self, message: str) -> None:
+        if self.fallback:
+            return self.fallback.fail(message)
+        if self.ts is None:
+            return super().fail(message)
+        self.client.chat_stopStream(channel=self.q.channel, ts=self.ts, markdown_text=f"\n\n{message}")
+        return None
+
+
+class Responder:
+    """Answers questions asked in Slack conversations. Thread-safe: one instance serves every listener."""
+
+    def __init__(self, settings: Settings, answerer: Answerer, feedback: FeedbackStore, *,
+                 clock: Callable[[], float] = time.monotonic):
+        self.settings = settings
+        self.answerer = answerer
+        self.feedback = feedback
+        self.policy = ChannelPolicy(settings.slack)
+        self.names = Names()
+        self.clock = clock
+        self.native = settings.slack.streaming in ("auto", "native") and hasattr(WebClient, "chat_startStream")
+
+    def _delivery(self, client: WebClient, q: Question) -> Delivery:
+        mode, interval = self.settings.slack.streaming, self.settings.slack.stream_interval_s
+        if mode in ("auto", "native") and self.native:
+            def unavailable():
+                if mode == "auto":  # don't try again on every question
+                    self.native = False
+            return NativeDelivery(client, q, interval, self.clock, on_unavailable=unavailable)
+        if mode == "off":
+            return Delivery(client, q, interval, self.clock)
+        return UpdateDelivery(client, q, interval, self.clock)
+
+    def answer(self, client: WebClient, q: Question, *, context: dict | None = None,
+               set_status: Callable[[str], None] | None = None) -> str | None:
+        """Answer `q` in its thread; returns the reply's ts (None if even the apology failed)."""
+        context = context or {}
+        t0 = self.clock()
+        if set_status:
+            _quietly(set_status, STATUS)
+        else:
+            _quietly(client.reactions_add, channel=q.channel, timestamp=q.ts, name=EYES)
+        delivery = self._delivery(client, q)
+        try:
+            delivery.start()
+            history = thread_history(client, q, turns=self.settings.answering.history_turns,
+                                     bot_user_id=context.get("bot_user_id"), bot_id=context.get("bot_id"))
+            answer = self._generate(client, q, history, delivery)
+            record = record_of(answer, asker=self.names(client, q.user), user=q.user, channel=q.channel,
+                               thread_ts=q.thread_ts)
+            self.feedback.save(record)
+            ts = delivery.finish(record)
+            self.feedback.set_ts(record.id, ts)
+            log.info("answered", extra={"channel": q.channel, "user": q.user, "found": answer.found,
+                                        "citations": len(answer.citations), "answer_id": record.id,
+                                        "seconds": round(self.clock() - t0, 3), **answer.timings})
+            return ts
+        except QuestionError as e:
+            return self._fail(delivery, str(e))
+        except Exception:
+            eid = error_id()
+            log.exception("answer failed", extra={"error_id": eid, "channel": q.channel, "user": q.user})
+            return self._fail(delivery, apology(eid))
+        finally:
+            if not set_status:
+                _quietly(client.reactions_remove, channel=q.channel, timestamp=q.ts, name=EYES)
+
+    def _generate(self, client: WebClient, q: Question, history, delivery: Delivery) -> Answer:
+        scope = self.policy.scope(q.channel, q.channel_type, q.user)
+        final = None
+        for event in self.answerer.stream(q.text, asker=self.names(client, q.user), history=history,
+                                          sources=scope.sources, principals=scope.principals):
+            if isinstance(event, Delta):
+                delivery.partial(event.text)
+            else:
+                final = event
+        assert final is not None
+        return final
+
+    def _fail(self, delivery: Delivery, message: str) -> str | None:
+        try:
+            delivery.fail(message)
+            return delivery.ts
+        except Exception:
+            log.exception("could not post the apology")
+            return None
+
+    def answer_privately(self, client: WebClient, *, text: str, user: str, channel: str,
+                         channel_type: str | None = None) -> tuple[AnswerRecord | None, str]:
+        """For /ask: the record (None on failure) and the message to show only to the asker. The scope is
+        the channel's, so sharing the answer there later cannot leak what the channel may not see."""
+        scope = self.policy.scope(channel, channel_type, user)
+        try:
+            answer = self.answerer.answer(text, asker=self.names(client, user), sources=scope.sources,
+                                          principals=scope.principals)
+        except QuestionError as e:
+            return None, str(e)
+        except Exception:
+            eid = error_id()
+            log.exception("answer failed", extra={"error_id": eid, "channel": channel, "user": user})
+            return None, apology(eid)
+        record = record_of(answer, asker=self.names(client, user), user=user, channel=channel, thread_ts=None)
+        self.feedback.save(record)
+        return record, answer.text
+
+
+def _quietly(fn: Callable, *args, **kwargs) -> None:
+    """A sign of life is nice to have; failing to show one must not stop the answer."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:
+        log.info("could not signal", extra={"call": getattr(fn, "__name__", "?"), "error": str(e)})
