@@ -124,6 +124,29 @@ class HttpServer:
         self.server.server_close()
 
 
+def schedule_syncs(runner: SyncRunner, stop: threading.Event | None = None) -> list[threading.Thread]:
+    """Re-sync each source that has `schedule_minutes` on that interval while the bot runs
+    (a sync still running when the next is due is skipped, not queued)."""
+    stop = stop or threading.Event()
+    threads = []
+    for name, source in runner.settings.sources.items():
+        if not source.schedule_minutes:
+            continue
+
+        def loop(name=name, every=source.schedule_minutes * 60):
+            while not stop.wait(every):
+                try:
+                    report = runner.sync_sources([name])[0]
+                    log.info("scheduled sync", extra={"source": name, "ran": report is not None})
+                except Exception:
+                    log.exception("scheduled sync failed", extra={"source": name})
+
+        t = threading.Thread(target=loop, daemon=True, name=f"sync-{name}")
+        t.start()
+        threads.append(t)
+    return threads
+
+
 def serve(settings: Settings, *, host: str = "0.0.0.0", port: int = 3000, answerer: Answerer | None = None,
           on_ready: Callable[[str], None] = print) -> None:
     """Run the bot until interrupted: Socket Mode when `slack.app_token` is set, else HTTP on `port`."""
@@ -137,9 +160,11 @@ def serve(settings: Settings, *, host: str = "0.0.0.0", port: int = 3000, answer
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+        schedule_syncs(runner)
         on_ready("orgbot is connected to Slack (Socket Mode). Ctrl-C stops it.")
         SocketModeHandler(app, app_token).start()
         return
+    schedule_syncs(runner)
     server = HttpServer(app, host, port)
     on_ready(f"orgbot listens on http://{host}:{server.port}{EVENTS_PATH} (health: /healthz). Ctrl-C stops it.")
     try:

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 EYES = "eyes"
 STATUS = "Searching the wiki…"
+EMPTY = "What would you like to know? Ask me a question, e.g. _How do I set up the VPN?_"
 
 
 def error_id() -> str:
@@ -177,6 +178,8 @@ class Responder:
         """Answer `q` in its thread; returns the reply's ts (None if even the apology failed)."""
         context = context or {}
         t0 = self.clock()
+        if not q.text:
+            return Delivery(client, q, 0, self.clock).post(EMPTY, text_blocks(EMPTY))
         if set_status:
             _quietly(set_status, STATUS)
         else:
