@@ -21,11 +21,13 @@ def register(app: typer.Typer) -> None:
         """
         from bot import cli
         from bot.settings import ConfigError
+        from bot.slack.app import check_tokens
         from bot.slack.app import serve as run
 
         settings = cli._settings()
-        answerer = cli._answerer(settings)
         try:
+            check_tokens(settings, socket_mode=bool(settings.slack.app_token))
+            answerer = cli._answerer(settings)
             run(settings, host=host, port=port, answerer=answerer, on_ready=lambda m: cli.err.print(f"[green]{m}"))
         except ConfigError as e:
             raise cli.fail(str(e)) from None

@@ -170,3 +170,16 @@ def test_sources_with_a_schedule_are_resynced_while_serving():
         time.sleep(0.02)
     stop.set()
     assert len(threads) == 1 and synced[:2] == [["wiki"], ["wiki"]]
+
+
+def test_serve_without_tokens_says_what_to_export_before_loading_anything(tmp_path):
+    from typer.testing import CliRunner
+
+    from bot.cli import app, state
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"data_dir: {tmp_path}\n")
+    state._settings = None
+    result = CliRunner().invoke(app, ["--config", str(cfg), "serve"])
+    state._settings = None
+    assert result.exit_code == 1 and "SLACK_BOT_TOKEN" in result.output

@@ -42,17 +42,22 @@ def make_client(settings: Settings) -> WebClient:
                                      RateLimitErrorRetryHandler(max_retry_count=3)], **kwargs)
 
 
+def check_tokens(settings: Settings, *, socket_mode: bool, client: WebClient | None = None) -> None:
+    """Fail before anything slow starts, naming the variable to set."""
+    if not (client.token if client else settings.slack.bot_token):
+        raise ConfigError("slack.bot_token is not set. Export SLACK_BOT_TOKEN=xoxb-… (see docs/slack.md)")
+    if not socket_mode and not settings.slack.signing_secret:
+        raise ConfigError("slack.signing_secret is not set. Export SLACK_SIGNING_SECRET (Basic Information page "
+                          "of your Slack app), or set SLACK_APP_TOKEN to use Socket Mode (see docs/slack.md)")
+
+
 def build_app(settings: Settings, answerer: Answerer, runner: SyncRunner, feedback_store: FeedbackStore,
               client: WebClient | None = None, *, socket_mode: bool = False,
               clock: Callable[[], float] = time.monotonic, workers: int = 16) -> App:
     """The Slack app. `client` defaults to `make_client(settings)`; `auth.test` is called once here."""
     client = client or make_client(settings)
-    if not client.token:
-        raise ConfigError("slack.bot_token is not set. Export SLACK_BOT_TOKEN=xoxb-… (see docs/slack.md)")
+    check_tokens(settings, socket_mode=socket_mode, client=client)
     signing_secret = _secret(settings.slack.signing_secret)
-    if not socket_mode and not signing_secret:
-        raise ConfigError("slack.signing_secret is not set. Export SLACK_SIGNING_SECRET (Basic Information page "
-                          "of your Slack app), or set SLACK_APP_TOKEN to use Socket Mode (see docs/slack.md)")
     # Listeners run on this pool after the ack; /kb reindex and notices use a second one so a long
     # reindex never takes a slot an answer needs.
     app = App(client=client, signing_secret=signing_secret or "", process_before_response=False,
@@ -154,6 +159,7 @@ def serve(settings: Settings, *, host: str = "0.0.0.0", port: int = 3000, answer
     from bot.runtime import make_answerer
 
     app_token = _secret(settings.slack.app_token)
+    check_tokens(settings, socket_mode=bool(app_token))
     answerer = answerer or make_answerer(settings)
     runner = SyncRunner(settings, embedder=answerer.embedder, index=answerer.index)
     app = build_app(settings, answerer, runner, FeedbackStore(feedback_path(settings)), socket_mode=bool(app_token))
