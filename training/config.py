@@ -16,7 +16,7 @@ class LoraSettings(BaseModel):
 
 class TrainingSettings(BaseModel):
     base_model: str | None = Field(None, description="model to tune; null = generation.model")
-    data: list[str] = Field(default_factory=lambda: ["training/data/acme"],
+    data: list[str] = Field(default_factory=lambda: ["training/data/acme-sections"],
                             description="JSONL files or folders: grounded Q&A, chat examples, feedback exports")
     holdout: str | None = Field("examples/acme-wiki/questions.jsonl",
                                 description="questions kept out of training (they are the evaluation set)")
@@ -27,7 +27,7 @@ class TrainingSettings(BaseModel):
     batch_size: int = Field(4, ge=1)
     grad_accumulation: int = Field(1, ge=1)
     max_length: int = Field(1024, ge=64, description="tokens; longer examples lose distractor passages, else are left out")
-    max_passages: int = Field(5, ge=1, description="passages per RAG-shaped example (its own + distractors)")
+    max_passages: int = Field(4, ge=1, description="passages per RAG-shaped example (its own + distractors)")
     eval_fraction: float = Field(0.1, gt=0, lt=0.5)
     early_stopping_patience: int = Field(1, ge=0, description="epochs without eval-loss gain before stopping; 0 = off")
     seed: int = 13
