@@ -112,7 +112,8 @@ def trim(text: str, answer: str, focus: str | None, limit: int) -> str:
     units = _units(text)
     nums, words = set(answer_numbers(answer)), _words(answer)
 
-    def score(u: str) -> float:
+    def score(i: int) -> float:
+        u = units[i]
         if focus:
             return 1.0 if focus in u else 0.0
         return 3 * len(number_tokens(u) & nums) + len(_words(u) & words)
@@ -146,6 +147,8 @@ def trim(text: str, answer: str, focus: str | None, limit: int) -> str:
         prev = i
     if keep[0] > 0 and not header:
         parts.insert(0, "…")
+    if keep[-1] < len(units) - 1:
+        parts.append("…")
     return "\n".join(parts).strip()
 
 
