@@ -16,7 +16,7 @@ class LoraSettings(BaseModel):
 
 class TrainingSettings(BaseModel):
     base_model: str | None = Field(None, description="model to tune; null = generation.model")
-    data: list[str] = Field(default_factory=lambda: ["training/data/acme-sections"],
+    data: list[str] = Field(default_factory=lambda: ["training/data/acme", "training/data/acme-sections"],
                             description="JSONL files or folders: grounded Q&A, chat examples, feedback exports")
     holdout: str | None = Field("examples/acme-wiki/questions.jsonl",
                                 description="questions kept out of training (they are the evaluation set)")
