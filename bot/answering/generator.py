@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 
 from bot.answering.prompt import END_OF_TURN, ensure_chat_template, render
+from retrieval.embedding import import_model_package
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +48,9 @@ def resolve_model(name: str, cache_dir: str | Path, setting: str = "generation.m
     """
     gguf: Path | None = None
     if name.startswith("package:"):
-        module = name.split(":", 1)[1]
-        try:
-            mod = __import__(module)
-        except ImportError as e:
-            raise GeneratorError(
-                f"{setting} = {name!r}: the package {module!r} is not installed. Install it "
-                f"(pip install {module.replace('_', '-')}) or set {setting} to a model folder or hub id."
-            ) from e
+        mod = import_model_package(name, setting, GeneratorError)
         if not hasattr(mod, "assemble"):
-            raise GeneratorError(f"{setting} = {name!r}: {module} has no assemble() that returns a model file")
+            raise GeneratorError(f"{setting} = {name!r}: {mod.__name__} has no assemble() that returns a model file")
         gguf = Path(mod.assemble())
     elif name.endswith(".gguf"):
         gguf = Path(name).expanduser()
