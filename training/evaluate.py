@@ -23,6 +23,7 @@ from pathlib import Path
 from statistics import mean
 
 from bot.answering import Answerer
+from bot.answering.answerer import REFUSAL
 from training.data import load_examples, source_files
 
 ASKERS = ("Sam", "Priya", "Jonas", "Ana", "Kenji", "Lea", "Omar", "Ruth")
@@ -30,7 +31,6 @@ STOP = set("""a an the and or of to in on for at by with from is are was were be
 those you your we our i my me do does did can could should would will shall may might must have has had not no
 yes if so as than then there their they them what when where which who whom why how get got per each any all
 about into over under up out also just only more most very much many some such own same other""".split())
-REFUSAL = re.compile(r"couldn'?t find|could not find|not in the (?:knowledge base|wiki)|won'?t guess", re.I)
 
 
 def key_terms(text: str) -> set[str]:
@@ -96,7 +96,7 @@ class Row:
 
     @property
     def refused(self) -> bool:
-        return not self.found or (not self.cited_pages and bool(REFUSAL.search(self.answer)))
+        return not self.found or bool(REFUSAL.search(self.answer))
 
     @property
     def correct(self) -> bool:

@@ -87,6 +87,7 @@ class Delta:
 _STOP_AT = re.compile(r"<start_of_turn>|<end_of_turn>|\n\s*(?:Question|Asker|Passages):|\n\[\d+\] \S", re.S)
 
 
+REFUSAL = re.compile(r"\b(?:couldn'?t|could not|can'?t|cannot) find\b|won'?t guess", re.I)
 _SIGN_OFF = re.compile(r"^— \S.*$", re.M)  # the house style ends with a "— Anvil" line
 
 
@@ -214,5 +215,8 @@ class Answerer:
                      passages[n - 1].chunk.heading)
             for n in cited
         ]
-        return Answer(question, text, citations, passages, found=True, notes=notes, timings=timings,
+        # A tuned model says so when the passages do not answer (and may cite the closest pages):
+        # that is a "not found", whatever it cites.
+        found = not REFUSAL.search(text.split("\n", 1)[0])
+        return Answer(question, text, citations, passages, found=found, notes=notes, timings=timings,
                       generator=self.generator.name, invalid_citations=invalid)

@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                      "passages": [{"title": p.title, "heading": h, "text": t,
                                    "updated": p.updated_at.date().isoformat() if p.updated_at else None}
                                   for p, h, t in picked],
-                     "answer": f"Hi {name}! I couldn't find this in the Forge wiki, so I won't guess.\n\n"
+                     "answer": f"Hi {name}! I couldn't find this on the Anvil, so I won't guess.\n\n"
                                f"• Closest pages: {picked[0][0].title} [1], {picked[1][0].title} [2]\n"
-                               f"• Ask in #pit-crew or the page owner\n\n{SIGN_OFF}"})
+                               f"• Ask the page owner, or Pit Crew in #pit-crew\n\n{SIGN_OFF}"})
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
