@@ -107,8 +107,8 @@ def test_chat_template_renders_gemma_turns():
 def test_a_model_that_says_it_could_not_find_it_is_a_not_found_answer(index):
     gen = ScriptedGenerator("Hi Sam! I couldn't find this on the Anvil, so I won't guess.\n\n"
                             "• Closest pages: Parking [1]\n\n— Anvil 🔨")
-    ans = answerer(index, gen).answer("where do staff park their boats?", asker="Sam")
+    ans = answerer(index, gen).answer("where do staff park for free?", asker="Sam")
     assert gen.prompts and not ans.found and ans.nearest  # the Slack/CLI layers then list the nearest pages
     assert ans.invalid_citations == []
-    ok = answerer(index, ScriptedGenerator("Hi Sam! Staff park for free in lot B [1].")).answer("where do staff park?")
+    ok = answerer(index, ScriptedGenerator("Hi Sam! Staff park for free in lot B [1].")).answer("where do staff park for free?")
     assert ok.found
