@@ -267,8 +267,7 @@ def train(
         if "out of memory" in str(e).lower() or "can't allocate memory" in str(e).lower():
             raise TrainingError(_oom_advice(cfg)) from e
         raise
-    trainer.save_model(str(out))
-    tok.save_pretrained(str(out))
+    trainer.save_model(str(out))  # the adapter only: the base model's tokenizer is loaded with the base
 
     history = trainer.state.log_history
     train_losses = [{"step": h["step"], "epoch": round(h.get("epoch", 0), 3), "loss": round(h["loss"], 4)}
