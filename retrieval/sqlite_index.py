@@ -283,9 +283,10 @@ class EmbeddedIndex:
             return []
         where, params = self._filter_sql(query)
         w1, w2, w3 = BM25_WEIGHTS
-        # No JOIN: SQLite then ranks inside FTS5 (measured 3x faster at 100k chunks); filters, when
-        # there are any, become a rowid set the FTS scan checks.
-        filtered = "" if where == "1" else f" AND rowid IN (SELECT c.rowid FROM chunks c WHERE {where})"
+        # No JOIN: SQLite then ranks inside FTS5 (measured 3x faster at 100k chunks). Filters, when
+        # there are any, become a rowid set the FTS scan checks; the unary + keeps SQLite from
+        # handing that set to FTS5 as rowid lookups (one MATCH per allowed row: 70x slower at 10k).
+        filtered = "" if where == "1" else f" AND +rowid IN (SELECT c.rowid FROM chunks c WHERE {where})"
         rows = self._conn_for_read().execute(
             f"SELECT rowid, bm25(chunks_fts, {w1}, {w2}, {w3}) AS s FROM chunks_fts"
             f" WHERE chunks_fts MATCH ?{filtered} ORDER BY s LIMIT ?",
