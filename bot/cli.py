@@ -172,17 +172,17 @@ def _render_answer(answer) -> None:
         console.print(f"[dim]note: {escape(note)}[/]")
 
 
-def _ask_one(answerer, question: str, json_out: bool, k: int | None) -> int:
+def _ask_one(answerer, question: str, json_out: bool, k: int | None, asker: str | None = None) -> int:
     from bot.answering import Delta, QuestionError
     from bot.answering.generator import GeneratorError
 
     try:
         if json_out:
-            print(json.dumps(answerer.answer(question, k=k).to_dict(), ensure_ascii=False, indent=2))
+            print(json.dumps(answerer.answer(question, k=k, asker=asker).to_dict(), ensure_ascii=False, indent=2))
             return 0
         final = None
         with console.status("[dim]searching the knowledge base…"):
-            events = answerer.stream(question, k=k)
+            events = answerer.stream(question, k=k, asker=asker)
             first = next(events)
         if isinstance(first, Delta):
             # Stream the text as it is generated, then show the validated answer with sources.
@@ -210,13 +210,14 @@ def ask(
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="passages to retrieve")] = None,
     adapter: Annotated[str | None, typer.Option("--adapter", help="LoRA adapter folder, or none")] = "config",
+    asker: Annotated[str | None, typer.Option("--as", help="the asker's first name (the answer greets them)")] = None,
 ):
     """Answer a question from the index, citing its sources.
 
-    Example: orgbot ask "How many Recharge Days do I get?"
+    Example: orgbot ask "How many Recharge Days do I get?" --as Dana
     """
     answerer = _answerer(_settings(), adapter)
-    raise typer.Exit(_ask_one(answerer, question, json_out, k))
+    raise typer.Exit(_ask_one(answerer, question, json_out, k, asker))
 
 
 @app.command()

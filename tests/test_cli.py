@@ -58,7 +58,7 @@ def test_index_search_status_and_ask_json(workspace, monkeypatch):
         monkeypatch.setenv("ORGBOT_GENERATION__OPENAI__URL", server.url)
         monkeypatch.setenv("ORGBOT_GENERATION__OPENAI__MODE", "chat")
         monkeypatch.setenv("ORGBOT_GENERATION__OPENAI__API_KEY", "sk-test")
-        result = run("ask", "where do staff park?", "--json", "--k", "2")
+        result = run("ask", "where do staff park?", "--json", "--k", "2", "--as", "Dana")
         assert result.exit_code == 0, result.output
         out = json.loads(result.stdout)
         assert out["answer"] == "Hi there! Park for free in lot B [1]."  # [4] was never a passage
@@ -67,6 +67,7 @@ def test_index_search_status_and_ask_json(workspace, monkeypatch):
         assert out["passages"][0]["document_id"] == "wiki:parking.md"
         assert server.requests[0]["auth"] == "Bearer sk-test"
         assert "Passages:\n[1] Parking" in server.requests[0]["body"]["messages"][-1]["content"]
+        assert "Asker: Dana\n" in server.requests[0]["body"]["messages"][-1]["content"]
 
 
 def test_index_a_folder_ad_hoc_and_reindex_skips_unchanged(workspace):
