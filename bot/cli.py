@@ -294,7 +294,8 @@ def _sample_questions(n: int = 3) -> list[str]:
         return ["How many Recharge Days do I get per year?"]
     rows = [json.loads(line) for line in SAMPLE_QUESTIONS.read_text().splitlines() if line.strip()]
     facts = [r["question"] for r in rows if r.get("kind") == "fact"]
-    unanswerable = [r["question"] for r in rows if r.get("kind") == "unanswerable"]
+    # an off-topic question shows the polite "not in the knowledge base" path
+    unanswerable = [r["question"] for r in rows if r.get("kind") == "unanswerable" and r.get("off_topic")]
     picked = facts[:: max(1, len(facts) // (n - 1))][: n - 1] if facts else []
     return picked + unanswerable[:1]
 

@@ -108,7 +108,7 @@ def pick_questions(path: str | Path, n: int) -> list[dict]:
     (off-topic questions are refused before generation, so they say nothing about the model)."""
     rows = [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines() if x.strip()]
     answerable = [r for r in rows if r.get("pages")]
-    unanswerable = [r for r in rows if not r.get("pages") and r.get("kind") != "off_topic"]
+    unanswerable = [r for r in rows if not r.get("pages") and not r.get("off_topic")]
     n_un = min(len(unanswerable), max(1, n // 6))
     n_ans = n - n_un
     step = max(1, len(answerable) // max(1, n_ans))
