@@ -100,8 +100,11 @@ def main() -> int:
         errors.append("duplicate question ids")
     for q in questions:
         qid, kind, qpages = q["id"], q["kind"], q["pages"]
-        if set(q) != {"id", "question", "answer", "pages", "kind"}:
+        if not {"id", "question", "answer", "pages", "kind"} <= set(q) <= {"id", "question", "answer", "pages", "kind",
+                                                                            "off_topic"}:
             errors.append(f"{qid}: unexpected keys {sorted(q)}")
+        if q.get("off_topic") and (kind != "unanswerable" or qpages):
+            errors.append(f"{qid}: off_topic questions are unanswerable, with no pages")
         if kind not in ("fact", "fresh", "unanswerable"):
             errors.append(f"{qid}: unknown kind {kind}")
         if kind == "unanswerable":
