@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import pct  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.feedback import FeedbackStore  # noqa: E402
@@ -37,11 +39,6 @@ from tests.fakes.generator import ScriptedGenerator  # noqa: E402
 WIKI = Path("examples/acme-wiki")
 QUESTIONS = WIKI / "questions.jsonl"
 OUT = Path("bench/results/slack.json")
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def stats(values: list[float]) -> dict:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import pct  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,11 +40,6 @@ from retrieval.types import Chunk, Query  # noqa: E402
 
 WIKI = Path("examples/acme-wiki")
 QUESTIONS = WIKI / "questions.jsonl"
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def ms_stats(values: list[float]) -> dict:
