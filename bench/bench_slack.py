@@ -80,7 +80,7 @@ def main() -> None:
     cfg = tmp / "config.yaml"
     cfg.write_text(json.dumps({
         "data_dir": str(tmp / "data"),
-        "sources": {"acme-wiki": {"type": "files", "path": str(WIKI.resolve())}},
+        "sources": {"acme-wiki": {"type": "files", "path": str(WIKI.resolve()), "exclude": ["README.md"]}},
         "retrieval": base.retrieval.model_dump(mode="json", exclude={"elasticsearch"}) | {"backend": "embedded"},
         "generation": base.generation.model_dump(mode="json"),
         "slack": {"bot_token": "xoxb-bench", "signing_secret": SIGNING_SECRET, "api_url": slack.api_url,

@@ -30,10 +30,9 @@ from common import pct  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.runtime import make_embedder, make_generator  # noqa: E402
+from bot.runtime import make_connector, make_embedder, make_generator  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from connectors.base import ConnectorFailure  # noqa: E402
-from connectors.files import FilesConnector  # noqa: E402
 from retrieval.chunking import chunk_document  # noqa: E402
 from retrieval.sqlite_index import EmbeddedIndex  # noqa: E402
 from retrieval.types import Chunk, Query  # noqa: E402
@@ -49,7 +48,7 @@ def ms_stats(values: list[float]) -> dict:
 
 def wiki_documents():
     docs = []
-    for batch in FilesConnector("acme-wiki", WIKI).load():
+    for batch in make_connector("acme-wiki", load_settings()).load():  # as config.yaml defines it
         docs += [d for d in batch if not isinstance(d, ConnectorFailure)]
     return docs
 

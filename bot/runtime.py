@@ -98,11 +98,12 @@ def make_connector(name: str, settings: Settings) -> LoadConnector:
         raise ConfigError(f"no source named {name!r} in the config (known: {known}); add it under sources:")
     if src.type == "files":
         from connectors.files import FilesConnector
+        from connectors.files.connector import DEFAULT_EXCLUDE
 
         if not src.path:
             raise ConfigError(f"sources.{name}.path is missing: set it to the folder to index")
         return FilesConnector(name, src.path, base_url=src.base_url, max_file_bytes=int(src.max_file_mb * 1e6),
-                              acl=tuple(src.acl))
+                              acl=tuple(src.acl), exclude=(*DEFAULT_EXCLUDE, *src.exclude))
     if src.type == "mediawiki":
         try:
             from connectors.mediawiki import MediaWikiConnector

@@ -32,6 +32,8 @@ class SourceSettings(BaseModel):
     url: str | None = Field(None, description="base URL (mediawiki: the api.php URL)")
     base_url: str | None = Field(None, description="files: URL prefix of a web mirror, used in citations")
     max_file_mb: float = Field(50, gt=0)
+    exclude: list[str] = Field(default_factory=list,
+                               description="files: glob patterns of file or folder names to skip, e.g. [README.md, drafts]")
     acl: list[str] = Field(default_factory=list, description="principals allowed to see this source; empty = all")
     schedule_minutes: int | None = Field(None, ge=1, description="re-sync every N minutes while `orgbot serve` runs")
     timeout_s: float = 30.0

@@ -4,6 +4,7 @@ import pytest
 
 from connectors.base import ConnectorFailure, SourceDocument, SourceUnavailable
 from connectors.files import FilesConnector
+from connectors.files.connector import DEFAULT_EXCLUDE
 from tests.fakes.documents import write_docx, write_pdf
 
 
@@ -99,3 +100,30 @@ def test_front_matter_acl_marks_a_document_private(tmp_path):
     (tmp_path / "salaries.md").write_text("---\ntitle: Salary bands\nacl: [C_LEADS]\n---\nBands.")
     docs, _ = read_all(FilesConnector("wiki", tmp_path, acl=("C_ALL",)))
     assert docs["salaries.md"].acl == ("C_LEADS",)
+
+
+def test_pdf_running_footers_are_said_once_not_inside_every_section(tmp_path):
+    footer = "Policy SEC-9 | Owner: Security Team | Page {} of 3"
+    write_pdf(tmp_path / "travel.pdf", ["Travel Security", "1. Laptops", "Keep the laptop in hand luggage.",
+                                        footer.format(1)], title="Travel Security",
+              more_pages=[["Never check it in.", "2. Hotels", "Use the room safe.", footer.format(2)],
+                          ["3. Wi-Fi", "Use AcmeTunnel on hotel Wi-Fi.", footer.format(3)]])
+    docs, failures = read_all(FilesConnector("wiki", tmp_path))
+    assert not failures
+    sections = {s.heading: s.text for s in docs["travel.pdf"].sections}
+    # the section that runs across the page break stays one piece of text, without the footer inside
+    assert sections["1. Laptops"] == "Keep the laptop in hand luggage.\nNever check it in."
+    assert not any("Page" in text for text in sections.values())
+    # the footer's facts are kept once, without the page number
+    assert sections["Document details"] == "Policy SEC-9 | Owner: Security Team"
+
+
+def test_exclude_patterns_skip_files_and_folders(tmp_path):
+    (tmp_path / "README.md").write_text("# About this folder\nNot a wiki page.")
+    (tmp_path / "drafts").mkdir()
+    (tmp_path / "drafts" / "new.md").write_text("# Draft\nunfinished")
+    (tmp_path / "leave.md").write_text("# Leave\n25 days.")
+    connector = FilesConnector("wiki", tmp_path, exclude=(*DEFAULT_EXCLUDE, "README.md", "drafts"))
+    docs, _ = read_all(connector)
+    assert set(docs) == {"leave.md"}
+    assert connector.list_ids() == {"wiki:leave.md"}  # so the skipped files are deleted from the index too

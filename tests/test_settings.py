@@ -40,3 +40,17 @@ def test_slack_tokens_from_conventional_env_are_secret(tmp_path, monkeypatch):
 def test_missing_config_file_passed_explicitly(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.yaml")
+
+
+def test_a_sources_exclude_patterns_reach_its_connector(tmp_path):
+    from bot.runtime import make_connector
+
+    wiki = tmp_path / "wiki"
+    wiki.mkdir()
+    (wiki / "README.md").write_text("# About this folder")
+    (wiki / "leave.md").write_text("# Leave\n25 days.")
+    (wiki / ".draft.md").write_text("# Draft")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"sources:\n  w:\n    path: {wiki}\n    exclude: [README.md]\n")
+    # the configured pattern is added to the defaults (hidden files stay skipped)
+    assert make_connector("w", load_settings(cfg)).list_ids() == {"w:leave.md"}

@@ -199,17 +199,61 @@ def parse_pdf(data: bytes) -> Parsed:
     if not any(p.strip() for p in pages):
         raise ParseError("the PDF has no extractable text (a scan?); add a text layer (OCR) or a text copy")
     title = (info.get("/Title") or "").strip() or None
+    page_lines, running = _strip_running_lines([text.splitlines() for text in pages])
     b = _SectionBuilder()
-    for text in pages:
-        for line in text.splitlines():
+    for lines in page_lines:
+        for line in lines:
             s = line.strip()
             if _NUMBERED_HEADING.match(s) or (title and s == title):
                 b.heading(1 if s == title else 2, s)
             else:
                 b.add(line)
+    if running:  # said once, at the end, instead of once per page in the middle of a section
+        b.heading(2, "Document details")
+        for line in running:
+            b.add(line)
     b.flush()
     return Parsed(sections=b.sections, title=title,
                   updated_at=_as_datetime(info.get("/ModDate") or info.get("/CreationDate")))
+
+
+_PAGE_NUMBER = re.compile(r"(?i)\b(page\s+)?\d+(\s*(/|of)\s*\d+)?\b")
+
+
+def _strip_running_lines(pages: list[list[str]], edge: int = 2) -> tuple[list[list[str]], list[str]]:
+    """Drop running headers and footers: a line among the first or last `edge` lines of a page that
+    recurs (page numbers aside) on most pages. Returns the pages without them and each distinct
+    running line once, page number removed, so a footer's facts (policy id, owner, effective date)
+    are kept but no longer split a section in two."""
+    if len(pages) < 2:
+        return pages, []
+
+    def key(line: str) -> str:
+        return _PAGE_NUMBER.sub("#", line.strip())
+
+    counts: dict[str, int] = {}
+    for lines in pages:
+        edges = {key(ln) for ln in lines[:edge] + lines[-edge:] if ln.strip()}
+        for k in edges:
+            counts[k] = counts.get(k, 0) + 1
+    running = {k for k, n in counts.items() if n >= max(2, (len(pages) + 1) // 2)}
+    if not running:
+        return pages, []
+    kept, said = [], {}
+    for lines in pages:
+        out = list(lines)
+        for i in [*range(min(edge, len(lines))), *range(max(0, len(lines) - edge), len(lines))]:
+            if lines[i].strip() and key(lines[i]) in running:
+                said.setdefault(key(lines[i]), _unpaged(lines[i]))
+                out[i] = None
+        kept.append([ln for ln in out if ln is not None])
+    return kept, list(said.values())
+
+
+def _unpaged(line: str) -> str:
+    """'Policy X | Owner: Y | Page 1 of 2' -> 'Policy X | Owner: Y'."""
+    line = re.sub(r"(?i)\s*[|·•-]?\s*page\s+\d+(\s*(/|of)\s*\d+)?\s*$", "", line.strip())
+    return line.strip(" |")
 
 
 def parse_docx(data: bytes) -> Parsed:

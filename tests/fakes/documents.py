@@ -5,24 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def write_pdf(path: Path, lines: list[str], title: str | None = None) -> Path:
-    """A valid one-page PDF whose text layer holds `lines` (Helvetica, one line each)."""
+def write_pdf(path: Path, lines: list[str], title: str | None = None,
+              more_pages: list[list[str]] = ()) -> Path:
+    """A valid PDF whose text layer holds `lines` on page 1 and each of `more_pages` on a page of its
+    own (Helvetica, one line each)."""
     def esc(s: str) -> str:
         return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
-    ops = ["BT", "/F1 11 Tf", "14 TL", "72 760 Td"]
-    for line in lines:
-        ops.append(f"({esc(line)}) Tj T*")
-    ops.append("ET")
-    stream = "\n".join(ops).encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >>"
-        b" /Contents 4 0 R >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
+    pages = [lines, *more_pages]
+    # objects: 1 catalog, 2 pages, 3 font, then per page: page, contents; then info
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", None,
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for page_lines in pages:
+        ops = ["BT", "/F1 11 Tf", "14 TL", "72 760 Td"]
+        ops += [f"({esc(line)}) Tj T*" for line in page_lines]
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1")
+        page_no, contents_no = len(objects) + 1, len(objects) + 2
+        kids.append(b"%d 0 R" % page_no)
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+                       b" /Contents %d 0 R >>" % contents_no)
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects[1] = b"<< /Type /Pages /Kids [" + b" ".join(kids) + b"] /Count %d >>" % len(pages)
     if title:
         objects.append(b"<< /Title (" + esc(title).encode("latin-1") + b") /ModDate (D:20260301000000Z) >>")
     out = bytearray(b"%PDF-1.4\n")
