@@ -87,7 +87,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         index, embedder or make_embedder(settings), generator,
         top_k=r.top_k, candidates=r.candidates, min_similarity=r.min_similarity, few_shot=few_shot,
         history_turns=a.history_turns, max_question_chars=a.max_question_chars, bot_name=a.bot_name,
-        organisation=a.organisation,
+        organisation=a.organisation, language=a.language,
     )
 
 

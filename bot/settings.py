@@ -74,6 +74,8 @@ class AnswerSettings(BaseModel):
     organisation: str = "Acme Robotics"
     history_turns: int = Field(3, ge=0, le=20, description="earlier thread turns a follow-up sees")
     max_question_chars: int = Field(2000, ge=50)
+    language: str | None = Field("en", description="ISO 639-1 code of the language the embedder and model handle; "
+                                 "a question confidently in another one is told so. null: no check")
 
 
 class ChannelPolicy(BaseModel):

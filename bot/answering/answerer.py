@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from bot.answering.citations import cited_numbers, validate_citations
 from bot.answering.generator import Generator
+from bot.answering.language import detect as detect_language
+from bot.answering.language import name as language_name
 from bot.answering.prompt import PromptPassage, Turn, build_messages
 from retrieval.index import DocumentIndex
 from retrieval.types import Query, ScoredChunk
@@ -114,6 +116,7 @@ class Answerer:
         self, index: DocumentIndex, embedder, generator: Generator, *, top_k: int = 4, candidates: int = 50,
         min_similarity: float = 0.3, few_shot: bool = True, history_turns: int = 3,
         max_question_chars: int = 2000, bot_name: str = "Anvil", organisation: str = "Acme Robotics",
+        language: str | None = "en",
     ):
         self.index = index
         self.embedder = embedder
@@ -126,6 +129,7 @@ class Answerer:
         self.max_question_chars = max_question_chars
         self.bot_name = bot_name
         self.organisation = organisation
+        self.language = language
 
     # -- retrieval -------------------------------------------------------------------------------
     def _prepare(self, question: str) -> tuple[str, list[str]]:
@@ -137,6 +141,10 @@ class Answerer:
             question = question[: self.max_question_chars]
             notes.append(f"Only the first {self.max_question_chars} characters of the question were used.")
         return question, notes
+
+    def foreign_language(self, question: str) -> str | None:
+        """The question's language when it is confidently not the one the models handle (`language`)."""
+        return detect_language(question, self.language) if self.language else None
 
     def search_query(self, question: str, history: Sequence[Turn]) -> str:
         """A follow-up ("and in Toronto?") is searched together with the thread's earlier questions."""
@@ -165,8 +173,14 @@ class Answerer:
         t0 = time.perf_counter()
         passages = self.retrieve(question, k=k, sources=sources, principals=principals, history=history)
         timings = {"retrieve_s": round(time.perf_counter() - t0, 3)}
+        foreign = self.foreign_language(question)
+        if foreign:
+            log.info("question in another language", extra={"language": foreign, "expected": self.language})
+            notes.append(f"The question looks like {language_name(foreign)}; the search and answer models are set up "
+                         f"for {language_name(self.language)} (answering.language). For other languages, set "
+                         "retrieval.embedding_model to a multilingual model and reindex.")
         if not self.is_relevant(passages):
-            answer = Answer(question, self.not_found_text(), [], passages, found=False, notes=notes,
+            answer = Answer(question, self.not_found_text(foreign), [], passages, found=False, notes=notes,
                             timings=timings, generator=None)
             yield answer
             return
@@ -197,7 +211,11 @@ class Answerer:
         assert isinstance(final, Answer)
         return final
 
-    def not_found_text(self) -> str:
+    def not_found_text(self, foreign: str | None = None) -> str:
+        if foreign:
+            return (f"I couldn't find this in the knowledge base. Your question looks like {language_name(foreign)}, "
+                    f"and I search best in {language_name(self.language)}: please try asking in "
+                    f"{language_name(self.language)}. The nearest pages are listed below.")
         return "I couldn't find this in the knowledge base, so I won't guess. The nearest pages are listed below."
 
     def _finish(self, question, raw, passages, notes, timings) -> Answer:
