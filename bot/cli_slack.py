@@ -12,23 +12,30 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def serve(
-        port: Annotated[int, typer.Option("--port", "-p", envvar="PORT", help="HTTP mode: port to listen on")] = 3000,
-        host: Annotated[str, typer.Option("--host", help="HTTP mode: address to bind")] = "0.0.0.0",
+        port: Annotated[int | None, typer.Option(
+            "--port", "-p", envvar="PORT", show_default=False,
+            help="HTTP mode: port to listen on (default 3000). Socket Mode: serve GET /healthz on this port "
+                 "(none unless given)")] = None,
+        host: Annotated[str, typer.Option("--host", help="address to bind (HTTP mode, or /healthz in "
+                                                         "Socket Mode)")] = "0.0.0.0",
     ):
         """Run the Slack bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP at /slack/events (+ /healthz).
 
-        Example: SLACK_BOT_TOKEN=xoxb-… SLACK_APP_TOKEN=xapp-… orgbot serve
+        Example: SLACK_BOT_TOKEN=xoxb-… SLACK_APP_TOKEN=xapp-… orgbot serve --port 8080  (health on :8080)
         """
         from bot import cli
         from bot.settings import ConfigError
         from bot.slack.app import check_tokens
         from bot.slack.app import serve as run
+        from bot.slack.claims import open_claims
 
         settings = cli._settings()
         try:
             check_tokens(settings, socket_mode=bool(settings.slack.app_token))
+            claims = open_claims(settings)  # a data dir it cannot write fails now, not after the model loads
             answerer = cli._answerer(settings)
-            run(settings, host=host, port=port, answerer=answerer, on_ready=lambda m: cli.err.print(f"[green]{m}"))
+            run(settings, host=host, port=port, answerer=answerer, claims=claims,
+                on_ready=lambda m: cli.err.print(f"[green]{m}"))
         except ConfigError as e:
             raise cli.fail(str(e)) from None
         except KeyboardInterrupt:

@@ -10,6 +10,8 @@ import json
 import logging
 import re
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -172,18 +174,54 @@ def test_a_retried_event_yields_one_reply(bot):
     assert len(bot.replies()) == 1 and len(bot.gen.prompts) == 1
 
 
-def test_message_and_app_mention_for_the_same_ts_yield_one_reply(tmp_path):
-    b = Bot(tmp_path, ScriptedGenerator(passage_reply), answer_mode="all_questions")
+def second_instance(bot: Bot) -> tuple[HttpServer, SlackSender]:
+    """Another bot process on the same data dir: the one after a restart, or one beside the first."""
+    app = build_app(bot.settings, bot.answerer, bot.runner, bot.feedback)
+    server = HttpServer(app, "127.0.0.1", 0).start()
+    return server, SlackSender(f"http://127.0.0.1:{server.port}/slack/events", bot.slack)
+
+
+def test_a_retry_that_reaches_the_restarted_bot_yields_no_second_reply(bot):
+    event, _ = bot.send.message("<@UBOT> how do I set up the VPN profile?", event_id="EvDEPLOY")
+    bot.slack.wait_calls("reactions.remove")
+    bot.server.stop()  # a deploy: the process that answered is gone
+    server, send = second_instance(bot)
     try:
-        ts = b.send.next_ts()
-        text = "<@UBOT> how do I set up the VPN profile?"
-        b.send.message(text, kind="message", ts=ts)
-        b.send.message(text, kind="app_mention", ts=ts)
-        b.slack.wait_calls("reactions.remove")
+        status, _ = send.event(event, event_id="EvDEPLOY", retry=1)
+        assert status == 200
         time.sleep(0.3)
-        assert len(b.replies()) == 1 and len(b.gen.prompts) == 1
+        assert len(bot.replies()) == 1 and len(bot.gen.prompts) == 1
     finally:
-        b.close()
+        server.stop()
+
+
+def test_two_bot_processes_on_one_data_dir_answer_a_message_once(bot):
+    first, _ = bot.send.message("<@UBOT> where do staff park for free?")
+    bot.slack.wait_calls("reactions.remove")
+    server, other = second_instance(bot)
+    try:
+        # a mention in a thread the bot answered: both its `message` and its `app_mention` would be answered,
+        # and here each reaches a different process
+        ts, text = bot.send.next_ts(), "<@UBOT> and is that lot behind the office?"
+        bot.send.message(text, kind="message", ts=ts, thread_ts=first["ts"], event_id="EvMESSAGE")
+        other.message(text, kind="app_mention", ts=ts, thread_ts=first["ts"], event_id="EvMENTION")
+        bot.slack.wait_calls("reactions.remove", 2)
+        time.sleep(0.3)
+        assert len(bot.replies()) == 2 and len(bot.gen.prompts) == 2
+    finally:
+        server.stop()
+
+
+def test_message_and_app_mention_for_the_same_ts_yield_one_reply(bot):
+    first, _ = bot.send.message("<@UBOT> where do staff park for free?")
+    bot.slack.wait_calls("reactions.remove")
+    # a mention in a thread the bot answered is both a follow-up `message` and an `app_mention`
+    ts, text = bot.send.next_ts(), "<@UBOT> and is that lot behind the office?"
+    bot.send.message(text, kind="message", ts=ts, thread_ts=first["ts"])
+    bot.send.message(text, kind="app_mention", ts=ts, thread_ts=first["ts"])
+    bot.slack.wait_calls("reactions.remove", 2)
+    time.sleep(0.3)
+    assert len(bot.replies()) == 2 and len(bot.gen.prompts) == 2
 
 
 def test_channel_chatter_is_ignored_in_mentions_mode_but_dms_are_answered(bot):
@@ -271,11 +309,54 @@ def test_bad_signature_is_refused_and_nothing_runs(bot):
     assert len(bot.slack.calls) == before and bot.gen.prompts == []
 
 
-def test_healthz(bot):
-    import urllib.request
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{bot.server.port}/healthz") as resp:
-        assert resp.status == 200 and json.loads(resp.read()) == {"ok": True}
+
+def test_healthz(bot):
+    status, body = get(f"http://127.0.0.1:{bot.server.port}/healthz")
+    assert status == 200 and json.loads(body) == {"ok": True, "mode": "http"}
+    assert get(f"http://127.0.0.1:{bot.server.port}/elsewhere")[0] == 404
+
+
+def test_socket_mode_serves_healthz_on_the_port_given(bot, monkeypatch):
+    import slack_bolt.adapter.socket_mode as socket_mode
+    from pydantic import SecretStr
+
+    from bot.slack.app import serve
+
+    ready, probes = [], {}
+
+    class OfflineSocketModeHandler:
+        """Stands in for the real handler, which would dial Slack; it probes while "connected"."""
+
+        def __init__(self, app, app_token):
+            probes["app_token"] = app_token
+
+        def start(self):
+            found = re.search(r":(\d+)/healthz", ready[-1])
+            if not found:
+                return
+            port = probes["port"] = int(found.group(1))
+            probes["healthz"] = get(f"http://127.0.0.1:{port}/healthz")
+            probes["events"] = get(f"http://127.0.0.1:{port}/slack/events")[0]
+
+    monkeypatch.setattr(socket_mode, "SocketModeHandler", OfflineSocketModeHandler)
+    bot.settings.slack.app_token = SecretStr("xapp-test")
+    serve(bot.settings, host="127.0.0.1", port=0, answerer=bot.answerer, on_ready=ready.append)
+    status, body = probes["healthz"]
+    assert status == 200 and json.loads(body) == {"ok": True, "mode": "socket"}
+    assert probes["events"] == 404 and probes["app_token"] == "xapp-test"
+    with pytest.raises(urllib.error.URLError):  # stopped when the socket handler returns
+        get(f"http://127.0.0.1:{probes['port']}/healthz")
+
+    ready.clear()
+    serve(bot.settings, host="127.0.0.1", answerer=bot.answerer, on_ready=ready.append)
+    assert "healthz" not in ready[0]  # no port given: no HTTP server at all
 
 
 # -- streaming ---------------------------------------------------------------------------------------

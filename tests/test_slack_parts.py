@@ -1,8 +1,9 @@
-"""The Slack layer's plain parts: Block Kit rendering, channel policy, dedupe memory, rate limits,
+"""The Slack layer's plain parts: Block Kit rendering, channel policy, claims (dedupe memory), rate limits,
 /kb's refusal to run a source twice, and assistant threads end to end."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,8 @@ from bot.settings import ChannelPolicy as ChannelSettings
 from bot.settings import SlackSettings
 from bot.slack.admin import KbCommands
 from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, answer_blocks, split_text, to_mrkdwn
-from bot.slack.policy import ChannelPolicy, RateLimiter, TTLSet
+from bot.slack.claims import ClaimStore
+from bot.slack.policy import ChannelPolicy, RateLimiter
 from bot.slack.replies import safe_prefix
 from tests.fakes.generator import ScriptedGenerator
 from tests.test_slack_bot import Bot, passage_reply
@@ -60,20 +62,71 @@ def test_channel_policy_and_principals():
     assert policy.answer_mode("CHR") == "all_questions" and policy.answer_mode("CHELP") == "mentions"
 
 
-def test_ttl_set_forgets_after_the_ttl_and_is_thread_safe():
-    now = [0.0]
-    seen = TTLSet(10, clock=lambda: now[0])
-    assert seen.add("a") and not seen.add("a")
-    now[0] = 11
-    assert seen.add("a")
-    many = TTLSet(60)
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(many.add("same"))) for _ in range(20)]
+def test_an_expired_claim_can_be_claimed_again(tmp_path):
+    now = [1_700_000_000.0]
+    claims = ClaimStore(tmp_path / "claims.db", ttl=10, clock=lambda: now[0])
+    assert claims.add("event:Ev1") and not claims.add("event:Ev1")
+    now[0] += 9
+    assert not claims.add("event:Ev1")
+    now[0] += 2  # 11 s after the claim: expired, though not pruned yet
+    assert claims.add("event:Ev1") and not claims.add("event:Ev1")
+
+
+def test_claims_outlive_the_store_that_made_them(tmp_path):
+    ClaimStore(tmp_path / "claims.db", ttl=60).add("message:C1:1.1")
+    assert not ClaimStore(tmp_path / "claims.db", ttl=60).add("message:C1:1.1")
+
+
+def test_racing_claims_from_threads_exactly_one_wins(tmp_path):
+    # four stores on one file, as four processes would have, each shared by six threads
+    stores = [ClaimStore(tmp_path / "claims.db", ttl=60) for _ in range(4)]
+    go, results = threading.Barrier(24), []
+
+    def claim(store: ClaimStore):
+        go.wait()
+        results.append(store.add("event:EvSAME"))
+
+    threads = [threading.Thread(target=claim, args=(stores[i % 4],)) for i in range(24)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert results.count(True) == 1
+    assert results.count(True) == 1 and len(results) == 24
+
+
+def test_expired_claims_are_pruned_now_and_then(tmp_path):
+    now = [0.0]
+    claims = ClaimStore(tmp_path / "claims.db", ttl=10, clock=lambda: now[0], prune_every_s=60)
+    for i in range(5):
+        claims.add(f"event:Ev{i}")
+
+    def stored() -> list[str]:
+        with sqlite3.connect(tmp_path / "claims.db") as db:
+            return [k for (k,) in db.execute("SELECT key FROM claims ORDER BY key")]
+
+    now[0] = 30
+    claims.add("event:Ev30")
+    assert len(stored()) == 6  # five expired, kept until the prune due at 60
+    now[0] = 61
+    claims.add("event:Ev61")
+    assert stored() == ["event:Ev61"]
+
+
+def test_a_claim_store_that_cannot_be_opened_stops_serve_naming_the_file_and_setting(tmp_path):
+    from typer.testing import CliRunner
+
+    from bot.cli import app, state
+
+    not_a_folder = tmp_path / "data"
+    not_a_folder.write_text("a file where the data dir should be")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"data_dir: {not_a_folder}\nslack:\n  bot_token: xoxb-x\n  signing_secret: s\n")
+    state._settings = None
+    result = CliRunner().invoke(app, ["--config", str(cfg), "serve"])
+    state._settings = None
+    flat = result.output.replace("\n", "")
+    assert result.exit_code == 1
+    assert str(not_a_folder / "slack-claims.db") in flat and "data_dir" in flat
 
 
 def test_rate_limiter_per_user_and_global_windows():

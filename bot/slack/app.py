@@ -1,5 +1,6 @@
 """The Bolt app, and how it runs: Socket Mode when an app token is set, else HTTP on one port
-(`/slack/events` for events, slash commands and interactivity; `/healthz` for load balancers)."""
+(`/slack/events` for events, slash commands and interactivity; `/healthz` for load balancers).
+In Socket Mode, a port given to `serve` gets an HTTP server with `/healthz` only."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from bot.feedback import FeedbackStore
 from bot.runtime import SyncRunner
 from bot.settings import ConfigError, Settings
 from bot.slack.admin import KbCommands
+from bot.slack.claims import ClaimStore, open_claims
 from bot.slack.listeners import register
 from bot.slack.middleware import Admins
 from bot.slack.replies import Responder
@@ -28,6 +30,7 @@ from bot.slack.replies import Responder
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+DEFAULT_PORT = 3000
 
 
 def _secret(value) -> str | None:
@@ -52,11 +55,13 @@ def check_tokens(settings: Settings, *, socket_mode: bool, client: WebClient | N
 
 
 def build_app(settings: Settings, answerer: Answerer, runner: SyncRunner, feedback_store: FeedbackStore,
-              client: WebClient | None = None, *, socket_mode: bool = False,
+              client: WebClient | None = None, *, claims: ClaimStore | None = None, socket_mode: bool = False,
               clock: Callable[[], float] = time.monotonic, workers: int = 16) -> App:
-    """The Slack app. `client` defaults to `make_client(settings)`; `auth.test` is called once here."""
+    """The Slack app. `client` defaults to `make_client(settings)`; `auth.test` is called once here.
+    `claims` (event ids and messages already taken) defaults to `open_claims(settings)`, in the data dir."""
     client = client or make_client(settings)
     check_tokens(settings, socket_mode=socket_mode, client=client)
+    claims = claims or open_claims(settings)
     signing_secret = _secret(settings.slack.signing_secret)
     # Listeners run on this pool after the ack; /kb reindex and notices use a second one so a long
     # reindex never takes a slot an answer needs.
@@ -66,12 +71,14 @@ def build_app(settings: Settings, answerer: Answerer, runner: SyncRunner, feedba
     background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-background")
     responder = Responder(settings, answerer, feedback_store, clock=clock)
     register(app, responder=responder, feedback=feedback_store, kb=KbCommands(runner, background),
-             admins=Admins(settings.slack, clock), executor=background)
+             admins=Admins(settings.slack, clock), claims=claims, executor=background)
     return app
 
 
-class _Handler(BaseHTTPRequestHandler):
-    app: App
+class _HealthHandler(BaseHTTPRequestHandler):
+    """`GET /healthz` and nothing else: what Socket Mode serves for load balancers and orchestrators."""
+
+    mode = "socket"
     protocol_version = "HTTP/1.1"
 
     def _send(self, status: int, body: bytes | str, headers: dict[str, list[str]] | None = None) -> None:
@@ -87,8 +94,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         if urlsplit(self.path).path == "/healthz":
-            return self._send(200, json.dumps({"ok": True}), {"Content-Type": ["application/json"]})
+            return self._send(200, json.dumps({"ok": True, "mode": self.mode}),
+                              {"Content-Type": ["application/json"]})
         return self._send(404, "Not Found")
+
+    def do_POST(self):  # noqa: N802
+        return self._send(404, "Not Found")
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet: Bolt and orgbot log what matters
+        log.debug("http %s", format % args)
+
+
+class _Handler(_HealthHandler):
+    """`/healthz`, and Bolt at `/slack/events` (HTTP mode)."""
+
+    app: App
+    mode = "http"
 
     def do_POST(self):  # noqa: N802
         url = urlsplit(self.path)
@@ -99,15 +120,13 @@ class _Handler(BaseHTTPRequestHandler):
         resp = self.app.dispatch(BoltRequest(body=body, query=url.query, headers=headers))
         return self._send(resp.status, resp.body, resp.headers)
 
-    def log_message(self, format, *args):  # noqa: A002 - quiet: Bolt and orgbot log what matters
-        log.debug("http %s", format % args)
-
 
 class HttpServer:
-    """Bolt behind a threading HTTP server. `start()` returns at once (tests, benchmarks); `serve_forever()` blocks."""
+    """Bolt behind a threading HTTP server, or with `app=None` only `/healthz` (Socket Mode).
+    `start()` returns at once (tests, benchmarks, Socket Mode); `serve_forever()` blocks."""
 
-    def __init__(self, app: App, host: str = "0.0.0.0", port: int = 3000):
-        handler = type("Handler", (_Handler,), {"app": app})
+    def __init__(self, app: App | None, host: str = "0.0.0.0", port: int = DEFAULT_PORT):
+        handler = type("Handler", (_Handler,), {"app": app}) if app is not None else _HealthHandler
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -152,26 +171,37 @@ def schedule_syncs(runner: SyncRunner, stop: threading.Event | None = None) -> l
     return threads
 
 
-def serve(settings: Settings, *, host: str = "0.0.0.0", port: int = 3000, answerer: Answerer | None = None,
+def serve(settings: Settings, *, host: str = "0.0.0.0", port: int | None = None,
+          answerer: Answerer | None = None, claims: ClaimStore | None = None,
           on_ready: Callable[[str], None] = print) -> None:
-    """Run the bot until interrupted: Socket Mode when `slack.app_token` is set, else HTTP on `port`."""
+    """Run the bot until interrupted: Socket Mode when `slack.app_token` is set (plus `/healthz` on
+    `port` if one is given), else HTTP on `port` (default 3000)."""
     from bot.feedback import feedback_path
     from bot.runtime import make_answerer
 
     app_token = _secret(settings.slack.app_token)
     check_tokens(settings, socket_mode=bool(app_token))
+    claims = claims or open_claims(settings)  # before the slow model load: a bad data dir fails at once
     answerer = answerer or make_answerer(settings)
     runner = SyncRunner(settings, embedder=answerer.embedder, index=answerer.index)
-    app = build_app(settings, answerer, runner, FeedbackStore(feedback_path(settings)), socket_mode=bool(app_token))
+    app = build_app(settings, answerer, runner, FeedbackStore(feedback_path(settings)), claims=claims,
+                    socket_mode=bool(app_token))
+    schedule_syncs(runner)
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        schedule_syncs(runner)
-        on_ready("orgbot is connected to Slack (Socket Mode). Ctrl-C stops it.")
-        SocketModeHandler(app, app_token).start()
+        health = HttpServer(None, host, port).start() if port is not None else None
+        if health:
+            log.info("health endpoint", extra={"mode": "socket", "host": host, "port": health.port})
+        where = f" Health: http://{host}:{health.port}/healthz." if health else ""
+        on_ready(f"orgbot is connected to Slack (Socket Mode).{where} Ctrl-C stops it.")
+        try:
+            SocketModeHandler(app, app_token).start()
+        finally:
+            if health:
+                health.stop()
         return
-    schedule_syncs(runner)
-    server = HttpServer(app, host, port)
+    server = HttpServer(app, host, DEFAULT_PORT if port is None else port)
     on_ready(f"orgbot listens on http://{host}:{server.port}{EVENTS_PATH} (health: /healthz). Ctrl-C stops it.")
     try:
         server.serve_forever()

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.feedback import FeedbackStore
 from bot.slack.admin import KbCommands
 from bot.slack.blocks import FEEDBACK_DOWN, FEEDBACK_UP, SHARE
+from bot.slack.claims import ClaimStore
 from bot.slack.middleware import (
     Admins,
     admins_only,
@@ -21,7 +22,7 @@ from bot.slack.middleware import (
     once_per_message,
     rate_limited,
 )
-from bot.slack.policy import RateLimiter, TTLSet, is_dm, looks_like_question
+from bot.slack.policy import RateLimiter, is_dm, looks_like_question
 from bot.slack.replies import Responder, blocks_for
 from bot.slack.threads import Question
 
@@ -32,11 +33,11 @@ GREETING = "Hi! I answer questions from the company wiki and cite my sources. Wh
 
 
 def register(app: App, *, responder: Responder, feedback: FeedbackStore, kb: KbCommands, admins: Admins,
-             executor: Executor) -> None:
+             claims: ClaimStore, executor: Executor) -> None:
     settings, policy = responder.settings.slack, responder.policy
-    app.use(drop_retries(TTLSet(settings.dedupe_ttl_s)))
+    app.use(drop_retries(claims))
     limiter = RateLimiter(settings.user_questions_per_minute, settings.questions_per_minute)
-    questions = [once_per_message(TTLSet(settings.dedupe_ttl_s)), rate_limited(limiter, executor)]
+    questions = [once_per_message(claims), rate_limited(limiter, executor)]
 
     @app.event("app_mention", middleware=[channel_allowed(policy, executor), *questions])
     def on_mention(event, context, client):

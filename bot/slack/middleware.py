@@ -17,7 +17,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.settings import SlackSettings
-from bot.slack.policy import ChannelPolicy, RateLimiter, TTLSet, is_dm
+from bot.slack.claims import ClaimStore
+from bot.slack.policy import ChannelPolicy, RateLimiter, is_dm
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,13 @@ def question_key(body: dict) -> str | None:
     return None
 
 
-def drop_retries(seen: TTLSet) -> Callable:
-    """Global: an event id Slack already delivered (a retry after a slow ack, X-Slack-Retry-Num) is dropped."""
+def drop_retries(claims: ClaimStore) -> Callable:
+    """Global: an event id Slack already delivered (a retry after a slow ack, X-Slack-Retry-Num) is dropped,
+    even when the first delivery went to another bot process or to this one before a restart."""
 
     def drop_retried_events(req: BoltRequest, body: dict, next: Callable):
         event_id = body.get("event_id")
-        if body.get("type") == "event_callback" and event_id and not seen.add(event_id):
+        if body.get("type") == "event_callback" and event_id and not claims.add(f"event:{event_id}"):
             log.info("dropped a repeated event", extra={"event_id": event_id,
                                                         "retry": req.headers.get("x-slack-retry-num", [None])[0]})
             return _ok()
@@ -56,12 +58,12 @@ def drop_retries(seen: TTLSet) -> Callable:
     return drop_retried_events
 
 
-def once_per_message(claimed: TTLSet) -> Callable:
+def once_per_message(claims: ClaimStore) -> Callable:
     """Listener: the first listener to take a message answers it; its twin delivery is acknowledged only."""
 
     def answer_once(body: dict, next: Callable):
         key = question_key(body)
-        if key and not claimed.add(key):
+        if key and not claims.add(f"message:{key}"):
             log.info("dropped a second delivery", extra={"question": key})
             return _ok()
         return next()

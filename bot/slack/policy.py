@@ -1,11 +1,11 @@
-"""Who may ask what, where: channel policy, ACL principals, rate limits, and the memory that makes
-every question answered exactly once. Plain Python, no Slack calls."""
+"""Who may ask what, where: channel policy, ACL principals and rate limits. Plain Python, no Slack calls.
+(The memory that makes every question answered exactly once is `bot.slack.claims`.)"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,31 +58,6 @@ class ChannelPolicy:
 
 def looks_like_question(text: str) -> bool:
     return "?" in text and len(text.split()) >= 3
-
-
-class TTLSet:
-    """Keys remembered for `ttl` seconds; `add` says whether the key is new. Thread-safe."""
-
-    def __init__(self, ttl: float, max_size: int = 100_000, clock: Callable[[], float] = time.monotonic):
-        self.ttl, self.max_size, self.clock = ttl, max_size, clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, key: str) -> bool:
-        now = self.clock()
-        with self._lock:
-            while self._seen and (next(iter(self._seen.values())) < now - self.ttl
-                                  or len(self._seen) > self.max_size):
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
-
-    def __contains__(self, key: str) -> bool:
-        with self._lock:
-            seen = self._seen.get(key)
-        return seen is not None and seen >= self.clock() - self.ttl
 
 
 class RateLimiter:
