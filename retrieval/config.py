@@ -18,8 +18,12 @@ class ElasticsearchSettings(BaseModel):
     password: SecretStr | None = None
     ca_certs: str | None = None
     verify_certs: bool = True
-    request_timeout: float = Field(30.0, gt=0)
-    max_retries: int = Field(3, ge=0, description="per request, on connection errors and timeouts")
+    request_timeout: float = Field(30.0, gt=0, description="seconds per indexing / admin request")
+    max_retries: int = Field(3, ge=0, description="per indexing request, on connection errors and timeouts")
+    search_timeout: float = Field(
+        4.0, gt=0, description="seconds per search request; a timed-out search is not retried (someone is waiting)"
+    )
+    search_max_retries: int = Field(1, ge=0, description="per search request, on refused connections and 502/503/504")
     index_alias: str = "orgbot-chunks"
     keep_old_indices: int = Field(1, ge=0, description="older versioned indices kept after a swap, for rollback")
     shards: int = Field(1, ge=1)
@@ -43,6 +47,7 @@ class ElasticsearchSettings(BaseModel):
     bulk_initial_backoff: float = Field(2.0, ge=0, description="seconds before retrying chunks rejected with 429")
     bulk_max_backoff: float = Field(60.0, ge=0)
     reindex_timeout: float = Field(3600.0, gt=0, description="seconds to wait for the copy of the other sources")
+    delete_timeout: float = Field(600.0, gt=0, description="seconds to wait for one delete_by_query task")
 
     @field_validator("url")
     @classmethod

@@ -7,6 +7,7 @@ Works with the official client 8.x and 9.x: only APIs and arguments both majors 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,19 +50,62 @@ class ServerInfo:
         return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
     @property
+    def serverless(self) -> bool:
+        return self.flavor == "serverless"
+
+    @property
+    def version_known(self) -> bool:
+        """False when `GET /` was not readable: features that depend on the version stay off."""
+        return self.serverless or self.version_tuple != (0, 0)
+
+    def at_least(self, major: int, minor: int) -> bool:
+        """Serverless runs ahead of every stack release; its `version.number` means nothing."""
+        return self.serverless or self.version_tuple >= (major, minor)
+
+    @property
     def native_rrf_allowed(self) -> bool:
-        if self.flavor == "serverless":
+        if self.serverless:
             return True
-        return self.version_tuple >= (8, 14) and self.licence in RRF_LICENCES
+        return self.at_least(8, 14) and self.licence in RRF_LICENCES
+
+    @property
+    def rrf_window_param(self) -> str:
+        """The rrf retriever's window: `window_size` in 8.14, `rank_window_size` from 8.15 on."""
+        return "rank_window_size" if self.at_least(8, 15) else "window_size"
+
+    @property
+    def vector_rescore_supported(self) -> bool:
+        """`knn.rescore_vector` (rescore quantized candidates with the float vectors): 8.18+, 9.x."""
+        return self.at_least(8, 18)
 
     @property
     def vectors_excluded_from_source(self) -> bool:
         """9.2+ leaves dense vectors out of `_source` unless a search asks for them."""
-        return self.flavor == "serverless" or self.version_tuple >= (9, 2)
+        return self.at_least(9, 2)
+
+    @property
+    def describe(self) -> str:
+        return "Elasticsearch Serverless" if self.serverless else f"Elasticsearch {self.version}"
 
 
 def make_client(settings: ElasticsearchSettings) -> Elasticsearch:
-    """A client from settings; it opens no connection until the first request."""
+    """A client from settings (indexing timeouts); it opens no connection until the first request.
+
+    Raises `IndexUnavailable` for settings the transport would refuse with a bare `ValueError`.
+    """
+    if settings.ca_certs:
+        if settings.url and not settings.url.startswith("https://"):
+            raise IndexUnavailable(
+                f"ELASTICSEARCH_CA_CERTS (retrieval.elasticsearch.ca_certs) is set to {settings.ca_certs}, but "
+                f"ELASTICSEARCH_URL is {settings.url}: a CA certificate only applies to https://. Use "
+                f"https://{settings.url.removeprefix('http://')} if the cluster has TLS (a default 8.x/9.x "
+                "install does), or unset ELASTICSEARCH_CA_CERTS for a cluster without TLS."
+            )
+        if not os.path.exists(settings.ca_certs):
+            raise IndexUnavailable(
+                f"ELASTICSEARCH_CA_CERTS (retrieval.elasticsearch.ca_certs) points at {settings.ca_certs}, which does "
+                "not exist. Copy the cluster's CA certificate there (config/certs/http_ca.crt on the node)."
+            )
     kwargs: dict[str, Any] = {
         "request_timeout": settings.request_timeout,
         "max_retries": settings.max_retries,
@@ -76,7 +120,27 @@ def make_client(settings: ElasticsearchSettings) -> Elasticsearch:
         kwargs["basic_auth"] = (settings.username, settings.password.get_secret_value() if settings.password else "")
     if settings.ca_certs:
         kwargs["ca_certs"] = settings.ca_certs
-    return Elasticsearch(settings.url, **kwargs)
+    try:
+        return Elasticsearch(settings.url, **kwargs)
+    except ValueError as e:  # the transport checks URL and TLS options when the client is built
+        raise IndexUnavailable(
+            f"The Elasticsearch client refused the connection settings for {settings.url} ({e}). "
+            "Check ELASTICSEARCH_URL, ELASTICSEARCH_CA_CERTS and retrieval.elasticsearch.verify_certs."
+        ) from None
+
+
+def search_options(client: Elasticsearch, settings: ElasticsearchSettings) -> Elasticsearch:
+    """The client for requests someone waits on (a Slack question, `orgbot status`): short timeout,
+    a timed-out request is not sent again, one retry for a refused connection or a 502/503/504."""
+    return client.options(request_timeout=settings.search_timeout, max_retries=settings.search_max_retries,
+                          retry_on_timeout=False)
+
+
+def submit_options(client: Elasticsearch) -> Elasticsearch:
+    """The client for starting server-side tasks (reindex, delete_by_query with
+    `wait_for_completion=false`): a submission that timed out may have started the task, so it is
+    never sent twice."""
+    return client.options(retry_on_timeout=False)
 
 
 def read_server(client: Elasticsearch) -> ServerInfo:
@@ -115,6 +179,11 @@ def unavailable(settings: ElasticsearchSettings, e: BaseException) -> IndexUnava
         )
     if isinstance(e, (TransportConnectionError, ConnectionTimeout)):  # refused, DNS, TLS, timeout: no answer
         reason = _transport_reason(e)
+        if isinstance(e, ConnectionTimeout):
+            return IndexUnavailable(
+                f"{where} did not answer in time ({reason}). Check `GET _cluster/health` and the node logs; "
+                "retrieval.elasticsearch.search_timeout / request_timeout set how long orgbot waits."
+            )
         hint = (
             f"Check that the cluster is running (`curl {settings.url}`), that ELASTICSEARCH_URL "
             "(or retrieval.elasticsearch.url) is right"
@@ -136,6 +205,11 @@ def unavailable(settings: ElasticsearchSettings, e: BaseException) -> IndexUnava
             f"`all` on the indices {settings.index_alias}*."
         )
     if isinstance(e, ApiError):
+        if e.status_code == 410 or _api_type(e) == "api_not_available_exception":
+            return IndexUnavailable(
+                f"{where} does not offer an API orgbot called ({_api_reason(e)}). If this is Elasticsearch "
+                "Serverless, please report it: orgbot avoids the APIs Serverless lacks."
+            )
         if _api_type(e) == "media_type_header_exception":
             return IndexUnavailable(
                 f"{where} is an older major than the Python client elasticsearch {CLIENT_VERSION} "
@@ -151,15 +225,20 @@ def unavailable(settings: ElasticsearchSettings, e: BaseException) -> IndexUnava
 
 
 @contextmanager
-def translate_errors(settings: ElasticsearchSettings) -> Iterator[None]:
-    """Turn "the cluster is down / refuses us" into `IndexUnavailable`; other errors pass through."""
+def translate_errors(settings: ElasticsearchSettings, prefix: str = "") -> Iterator[None]:
+    """Turn "the cluster is down / refuses us" into `IndexUnavailable`; other errors pass through.
+    `prefix` starts the message (e.g. "Search is unavailable: ")."""
     try:
         yield
     except (TransportConnectionError, ConnectionTimeout, ApiError) as e:
         mapped = unavailable(settings, e)
         if mapped is None:
             raise
-        raise mapped from None
+        raise IndexUnavailable(f"{prefix}{mapped}") from None
+    except IndexUnavailable as e:
+        if not prefix or str(e).startswith(prefix):
+            raise
+        raise IndexUnavailable(f"{prefix}{e}") from None
 
 
 def _transport_reason(e: Exception) -> str:

@@ -9,6 +9,7 @@ old index serves, and if anything fails the half-built index is deleted and the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -30,15 +31,19 @@ from retrieval.elasticsearch.connection import (
     api_error_text,
     make_client,
     read_server,
+    search_options,
+    submit_options,
     translate_errors,
 )
 from retrieval.elasticsearch.mapping import (
+    QUANTIZED_TYPES,
     VECTOR_FIELD,
     from_hit,
     index_body,
     mapping_dims,
     to_document,
     unit_vector,
+    unsupported_vector_type,
 )
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.index import IndexUnavailable, SearchMode, iter_batches
@@ -48,6 +53,8 @@ log = logging.getLogger(__name__)
 
 TERMS_BATCH = 1000  # document ids per terms query / delete_by_query
 CARDINALITY_PRECISION = 40_000  # the maximum; counts below it are exact in practice
+STOP_GRACE = 60.0  # seconds to wait for a timed-out task to stop before leaving its index alone
+SEARCH_UNAVAILABLE = "Search is unavailable: "
 
 
 class IndexWriteError(RuntimeError):
@@ -99,6 +106,7 @@ class ElasticsearchIndex:
         self._local = threading.local()
         self._native_failed = False
         self._fusion_warned = False
+        self._keep: set[str] = set()  # half-built indices a task that would not stop may still write to
 
     def __repr__(self) -> str:
         return f"ElasticsearchIndex(url={self.settings.url!r}, alias={self.alias!r})"
@@ -106,11 +114,29 @@ class ElasticsearchIndex:
     # -- connection ------------------------------------------------------------------------------
     @property
     def client(self) -> Elasticsearch:
+        """The indexing client (request_timeout, retries); the interactive one inside `_interactive()`."""
+        override = getattr(self._local, "client", None)
+        return override if override is not None else self._base_client()
+
+    def _base_client(self) -> Elasticsearch:
         if self._client is None:
             with self._connect_lock:
                 if self._client is None:
                     self._client = make_client(self.settings)
         return self._client
+
+    @contextmanager
+    def _interactive(self) -> Iterator[None]:
+        """Requests in this block are ones a person waits on (a question, a status check): they use
+        `search_timeout`, and one that timed out is not sent again."""
+        if getattr(self._local, "client", None) is not None:
+            yield
+            return
+        self._local.client = search_options(self._base_client(), self.settings)
+        try:
+            yield
+        finally:
+            self._local.client = None
 
     def _ready(self) -> ServerInfo:
         if self._server is None:
@@ -228,7 +254,10 @@ class ElasticsearchIndex:
         self._prune_old_indices(new)
 
     def _discard(self, index: str) -> None:
-        """Delete a half-built index, unless the alias points at it (a swap that timed out but happened)."""
+        """Delete a half-built index, unless the alias points at it (a swap that timed out but happened)
+        or a copy into it would not stop (deleting it would let the copy re-create it)."""
+        if index in self._keep:
+            return
         try:
             if index in self._alias_holders():
                 log.error("not deleting the index behind the alias", extra={"index": index, "alias": self.alias})
@@ -303,7 +332,11 @@ class ElasticsearchIndex:
         return f"{self.alias}-v{max(self._versioned_indices().values(), default=0) + 1:06d}"
 
     def _create_index(self, name: str, *, alias: bool = False) -> None:
-        body = index_body(self.settings, self.dim)
+        server = self._ready()
+        problem = unsupported_vector_type(self.settings.vector_index_type, server)
+        if problem:
+            raise IndexUnavailable(problem)
+        body = index_body(self.settings, self.dim, serverless=server.serverless)
         kwargs: dict[str, Any] = {"index": name, "settings": body["settings"], "mappings": body["mappings"]}
         if alias:
             kwargs["aliases"] = {self.alias: {}}
@@ -311,33 +344,20 @@ class ElasticsearchIndex:
 
     def _copy_other_sources(self, old: str, new: str, source: str) -> int:
         """Copy every chunk not of `source` into `new` with the reindex API; returns how many."""
-        resp = self.client.reindex(
+        resp = submit_options(self.client).reindex(
             source={"index": old, "query": {"bool": {"must_not": [{"term": {"source": source}}]}}},
             dest={"index": new},
             wait_for_completion=False,
             refresh=True,
         )
         task_id = resp["task"]
-        deadline = time.monotonic() + self.settings.reindex_timeout
-        delay = 0.05
-        while True:
-            with warnings.catch_warnings():
-                # The client marks the tasks API "technical preview"; it has been stable for years.
-                warnings.filterwarnings("ignore", message="This API is in technical preview")
-                task = self.client.tasks.get(task_id=task_id)
-            if task.get("completed"):
-                break
-            if time.monotonic() > deadline:
-                try:
-                    self.client.tasks.cancel(task_id=task_id)
-                except ApiError as e:  # it may have finished meanwhile; the index is discarded anyway
-                    log.warning("could not cancel the copy", extra={"task": task_id, "error": str(e)})
-                raise ReindexError(
-                    f"copying the other sources from {old} took over {self.settings.reindex_timeout:.0f}s "
-                    "(retrieval.elasticsearch.reindex_timeout); the alias was not moved"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        task = self._wait_task(task_id, self.settings.reindex_timeout)
+        if task is None:
+            self._stop_task(task_id, new)
+            raise ReindexError(
+                f"copying the other sources from {old} took over {self.settings.reindex_timeout:.0f}s "
+                "(retrieval.elasticsearch.reindex_timeout); the alias was not moved"
+            )
         if task.get("error"):
             err = task["error"]
             raise ReindexError(f"copying the other sources from {old} failed: {err.get('type')}: {err.get('reason')}")
@@ -379,9 +399,12 @@ class ElasticsearchIndex:
             deleted = 0
             for part in iter_batches(maybe_present, TERMS_BATCH):
                 keep = [c.id for d in part for c in by_doc[d]]
-                deleted += self._delete_by_query(st.target, {
-                    "bool": {"filter": [{"terms": {"document_id": list(part)}}], "must_not": [{"ids": {"values": keep}}]}
-                })
+                stale = {"bool": {"filter": [{"terms": {"document_id": list(part)}}],
+                                  "must_not": [{"ids": {"values": keep}}]}}
+                # A task (and its record in .tasks) only when there is something to delete: most
+                # changed documents keep their chunk ids.
+                if self._count(st.target, stale):
+                    deleted += self._delete_by_query(st.target, stale)
             st.expected += created - deleted
             st.written.update(by_doc)
             st.unrefreshed.update(by_doc)
@@ -459,11 +482,71 @@ class ElasticsearchIndex:
         return created
 
     def _delete_by_query(self, index: str, query: dict[str, Any]) -> int:
-        resp = self.client.delete_by_query(index=index, query=query)
-        if resp.get("failures"):
-            first = resp["failures"][0]
+        """Run a delete_by_query as a task and follow it (like the reindex): a long delete cannot
+        time out client-side, and it is never sent twice. Returns how many chunks it deleted."""
+        resp = submit_options(self.client).delete_by_query(index=index, query=query, wait_for_completion=False)
+        task_id = resp["task"]
+        task = self._wait_task(task_id, self.settings.delete_timeout)
+        if task is None:
+            self._stop_task(task_id, None)
+            raise RuntimeError(
+                f"delete_by_query on {index} (task {task_id}) took over {self.settings.delete_timeout:.0f}s "
+                "(retrieval.elasticsearch.delete_timeout); the sync stopped here and the next one finishes the job"
+            )
+        if task.get("error"):
+            raise RuntimeError(f"delete_by_query on {index} failed: {_reason(task['error'])}")
+        result = task.get("response") or {}
+        if result.get("failures"):
+            first = result["failures"][0]
             raise RuntimeError(f"delete_by_query on {index} failed: {_reason(first.get('cause'))}")
-        return int(resp.get("deleted", 0))
+        if result.get("canceled") or result.get("timed_out"):
+            raise RuntimeError(f"delete_by_query on {index} did not finish: {result.get('canceled') or 'timed out'}")
+        return int(result.get("deleted", 0))
+
+    # -- server-side tasks -----------------------------------------------------------------------
+    def _tasks_api(self, call: str, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            # The client marks the tasks API "technical preview"; it has been stable for years.
+            warnings.filterwarnings("ignore", message="This API is in technical preview")
+            return getattr(self.client.tasks, call)(**kwargs)
+
+    def _wait_task(self, task_id: str, timeout: float) -> dict[str, Any] | None:
+        """The task's record once it completed, or None if it still runs after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            task = dict(self._tasks_api("get", task_id=task_id))
+            if task.get("completed"):
+                return task
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic()) + 0.01))
+            delay = min(delay * 2, 2.0)
+
+    def _stop_task(self, task_id: str, writes_to: str | None) -> None:
+        """Stop a task that ran too long. Cancelling needs the `cancel_task` (or `manage`) cluster
+        privilege, which Serverless does not offer at all; so a copy into `writes_to` is also stopped
+        by a write block on that index: its next batch fails and the task ends. Only then may the
+        index be deleted, or the copy would re-create it with a dynamic mapping."""
+        try:
+            self._tasks_api("cancel", task_id=task_id)
+        except ApiError as e:
+            log.warning("could not cancel the task", extra={
+                "task": task_id, "error": api_error_text(e),
+                "hint": "the API key needs the cancel_task cluster privilege to cancel it"})
+        if writes_to is None:
+            return
+        try:
+            self.client.indices.put_settings(index=writes_to, settings={"index.blocks.write": True})
+        except ApiError as e:
+            log.warning("could not block writes to the half-built index", extra={"index": writes_to,
+                                                                                  "error": api_error_text(e)})
+        grace = min(STOP_GRACE, max(1.0, self.settings.reindex_timeout))
+        if self._wait_task(task_id, grace) is None:
+            self._keep.add(writes_to)
+            log.error("a timed-out copy is still running; its index is left in place, write-blocked", extra={
+                "task": task_id, "index": writes_to,
+                "hint": f"when GET _tasks/{task_id} shows completed, delete the index {writes_to}"})
 
     # -- reads -----------------------------------------------------------------------------------
     def _read_target(self) -> str:
@@ -545,39 +628,81 @@ class ElasticsearchIndex:
         )
 
     def search(self, query: Query, k: int, mode: SearchMode = "hybrid") -> list[ScoredChunk]:
+        """Bounded in time: every request uses `search_timeout` and a timed-out one is not sent again,
+        so a cluster that hangs gives `IndexUnavailable("Search is unavailable: ...")` within seconds."""
         if k <= 0 or (query.sources is not None and not list(query.sources)):
             return []
-        with translate_errors(self.settings):
-            target = self._read_target()
-            n = max(query.candidates, k)
-            flt = queries.filters(query)
-            text = queries.query_words(query.text) if mode in ("hybrid", "bm25") else ""
-            vector = None
-            if mode in ("hybrid", "vector") and query.vector is not None:
-                vector = unit_vector(query.vector)  # None for a zero vector: cosine is undefined
-                if vector is not None and len(vector) != self.dim:
-                    raise ValueError(f"query vector has {len(vector)} dims but this index was opened for "
-                                     f"{self.dim}-d embeddings (open_elasticsearch_index(settings, embedding_dim))")
-            if mode == "hybrid" and text and vector is not None and self.fusion_path() == "native":
-                native = self._search_native(target, text, vector, flt, k, n)
-                if native is not None:
-                    return native
-            named: list[tuple[str, dict[str, Any]]] = []
-            if text:
-                named.append(("bm25", queries.bm25_body(text, flt, n, self.settings)))
-            if vector is not None:
-                named.append(("vector", queries.knn_body(vector, flt, n, self.settings)))
-            if not named:
-                return []
-            hits = dict(zip([name for name, _ in named], self._msearch(target, [b for _, b in named]), strict=True))
-            bm25 = [ScoredChunk(from_hit(h), float(h["_score"])) for h in hits.get("bm25", [])]
-            # kNN _score for cosine is (1 + cos) / 2; callers want the cosine itself.
-            vec = [ScoredChunk(from_hit(h), 2.0 * float(h["_score"]) - 1.0) for h in hits.get("vector", [])]
+        with translate_errors(self.settings, SEARCH_UNAVAILABLE), self._interactive():
+            return self._search(query, k, mode)
+
+    def _search(self, query: Query, k: int, mode: SearchMode) -> list[ScoredChunk]:
+        target = self._read_target()
+        n = max(query.candidates, k)
+        flt = queries.filters(query)
+        text = queries.query_words(query.text) if mode in ("hybrid", "bm25") else ""
+        vector = None
+        if mode in ("hybrid", "vector") and query.vector is not None:
+            vector = unit_vector(query.vector)  # None for a zero vector: cosine is undefined
+            if vector is not None and len(vector) != self.dim:
+                raise ValueError(f"query vector has {len(vector)} dims but this index was opened for "
+                                 f"{self.dim}-d embeddings (open_elasticsearch_index(settings, embedding_dim))")
+        # Quantized vectors give an approximate cosine; the answerer's min_similarity needs the real
+        # one: rescored by the server where it can (8.18+), recomputed from the float vectors otherwise.
+        quantized = vector is not None and self.settings.vector_index_type in QUANTIZED_TYPES
+        rescore = quantized and self._ready().vector_rescore_supported
+        if mode == "hybrid" and text and vector is not None and self.fusion_path() == "native":
+            native = self._search_native(target, text, vector, flt, k, n, rescore=rescore)
+            if native is not None:
+                return native
+        named: list[tuple[str, dict[str, Any]]] = []
+        if text:
+            named.append(("bm25", queries.bm25_body(text, flt, n, self.settings)))
+        if vector is not None:
+            named.append(("vector", queries.knn_body(vector, flt, n, self.settings, rescore=rescore)))
+        if not named:
+            return []
+        hits = dict(zip([name for name, _ in named], self._msearch(target, [b for _, b in named]), strict=True))
+        bm25 = [ScoredChunk(from_hit(h), float(h["_score"])) for h in hits.get("bm25", [])]
+        # kNN _score for cosine is (1 + cos) / 2; callers want the cosine itself.
+        vec = [ScoredChunk(from_hit(h), 2.0 * float(h["_score"]) - 1.0) for h in hits.get("vector", [])]
         if mode == "bm25":
             return [ScoredChunk(c.chunk, c.score, bm25_rank=i, bm25_score=c.score) for i, c in enumerate(bm25[:k], 1)]
         if mode == "vector":
-            return [ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.score) for i, c in enumerate(vec[:k], 1)]
-        return reciprocal_rank_fusion(bm25, vec, k)
+            out = [ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.score) for i, c in enumerate(vec[:k], 1)]
+        else:
+            out = reciprocal_rank_fusion(bm25, vec, k)
+        if quantized and not rescore:
+            out = self._exact_cosines(target, out, vector, mode)
+        return out
+
+    def _exact_cosines(self, index: str, results: list[ScoredChunk], vector: list[float], mode: SearchMode
+                       ) -> list[ScoredChunk]:
+        """Replace the approximate cosines of the returned hits by the exact ones, computed from their
+        stored float vectors (one small request for the k hits, on servers without `rescore_vector`)."""
+        wanted = [r.chunk.id for r in results if r.vector_score is not None]
+        if not wanted:
+            return results
+        source: dict[str, Any] = {"includes": [VECTOR_FIELD]}
+        if self._ready().vectors_excluded_from_source:
+            source["exclude_vectors"] = False
+        resp = self._search_body(index, {"size": len(wanted), "query": {"ids": {"values": wanted}},
+                                         "_source": source, "track_total_hits": False})
+        q = np.asarray(vector, dtype=np.float64)
+        exact: dict[str, float] = {}
+        for hit in (resp or {}).get("hits", {}).get("hits", []):
+            unit = unit_vector((hit.get("_source") or {}).get(VECTOR_FIELD) or [])
+            if unit is not None:
+                exact[str(hit["_id"])] = float(np.dot(q, unit))
+        out = []
+        for r in results:
+            cos = exact.get(r.chunk.id) if r.vector_score is not None else None
+            if cos is not None:
+                r = dataclasses.replace(r, vector_score=cos, score=cos if mode == "vector" else r.score)
+            out.append(r)
+        if mode == "vector":  # ranked by the exact cosine, like the embedded engine
+            out.sort(key=lambda r: -r.score)
+            out = [dataclasses.replace(r, vector_rank=i) for i, r in enumerate(out, 1)]
+        return out
 
     def _msearch(self, index: str, bodies: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Both retrievers in one round trip; a missing index reads as empty."""
@@ -604,12 +729,13 @@ class ElasticsearchIndex:
             out.append(r["hits"]["hits"])
         return out
 
-    def _search_native(self, index: str, text: str, vector: list[float], flt: list[dict[str, Any]], k: int, n: int
-                       ) -> list[ScoredChunk] | None:
+    def _search_native(self, index: str, text: str, vector: list[float], flt: list[dict[str, Any]], k: int, n: int,
+                       *, rescore: bool = False) -> list[ScoredChunk] | None:
         """The server's rrf retriever; None (and client fusion from then on) if the licence refuses it."""
         server = self._ready()
         body = queries.rrf_body(text, vector, flt, k, n, self.settings,
-                                vectors_in_source=server.vectors_excluded_from_source)
+                                vectors_in_source=server.vectors_excluded_from_source,
+                                window_param=server.rrf_window_param, rescore=rescore)
         try:
             resp = self._search_body(index, body)
         except AuthorizationException as e:
@@ -636,9 +762,10 @@ class ElasticsearchIndex:
 
         Raises `IndexUnavailable` (with the URL and what to check) when the cluster cannot be used.
         """
-        with translate_errors(self.settings):
+        with translate_errors(self.settings), self._interactive():
             server = self._server = read_server(self.client)  # fresh: the licence may have changed
-            cluster = self.client.cluster.health()
+            # Serverless has no _cluster APIs (410): the service is its own health.
+            cluster = {} if server.serverless else dict(self.client.cluster.health())
             live = self._live_index(create=False)
             stats = self._stats(self.alias) if live else IndexStats(0, 0, {})
             versions = self._versioned_indices()
@@ -649,7 +776,7 @@ class ElasticsearchIndex:
                 "url": self.settings.url,
                 "cluster_name": server.cluster_name,
                 "cluster_status": cluster.get("status"),
-                "server_version": server.version,
+                "server_version": "serverless" if server.serverless else server.version,
                 "client_version": CLIENT_VERSION,
                 "licence": server.licence,
                 "fusion": self.fusion_path(),

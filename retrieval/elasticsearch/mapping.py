@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.config import ElasticsearchSettings
+from retrieval.elasticsearch.connection import ServerInfo
 from retrieval.types import Chunk
 
 SCHEMA_VERSION = 1
@@ -18,21 +19,47 @@ SOURCE_FIELDS = [
     "updated_at", "acl",
 ]
 _HNSW_TYPES = {"hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw"}
+# Quantized types score kNN candidates on int8 / int4 / 1-bit copies of the vectors: the `_score`
+# is an approximation of the cosine unless the candidates are rescored with the float vectors.
+QUANTIZED_TYPES = frozenset({"int8_hnsw", "int4_hnsw", "bbq_hnsw", "int8_flat", "int4_flat", "bbq_flat"})
+# First self-managed release that accepts each `index_options.type` (the dense_vector reference).
+VECTOR_TYPE_SINCE: dict[str, tuple[int, int]] = {
+    "hnsw": (8, 0), "int8_hnsw": (8, 12), "flat": (8, 13), "int8_flat": (8, 13),
+    "int4_hnsw": (8, 15), "int4_flat": (8, 15), "bbq_hnsw": (8, 16), "bbq_flat": (8, 16),
+}
 
 
-def index_body(settings: ElasticsearchSettings, dims: int) -> dict[str, Any]:
-    """`settings` + `mappings` for `indices.create` of one versioned index."""
+def unsupported_vector_type(vector_type: str, server: ServerInfo) -> str | None:
+    """Why this server cannot create an index with `vector_type`, or None if it can (or the
+    version is unknown: the cluster then answers for itself)."""
+    since = VECTOR_TYPE_SINCE.get(vector_type)
+    if since is None or not server.version_known or server.at_least(*since):
+        return None
+    older = [t for t, v in VECTOR_TYPE_SINCE.items() if server.at_least(*v) and t in _HNSW_TYPES]
+    return (
+        f"retrieval.elasticsearch.vector_index_type is {vector_type}, which needs Elasticsearch "
+        f"{since[0]}.{since[1]}+, but the cluster runs {server.version}. Set vector_index_type to one this "
+        f"version has ({', '.join(sorted(older, key=lambda t: VECTOR_TYPE_SINCE[t]))}) or upgrade the cluster."
+    )
+
+
+def index_body(settings: ElasticsearchSettings, dims: int, *, serverless: bool = False) -> dict[str, Any]:
+    """`settings` + `mappings` for `indices.create` of one versioned index.
+
+    Serverless manages shards, replicas and the refresh interval itself and refuses the first two,
+    so none of them is sent there (orgbot refreshes explicitly after writing anyway).
+    """
     analyzer = settings.analyzer
     text = {"type": "text", "analyzer": analyzer}
     index_options: dict[str, Any] = {"type": settings.vector_index_type}
     if settings.vector_index_type in _HNSW_TYPES:
         index_options |= {"m": settings.hnsw_m, "ef_construction": settings.hnsw_ef_construction}
-    index_settings: dict[str, Any] = {
+    index_settings: dict[str, Any] = {} if serverless else {
         "number_of_shards": settings.shards,
         "number_of_replicas": settings.replicas,
         "refresh_interval": settings.refresh_interval,
     }
-    body: dict[str, Any] = {"index": index_settings}
+    body: dict[str, Any] = {"index": index_settings} if index_settings else {}
     if settings.analysis:
         body["analysis"] = settings.analysis
     return {

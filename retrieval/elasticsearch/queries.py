@@ -16,6 +16,7 @@ from retrieval.fusion import RRF_K
 from retrieval.types import Query
 
 MAX_NUM_CANDIDATES = 10_000  # Elasticsearch's limit for knn.num_candidates and k
+RESCORE_OVERSAMPLE = 3.0  # Elasticsearch's own default for bbq; cheap at orgbot's k
 MAX_QUERY_WORDS = 64  # keeps the multi_match well under the clause limit, like the embedded engine
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -60,8 +61,10 @@ def num_candidates(settings: ElasticsearchSettings, k: int) -> int:
     return min(MAX_NUM_CANDIDATES, max(settings.num_candidates, k))
 
 
-def knn_clause(vector: Sequence[float], flt: list[dict[str, Any]], k: int, settings: ElasticsearchSettings
-               ) -> dict[str, Any]:
+def knn_clause(vector: Sequence[float], flt: list[dict[str, Any]], k: int, settings: ElasticsearchSettings,
+               *, rescore: bool = False) -> dict[str, Any]:
+    """`rescore`: rescore the quantized candidates with the float vectors (`rescore_vector`,
+    Elasticsearch 8.18+ / 9.x), so each hit's `_score` is the exact (1 + cosine) / 2."""
     k = min(k, MAX_NUM_CANDIDATES)
     clause: dict[str, Any] = {
         "field": VECTOR_FIELD,
@@ -71,6 +74,9 @@ def knn_clause(vector: Sequence[float], flt: list[dict[str, Any]], k: int, setti
     }
     if flt:
         clause["filter"] = flt
+    if rescore:
+        # k * oversample candidates per shard are rescored; keep that under the candidate limit.
+        clause["rescore_vector"] = {"oversample": max(1.0, min(RESCORE_OVERSAMPLE, MAX_NUM_CANDIDATES / k))}
     return clause
 
 
@@ -83,11 +89,11 @@ def bm25_body(text: str, flt: list[dict[str, Any]], size: int, settings: Elastic
     }
 
 
-def knn_body(vector: Sequence[float], flt: list[dict[str, Any]], size: int, settings: ElasticsearchSettings
-             ) -> dict[str, Any]:
+def knn_body(vector: Sequence[float], flt: list[dict[str, Any]], size: int, settings: ElasticsearchSettings,
+             *, rescore: bool = False) -> dict[str, Any]:
     return {
         "size": size,
-        "knn": knn_clause(vector, flt, size, settings),
+        "knn": knn_clause(vector, flt, size, settings, rescore=rescore),
         "_source": SOURCE_FIELDS,
         "track_total_hits": False,
     }
@@ -95,13 +101,15 @@ def knn_body(vector: Sequence[float], flt: list[dict[str, Any]], size: int, sett
 
 def rrf_body(
     text: str, vector: Sequence[float], flt: list[dict[str, Any]], k: int, window: int,
-    settings: ElasticsearchSettings, *, vectors_in_source: bool, rank_constant: int = RRF_K,
+    settings: ElasticsearchSettings, *, vectors_in_source: bool, window_param: str = "rank_window_size",
+    rescore: bool = False, rank_constant: int = RRF_K,
 ) -> dict[str, Any]:
     """One request fused by the server's `rrf` retriever (Elasticsearch 8.14+, Enterprise/trial).
 
     The vector comes back with the hits so the caller can compute each hit's cosine similarity:
     the answerer's "did we find it" threshold needs it and RRF scores say nothing about it.
     On 9.2+ vectors are left out of `_source` unless asked for with `exclude_vectors: false`.
+    `window_param` is `window_size` on 8.14 and `rank_window_size` from 8.15 (each refuses the other).
     """
     source: dict[str, Any] = {"includes": [*SOURCE_FIELDS, VECTOR_FIELD]}
     if vectors_in_source:
@@ -113,9 +121,9 @@ def rrf_body(
             "rrf": {
                 "retrievers": [
                     {"standard": {"query": bm25_query(text, flt, settings)}},
-                    {"knn": knn_clause(vector, flt, window, settings)},
+                    {"knn": knn_clause(vector, flt, window, settings, rescore=rescore)},
                 ],
-                "rank_window_size": window,
+                window_param: window,
                 "rank_constant": rank_constant,
             }
         },

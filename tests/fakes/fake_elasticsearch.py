@@ -14,7 +14,21 @@ analyzer, exact kNN by cosine) but the semantics orgbot relies on are kept:
 - the client/server compatibility check: a 9.x client against an 8.x server gets the 400
   `media_type_header_exception` a real 8.x server sends.
 
-Every request is recorded in `fake.requests`; `fake.fail(...)` and `fake.bulk_item_error` inject faults.
+Version and flavor (`FakeElasticsearch(version=..., flavor="default" | "serverless")`): what a
+given server would refuse, it refuses with the status and error type Elasticsearch sends:
+- `index_options.type` before its release (int8_hnsw 8.12, flat / int8_flat 8.13, int4 8.15, bbq 8.16);
+- the rrf retriever's window: `window_size` on 8.14, `rank_window_size` from 8.15 (each refuses the other);
+- `knn.rescore_vector` before 8.18, `_source.exclude_vectors` before 9.2;
+- Serverless: `number_of_shards` / `number_of_replicas` (400), `_cluster/*` and `_tasks/*/_cancel` (410);
+  its `version.number` is not a stack version.
+Quantized vector types score kNN candidates on quantized copies of the vectors (int8: 127 levels,
+int4: 7, bbq: the sign), as Lucene does, so `_score` is only near the cosine unless `rescore_vector` asks
+for the float vectors. Tasks (`_reindex`, `_delete_by_query` with `wait_for_completion=false`) run
+when polled to completion or when `run_pending_tasks()` says the cluster got to them; a copy into a
+deleted index re-creates it with a dynamic mapping, one into a write-blocked index fails.
+
+Every request is recorded in `fake.requests`; `fake.fail(...)`, `fake.hang(...)` and `fake.bulk_item_error`
+inject faults.
 """
 
 from __future__ import annotations
@@ -41,8 +55,11 @@ _STOP = frozenset(
     "they this to was will with".split()
 )
 _BUILTIN_ANALYZERS = {"standard", "simple", "whitespace", "stop", "keyword", "english", "french", "german"}
-_VECTOR_INDEX_TYPES = {"hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat", "int4_flat", "bbq_flat"}
+# index_options.type -> the first release that knows it
+_VECTOR_INDEX_TYPES = {"hnsw": (8, 0), "int8_hnsw": (8, 12), "flat": (8, 13), "int8_flat": (8, 13),
+                       "int4_hnsw": (8, 15), "int4_flat": (8, 15), "bbq_hnsw": (8, 16), "bbq_flat": (8, 16)}
 _HNSW_TYPES = {"hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw"}
+_QUANTIZED = {"int8_hnsw": 127, "int8_flat": 127, "int4_hnsw": 7, "int4_flat": 7, "bbq_hnsw": 1, "bbq_flat": 1}
 _SIMILARITIES = {"cosine", "dot_product", "l2_norm", "max_inner_product"}
 
 
@@ -112,6 +129,7 @@ class FakeIndex:
     docs: dict[str, tuple[int, JSON]] = field(default_factory=dict)  # id -> (seq_no, source): realtime
     visible: dict[str, tuple[int, JSON]] = field(default_factory=dict)  # what searches see (last refresh)
     created: float = field(default_factory=time.time)
+    write_blocked: bool = False
 
     def refresh(self) -> None:
         self.visible = dict(self.docs)
@@ -125,15 +143,21 @@ class FakeIndex:
 
 
 class FakeElasticsearch:
-    def __init__(self, version: str = "9.1.0", licence: str | None = "basic", cluster_name: str = "fake-cluster"):
+    def __init__(self, version: str = "9.1.0", licence: str | None = "basic", cluster_name: str = "fake-cluster",
+                 flavor: str = "default"):
         self.version = version
+        self.flavor = flavor  # "default" (self-managed, Elastic Cloud Hosted) or "serverless"
         self.licence = licence  # None: the licence API answers 403 (an API key without `monitor`)
         self.cluster_name = cluster_name
+        self.can_cancel_tasks = True  # False: the API key lacks the cancel_task / manage cluster privilege
+        self._hangs: list[tuple[str, re.Pattern, float, int]] = []
         self.indices: dict[str, FakeIndex] = {}
         self.aliases: dict[str, set[str]] = {}  # alias -> indices
         self.requests: list[Recorded] = []
         self.tasks: dict[str, JSON] = {}
-        self.reindex_polls_before_done = 0  # how many _tasks GETs report "not completed" first
+        self.reindex_polls_before_done = 0  # how many _tasks GETs report a reindex "not completed" first
+        self.delete_polls_before_done = 0  # ... and a delete_by_query
+        self.hung: list[tuple[str, str]] = []  # (method, path) of every request `hang` held back
         self.product_header = True  # False: answer like a server that is not Elasticsearch
         # (index, doc id, source) -> None to accept, or (status, error type, reason) to fail that item;
         # asked for every document a _bulk or _reindex writes.
@@ -186,11 +210,47 @@ class FakeElasticsearch:
         major, minor = self.version.split(".")[:2]
         return int(major), int(minor)
 
+    @property
+    def serverless(self) -> bool:
+        return self.flavor == "serverless"
+
+    def at_least(self, major: int, minor: int) -> bool:
+        """Serverless has every feature; its version number is not a release."""
+        return self.serverless or self.version_tuple >= (major, minor)
+
+    def _serverless_unavailable(self, method: str, path: str) -> EsError:
+        return EsError(410, "api_not_available_exception",
+                       f"Request for uri [{path}] with method [{method}] exists but is not available when running in "
+                       "serverless mode")
+
     # -- test helpers ------------------------------------------------------------------------------
     def fail(self, method: str, path_regex: str, status: int = 500, type_: str = "fake_failure",
              reason: str = "injected by the test", times: int = 1) -> None:
         """The next `times` requests matching method and path answer this error instead."""
         self._failures.append((method.upper(), re.compile(path_regex), EsError(status, type_, reason), times))
+
+    def hang(self, method: str, path_regex: str, seconds: float, times: int = 1000) -> None:
+        """The next `times` requests matching method and path wait `seconds` before they are answered
+        (a node stuck in GC, a saturated search thread pool)."""
+        self._hangs.append((method.upper(), re.compile(path_regex), seconds, times))
+
+    def _hang_for(self, method: str, path: str) -> float:
+        with self._lock:
+            for i, (m, pattern, seconds, times) in enumerate(self._hangs):
+                if m == method and pattern.search(path):
+                    if times <= 1:
+                        self._hangs.pop(i)
+                    else:
+                        self._hangs[i] = (m, pattern, seconds, times - 1)
+                    self.hung.append((method, path))
+                    return seconds
+        return 0.0
+
+    def run_pending_tasks(self) -> None:
+        """The cluster gets to every task nobody polled to completion (they run on regardless)."""
+        with self._lock:
+            for task in self.tasks.values():
+                self._finish_task(task)
 
     def calls(self, endpoint: str | None = None, method: str | None = None) -> list[Recorded]:
         return [r for r in self.requests
@@ -221,6 +281,8 @@ class FakeElasticsearch:
                 return e.status, e.body()
 
     def _check_compat(self, headers: dict[str, str]) -> None:
+        if self.serverless:  # serverless answers the 8.x and 9.x clients alike
+            return
         for name in ("accept", "content-type"):
             m = re.search(r"compatible-with=(\d+)", headers.get(name, ""))
             if m and int(m.group(1)) not in (self.major, self.major - 1):
@@ -239,6 +301,8 @@ class FakeElasticsearch:
         head = parts[0]
         if head == "_license" and method == "GET":
             return self._license()
+        if head == "_cluster" and self.serverless:
+            raise self._serverless_unavailable(method, path)
         if head == "_cluster" and parts[1:2] == ["health"]:
             return 200, self._cluster_health()
         if head == "_bulk":
@@ -249,7 +313,7 @@ class FakeElasticsearch:
             return 200, self._reindex(body, params)
         if head == "_tasks" and len(parts) >= 2:
             if len(parts) == 3 and parts[2] == "_cancel":
-                return 200, {"nodes": {}, "node_failures": []}
+                return self._cancel_task(parts[1], method, path)
             return self._task(parts[1])
         if head == "_aliases" and method == "POST":
             return 200, self._update_aliases(body)
@@ -284,6 +348,8 @@ class FakeElasticsearch:
             return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
         if api == "_delete_by_query" and method == "POST":
             return 200, self._delete_by_query(index, body or {}, params)
+        if api == "_settings" and method == "PUT":
+            return 200, self._put_settings(index, body or {})
         if api == "_mapping" and method == "GET":
             return 200, {n: {"mappings": self.indices[n].mappings} for n in self._resolve(index)}
         if api in ("_alias", "_aliases") and method in ("GET", "HEAD"):
@@ -295,7 +361,7 @@ class FakeElasticsearch:
         return {
             "name": "fake-node-1", "cluster_name": self.cluster_name, "cluster_uuid": "fAkEcLuStErUuId0000000",
             "version": {
-                "number": self.version, "build_flavor": "default", "build_type": "docker",
+                "number": self.version, "build_flavor": self.flavor, "build_type": "docker",
                 "build_hash": "0" * 40, "build_date": "2025-01-01T00:00:00.000000000Z", "build_snapshot": False,
                 "lucene_version": "10.0.0", "minimum_wire_compatibility_version": "8.18.0",
                 "minimum_index_compatibility_version": "8.0.0",
@@ -342,6 +408,23 @@ class FakeElasticsearch:
                 raise _not_found(part)
         return list(dict.fromkeys(out))
 
+    def _put_settings(self, expr: str, body: JSON) -> JSON:
+        flat = dict(body.get("index") or {})
+        flat.update({k.removeprefix("index."): v for k, v in body.items() if k != "index"})
+        for name in self._resolve(expr):
+            idx = self.indices[name]
+            for key, value in flat.items():
+                if key == "blocks.write":
+                    idx.write_blocked = value in (True, "true")
+                else:
+                    idx.settings.setdefault("index", {})[key] = value
+        return {"acknowledged": True}
+
+    def _check_writable(self, index: FakeIndex) -> None:
+        if index.write_blocked:
+            raise EsError(403, "cluster_block_exception",
+                          f"index [{index.name}] blocked by: [FORBIDDEN/8/index write (api)];")
+
     def _write_index(self, expr: str) -> str:
         if expr in self.aliases:
             targets = self.aliases[expr]
@@ -364,6 +447,11 @@ class FakeElasticsearch:
                           index=name)
         settings = body.get("settings") or {}
         mappings = body.get("mappings") or {}
+        if self.serverless:
+            for key in ("number_of_shards", "number_of_replicas"):
+                if _setting(settings, key, None) is not None:
+                    raise EsError(400, "illegal_argument_exception",
+                                  f"Settings [index.{key}] are not available when running in serverless mode")
         self._validate_mappings(mappings, settings)
         for alias in body.get("aliases") or {}:
             if alias in self.indices:
@@ -393,7 +481,8 @@ class FakeElasticsearch:
                 if spec.get("similarity", "cosine") not in _SIMILARITIES:
                     raise EsError(400, "mapper_parsing_exception", f"Unknown similarity [{spec.get('similarity')}]")
                 opts = spec.get("index_options") or {}
-                if opts and opts.get("type") not in _VECTOR_INDEX_TYPES:
+                since = _VECTOR_INDEX_TYPES.get(opts.get("type"))
+                if opts and (since is None or not self.at_least(*since)):
                     raise EsError(400, "mapper_parsing_exception", f"Unknown vector index options type [{opts.get('type')}] "
                                   f"for field [{fname}]")
                 if opts.get("type") not in _HNSW_TYPES and ({"m", "ef_construction"} & set(opts)):
@@ -489,6 +578,7 @@ class FakeElasticsearch:
                                   f"Preview of invalid vector: {vec[:5]}")
 
     def _index_doc(self, index: FakeIndex, doc_id: str, source: JSON, op: str) -> JSON:
+        self._check_writable(index)
         self._check_document(index, doc_id, source)
         existed = doc_id in index.docs
         if op == "create" and existed:
@@ -600,6 +690,13 @@ class FakeElasticsearch:
         return out
 
     def _knn_hits(self, docs, knn: JSON) -> list[tuple[float, tuple]]:
+        known = {"field", "query_vector", "k", "num_candidates", "filter", "similarity", "boost", "_name",
+                 "inner_hits", "query_vector_builder"}
+        if self.at_least(8, 18):
+            known.add("rescore_vector")
+        for key in knn:
+            if key not in known:
+                raise EsError(400, "x_content_parse_exception", f"[1:2] [knn] unknown field [{key}]")
         k, nc = int(knn.get("k", 10)), int(knn.get("num_candidates", max(int(knn.get("k", 10)) * 3 // 2, 100)))
         if nc < k:
             raise EsError(400, "illegal_argument_exception", "[num_candidates] cannot be less than [k]")
@@ -608,6 +705,10 @@ class FakeElasticsearch:
         fname = knn["field"]
         qv = [float(x) for x in knn["query_vector"]]
         stats = _Bm25Stats(docs)
+        scales: dict[str, float] = {}  # per index: the largest component, the int8/int4 quantization range
+        for idx, _, _, src in docs:
+            if src.get(fname):
+                scales[idx.name] = max(scales.get(idx.name, 0.0), max(abs(x) for x in src[fname]))
         out = []
         for d in docs:
             idx, doc_id, _, src = d
@@ -628,9 +729,17 @@ class FakeElasticsearch:
                 continue
             if any(self._matches(f, idx, doc_id, src, stats) is None for f in _as_list(knn.get("filter"))):
                 continue
-            cos = _cosine(qv, vec)
+            levels = _QUANTIZED.get((spec.get("index_options") or {}).get("type", "int8_hnsw" if self.at_least(8, 14)
+                                                                             else "hnsw"))
+            cos = _cosine(qv, _quantize(vec, levels, scales.get(idx.name, 1.0)) if levels else vec)
             out.append(((1.0 + cos) / 2.0, d))
         out.sort(key=lambda h: (-h[0], h[1][2]))
+        rescore = knn.get("rescore_vector")
+        if rescore and float(rescore.get("oversample", 0)) > 0:
+            # the top k * oversample candidates are scored again on the float vectors
+            window = out[: max(k, math.ceil(k * float(rescore["oversample"])))]
+            out = [((1.0 + _cosine(qv, d[3][fname])) / 2.0, d) for _, d in window]
+            out.sort(key=lambda h: (-h[0], h[1][2]))
         return out[:k]
 
     def _retriever_hits(self, docs, retriever: JSON, window: int) -> list[tuple[float, tuple]]:
@@ -642,13 +751,17 @@ class FakeElasticsearch:
         if kind == "knn":
             return self._knn_hits(docs, spec)
         if kind == "rrf":
-            if self.version_tuple < (8, 14):
+            if not self.at_least(8, 14):
                 raise EsError(400, "x_content_parse_exception", "[1:14] unknown field [retriever]")
-            if self.licence not in ("enterprise", "trial"):
+            if not self.serverless and self.licence not in ("enterprise", "trial"):
                 raise EsError(403, "security_exception",
                               "current license is non-compliant for [Reciprocal Rank Fusion (RRF)]",
                               **{"license.expired.feature": "Reciprocal Rank Fusion (RRF)"})
-            rank_window = int(spec.get("rank_window_size", window))
+            window_key = "rank_window_size" if self.at_least(8, 15) else "window_size"
+            for key in spec:
+                if key not in ("retrievers", "rank_constant", window_key, "filter", "min_score", "_name"):
+                    raise EsError(400, "x_content_parse_exception", f"[1:30] [rrf] unknown field [{key}]")
+            rank_window = int(spec.get(window_key, window))
             constant = int(spec.get("rank_constant", 60))
             fused: dict[tuple[str, str], list] = {}
             for sub in spec["retrievers"]:
@@ -663,7 +776,7 @@ class FakeElasticsearch:
 
     def _source_filter(self, spec: Any, idx: FakeIndex, src: JSON) -> JSON | None:
         vectors = [f for f, s in idx.properties.items() if s.get("type") == "dense_vector"]
-        exclude_vectors = self.version_tuple >= (9, 2)
+        exclude_vectors = self.at_least(9, 2)
         includes: list[str] | None = None
         excludes: list[str] = []
         if spec is False:
@@ -672,7 +785,7 @@ class FakeElasticsearch:
             includes = _as_list(spec)
         elif isinstance(spec, dict):
             if "exclude_vectors" in spec:
-                if self.version_tuple < (9, 2):
+                if not self.at_least(9, 2):
                     raise EsError(400, "x_content_parse_exception", "[1:40] [_source] unknown field [exclude_vectors]")
                 exclude_vectors = bool(spec["exclude_vectors"])
             includes = _as_list(spec.get("includes") or spec.get("include")) or None
@@ -749,78 +862,143 @@ class FakeElasticsearch:
 
     def _delete_by_query(self, expr: str, body: JSON, params: dict[str, str]) -> JSON:
         docs = self._docs(expr)
-        hits = self._query_hits(docs, body.get("query"))
-        deleted = conflicts = 0
-        failures = []
-        for _, (idx, doc_id, seq, _src) in hits:
-            current = idx.docs.get(doc_id)
-            if current is None or current[0] != seq:  # changed since the snapshot the search saw
-                conflicts += 1
-                if params.get("conflicts") != "proceed":
-                    failures.append({"index": idx.name, "id": doc_id, "status": 409, "cause": {
-                        "type": "version_conflict_engine_exception",
-                        "reason": f"[{doc_id}]: version conflict, required seqNo [{seq}]"}})
-                    break
-                continue
-            del idx.docs[doc_id]
-            deleted += 1
-        if params.get("refresh") in ("true", ""):
-            for name in self._resolve(expr):
-                self.indices[name].refresh()
-        if failures:
-            raise EsError(409, "version_conflict_engine_exception", failures[0]["cause"]["reason"])
-        return {"took": 1, "timed_out": False, "total": len(hits), "deleted": deleted, "batches": 1,
-                "version_conflicts": conflicts, "noops": 0, "retries": {"bulk": 0, "search": 0},
-                "throttled_millis": 0, "requests_per_second": -1.0, "throttled_until_millis": 0, "failures": []}
+        hits = self._query_hits(docs, body.get("query"))  # the snapshot the delete works through
+        started = time.time()
+
+        def run() -> JSON:
+            deleted = conflicts = 0
+            failures = []
+            for _, (idx, doc_id, seq, _src) in hits:
+                current = idx.docs.get(doc_id)
+                if current is None or current[0] != seq:  # changed since the snapshot the search saw
+                    conflicts += 1
+                    if params.get("conflicts") != "proceed":
+                        failures.append({"index": idx.name, "id": doc_id, "status": 409, "cause": {
+                            "type": "version_conflict_engine_exception",
+                            "reason": f"[{doc_id}]: version conflict, required seqNo [{seq}]"}})
+                        break
+                    continue
+                del idx.docs[doc_id]
+                deleted += 1
+            if params.get("refresh") in ("true", ""):
+                for name in self._resolve(expr, missing_ok=True):
+                    self.indices[name].refresh()
+            return {"took": int((time.time() - started) * 1000), "timed_out": False, "total": len(hits),
+                    "deleted": deleted, "batches": 1, "version_conflicts": conflicts, "noops": 0,
+                    "retries": {"bulk": 0, "search": 0}, "throttled_millis": 0, "requests_per_second": -1.0,
+                    "throttled_until_millis": 0, "failures": failures}
+
+        if params.get("wait_for_completion") == "false":
+            return self._start_task("indices:data/write/delete/byquery", f"delete-by-query [{expr}]", run, len(hits))
+        result = run()
+        if result["failures"]:
+            raise EsError(409, "version_conflict_engine_exception", result["failures"][0]["cause"]["reason"])
+        return result
 
     def _reindex(self, body: JSON, params: dict[str, str]) -> JSON:
         src_spec, dest_spec = body["source"], body["dest"]
         src_expr = ",".join(_as_list(src_spec["index"]))
-        dest = self._write_index(dest_spec["index"])
+        dest_name = dest_spec["index"]
+        self._write_index(dest_name)
         started = time.time()
         hits = self._query_hits(self._docs(src_expr), src_spec.get("query"))
-        created = updated = 0
-        failures = []
-        for _, (_idx, doc_id, _seq, src) in hits:
-            try:
-                if self.bulk_item_error is not None and (injected := self.bulk_item_error(dest, doc_id, src)):
-                    raise EsError(*injected)
-                r = self._index_doc(self.indices[dest], doc_id, dict(src), dest_spec.get("op_type", "index"))
-                created += r["result"] == "created"
-                updated += r["result"] == "updated"
-            except EsError as e:
-                failures.append({"index": dest, "id": doc_id, "status": e.status,
-                                 "cause": {"type": e.type, "reason": e.reason}})
-        if params.get("refresh") in ("true", ""):
-            self.indices[dest].refresh()
-        result = {"took": int((time.time() - started) * 1000), "timed_out": False, "total": len(hits),
-                  "updated": updated, "created": created, "deleted": 0, "batches": 1, "version_conflicts": 0,
-                  "noops": 0, "retries": {"bulk": 0, "search": 0}, "throttled_millis": 0,
-                  "requests_per_second": -1.0, "throttled_until_millis": 0, "failures": failures}
+
+        def run() -> JSON:
+            if dest_name not in self.indices and dest_name not in self.aliases:
+                # deleted meanwhile: the copy's bulk writes create it again, with a dynamic mapping
+                self.indices[dest_name] = FakeIndex(dest_name, {}, {})
+            dest = self._write_index(dest_name)
+            created = updated = 0
+            failures = []
+            for _, (_idx, doc_id, _seq, src) in hits:
+                try:
+                    if self.bulk_item_error is not None and (injected := self.bulk_item_error(dest, doc_id, src)):
+                        raise EsError(*injected)
+                    r = self._index_doc(self.indices[dest], doc_id, dict(src), dest_spec.get("op_type", "index"))
+                    created += r["result"] == "created"
+                    updated += r["result"] == "updated"
+                except EsError as e:
+                    failures.append({"index": dest, "id": doc_id, "status": e.status,
+                                     "cause": {"type": e.type, "reason": e.reason}})
+                    if e.type == "cluster_block_exception":
+                        break  # a bulk failure aborts the reindex
+            if params.get("refresh") in ("true", ""):
+                self.indices[dest].refresh()
+            return {"took": int((time.time() - started) * 1000), "timed_out": False, "total": len(hits),
+                    "updated": updated, "created": created, "deleted": 0, "batches": 1, "version_conflicts": 0,
+                    "noops": 0, "retries": {"bulk": 0, "search": 0}, "throttled_millis": 0,
+                    "requests_per_second": -1.0, "throttled_until_millis": 0, "failures": failures}
+
         if params.get("wait_for_completion") == "false":
-            task_id = f"fakenode:{next(self._task_ids)}"
-            self.tasks[task_id] = {"result": result, "polls_left": self.reindex_polls_before_done,
-                                   "description": f"reindex from [{src_expr}] to [{dest}]", "start": started}
-            return {"task": task_id}
-        return result
+            return self._start_task("indices:data/write/reindex", f"reindex from [{src_expr}] to [{dest_name}]", run,
+                                    len(hits))
+        return run()
+
+    # -- tasks -------------------------------------------------------------------------------------
+    def _start_task(self, action: str, description: str, run: Callable[[], JSON], total: int) -> JSON:
+        task_id = f"fakenode:{next(self._task_ids)}"
+        self.tasks[task_id] = {"id": task_id, "action": action, "run": run, "result": None, "total": total,
+                               "polls_left": (self.reindex_polls_before_done if action.endswith("reindex")
+                                              else self.delete_polls_before_done),
+                               "cancelled": False, "description": description, "start": time.time()}
+        return {"task": task_id}
+
+    def _finish_task(self, task: JSON) -> None:
+        if task["result"] is not None:
+            return
+        if task["cancelled"]:
+            task["result"] = {"total": task["total"], "created": 0, "deleted": 0, "failures": [],
+                              "canceled": "by user request", "timed_out": False}
+        else:
+            task["result"] = task["run"]()
 
     def _task(self, task_id: str) -> tuple[int, Any]:
         task = self.tasks.get(task_id)
         if task is None:
             raise EsError(404, "resource_not_found_exception", f"task [{task_id}] isn't running and hasn't stored its results")
         node, num = task_id.split(":")
-        info = {"node": node, "id": int(num), "type": "transport", "action": "indices:data/write/reindex",
-                "status": {"total": task["result"]["total"], "created": task["result"]["created"]},
+        info = {"node": node, "id": int(num), "type": "transport", "action": task["action"],
+                "status": {"total": task["total"]},
                 "description": task["description"], "start_time_in_millis": int(task["start"] * 1000),
-                "running_time_in_nanos": 1000, "cancellable": True, "cancelled": False, "headers": {}}
-        if task["polls_left"] > 0:
+                "running_time_in_nanos": 1000, "cancellable": True, "cancelled": task["cancelled"], "headers": {}}
+        if task["result"] is None and task["polls_left"] > 0 and not task["cancelled"] and not self._blocked(task):
             task["polls_left"] -= 1
             return 200, {"completed": False, "task": info}
+        self._finish_task(task)
         return 200, {"completed": True, "task": info, "response": task["result"]}
+
+    def _blocked(self, task: JSON) -> bool:
+        """A copy into a write-blocked index fails at its next batch."""
+        m = re.search(r"to \[(.+)\]$", task["description"])
+        dest = self.indices.get(m.group(1)) if m else None
+        return bool(dest and dest.write_blocked)
+
+    def _cancel_task(self, task_id: str, method: str, path: str) -> tuple[int, Any]:
+        if self.serverless:
+            raise self._serverless_unavailable(method, path)
+        if not self.can_cancel_tasks:
+            raise EsError(403, "security_exception",
+                          "action [cluster:admin/tasks/cancel] is unauthorized for API key id [orgbot] of user "
+                          "[orgbot], this action is granted by the cluster privileges [cancel_task,manage,all]")
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise EsError(404, "resource_not_found_exception", f"task [{task_id}] is not found")
+        if task["result"] is None:
+            task["cancelled"] = True
+        return 200, {"nodes": {}, "node_failures": []}
 
 
 def _setting(settings: JSON, key: str, default: Any) -> Any:
     return (settings.get("index") or {}).get(key, settings.get(key, settings.get(f"index.{key}", default)))
+
+
+def _quantize(vec: list[float], levels: int, scale: float) -> list[float]:
+    """What a quantized index scores with: each component on `levels` steps of the index's range
+    (int8, int4), or only its sign (bbq, levels = 1)."""
+    if levels == 1:
+        return [1.0 if x >= 0 else -1.0 for x in vec]
+    scale = scale or 1.0
+    return [round(x / scale * levels) * scale / levels for x in vec]
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
@@ -943,15 +1121,21 @@ class _Handler(BaseHTTPRequestHandler):
                 body = [json.loads(line) for line in text.splitlines() if line.strip()]
             else:
                 body = json.loads(text)
+        delay = self.es._hang_for(self.command, url.path)
+        if delay:
+            time.sleep(delay)
         status, payload = self.es.handle(self.command, url.path, params, headers, body)
         data = b"" if payload is None or self.command == "HEAD" else json.dumps(payload).encode()
-        self.send_response(status)
-        if self.es.product_header:
-            self.send_header("X-Elastic-Product", "Elasticsearch")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
+        try:
+            self.send_response(status)
+            if self.es.product_header:
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if data:
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a timeout)
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
