@@ -325,3 +325,18 @@ def test_a_missing_ca_certificate_file_is_named():
                              EMB.dim)
     with pytest.raises(IndexUnavailable, match="/nonexistent/ca.crt, which does not exist"):
         idx.health()
+
+
+def test_a_key_that_cannot_read_the_version_still_gets_exact_scores_and_no_version_guesses():
+    with FakeElasticsearch(version="9.1.0") as fake:
+        fake.fail("GET", r"^/$", 403, "security_exception", "action [cluster:monitor/main] is unauthorized", times=100)
+        rng = np.random.default_rng(3)
+        idx = make_index(fake, dim=DIM, vector_index_type="int4_hnsw")  # no version: no pre-check either
+        chunks = dense_chunks(6, rng)
+        idx.upsert(chunks)
+        query = dataclasses.replace(q("vpn"), vector=rng.normal(size=DIM).astype(np.float32))
+        by_id = {c.id: c.embedding for c in chunks}
+        hits = idx.search(query, k=3, mode="vector")
+        for h in hits:
+            assert h.vector_score == pytest.approx(exact_cosine(by_id[h.chunk.id], query.vector), abs=1e-5)
+        assert idx.health()["server_version"] == "unknown"

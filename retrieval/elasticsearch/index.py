@@ -106,6 +106,7 @@ class ElasticsearchIndex:
         self._local = threading.local()
         self._native_failed = False
         self._fusion_warned = False
+        self._exact_warned = False
         self._keep: set[str] = set()  # half-built indices a task that would not stop may still write to
 
     def __repr__(self) -> str:
@@ -693,6 +694,11 @@ class ElasticsearchIndex:
             unit = unit_vector((hit.get("_source") or {}).get(VECTOR_FIELD) or [])
             if unit is not None:
                 exact[str(hit["_id"])] = float(np.dot(q, unit))
+        if len(exact) < len(wanted) and not self._exact_warned:
+            self._exact_warned = True  # e.g. 9.2+ behind a key that cannot read the version: no vectors back
+            log.warning("stored vectors not returned; similarity scores stay approximate", extra={
+                "index": index, "asked": len(wanted), "got": len(exact),
+                "hint": "give the API key `monitor` so orgbot can read the server version"})
         out = []
         for r in results:
             cos = exact.get(r.chunk.id) if r.vector_score is not None else None
