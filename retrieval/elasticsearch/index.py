@@ -543,7 +543,12 @@ class ElasticsearchIndex:
             log.warning("could not block writes to the half-built index", extra={"index": writes_to,
                                                                                   "error": api_error_text(e)})
         grace = min(STOP_GRACE, max(1.0, self.settings.reindex_timeout))
-        if self._wait_task(task_id, grace) is None:
+        try:
+            stopped = self._wait_task(task_id, grace) is not None
+        except Exception as e:  # noqa: BLE001 - not knowing means assuming it still runs
+            log.warning("could not follow the task after stopping it", extra={"task": task_id, "error": str(e)})
+            stopped = False
+        if not stopped:
             self._keep.add(writes_to)
             log.error("a timed-out copy is still running; its index is left in place, write-blocked", extra={
                 "task": task_id, "index": writes_to,
