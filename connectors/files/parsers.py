@@ -167,7 +167,8 @@ def parse_html(text: str) -> Parsed:
         elif el.name == "pre":
             b.add(el.get_text("\n").rstrip())
         else:
-            line = el.get_text(" ", strip=True)
+            # HTML collapses whitespace: a paragraph hard-wrapped in the source is one line of text.
+            line = " ".join(el.get_text(" ", strip=True).split())
             if line:
                 b.add(("- " if el.name == "li" else "") + line)
     b.flush()
