@@ -70,7 +70,7 @@ def make_generator(settings: Settings, adapter: str | None = "config") -> Genera
                                          max_new_tokens=g.max_new_tokens, timeout_s=g.openai.timeout_s,
                                          tokenizer=tokenizer)
     return TransformersGenerator(g.model, adapter=chosen, cache_dir=g.cache_dir, max_new_tokens=g.max_new_tokens,
-                                 repetition_penalty=g.repetition_penalty, threads=g.threads)
+                                 repetition_penalty=g.repetition_penalty, threads=g.threads, dtype=g.dtype)
 
 
 def make_answerer(settings: Settings, *, generator: Generator | None = None, embedder=None,
@@ -87,7 +87,8 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         index, embedder or make_embedder(settings), generator,
         top_k=r.top_k, candidates=r.candidates, min_similarity=r.min_similarity, few_shot=few_shot,
         history_turns=a.history_turns, max_question_chars=a.max_question_chars, bot_name=a.bot_name,
-        organisation=a.organisation, language=a.language,
+        organisation=a.organisation, language=a.language, escalation=a.escalation, grounding=a.grounding,
+        min_support=a.min_support, answer_similarity=a.answer_similarity, extract_similarity=a.extract_similarity,
     )
 
 

@@ -63,15 +63,32 @@ class GenerationSettings(BaseModel):
         "auto", description="auto = few-shot examples only when no adapter is loaded"
     )
     max_new_tokens: int = Field(160, ge=8, le=2048)
-    repetition_penalty: float = Field(1.1, ge=1.0, le=2.0)
+    repetition_penalty: float = Field(
+        1.0, ge=1.0, le=2.0, description="1.0 = off: a penalty also hits the passage words an answer should copy; "
+        "loops are cut by a repetition detector instead")
     threads: int | None = Field(None, ge=1)
+    dtype: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto = bf16 on a GPU or a CPU with native bf16 (AVX-512 BF16/AMX), else fp32")
     cache_dir: str = Field("~/.cache/orgbot/models", description="converted GGUF models are kept here")
     openai: OpenAISettings = OpenAISettings()
 
 
 class AnswerSettings(BaseModel):
-    bot_name: str = "Anvil"
-    organisation: str = "Acme Robotics"
+    bot_name: str = Field("orgbot", description="what the bot calls itself")
+    organisation: str = Field("your organisation", description="whose documents it answers from")
+    escalation: str | None = Field(
+        None, description="where to ask when the documents do not answer, added to a 'not found' reply, "
+        "e.g. 'Ask in #it-help.'")
+    grounding: bool = Field(True, description="remove answer sentences the cited passage does not support")
+    min_support: float = Field(0.5, ge=0, le=1, description="a sentence's share of content words that must "
+                               "appear in the passage it cites (grounding check)")
+    answer_similarity: float | None = Field(
+        None, ge=0, le=1, description="when the model says it could not find the answer but the best passage is at "
+        "least this similar to the question, quote that passage instead; null = trust the model's refusal. "
+        "Fitted on a development set: orgbot eval answers --fit")
+    extract_similarity: float = Field(
+        0.0, ge=0, le=1, description="when no generated sentence survives the grounding check, quote the best "
+        "passage only if it is at least this similar to the question; else say it was not found")
     history_turns: int = Field(3, ge=0, le=20, description="earlier thread turns a follow-up sees")
     max_question_chars: int = Field(2000, ge=50)
     language: str | None = Field("en", description="ISO 639-1 code of the language the embedder and model handle; "

@@ -180,6 +180,106 @@ def eval_tone(
         console.print(f"Scores written to {chosen}/adapter_card.json")
 
 
+@eval_app.command("answers")
+def eval_answers(
+    set_: Annotated[str, typer.Option("--set", help="python-faq, sample, or a JSONL file of questions "
+                                      "({question, reference, relevant, unanswerable})")] = "python-faq",
+    arms: Annotated[str, typer.Option(help="comma-separated: base, tuned, base+RAG, tuned+RAG")] =
+        "base,tuned,base+RAG,tuned+RAG",
+    limit: Annotated[int | None, typer.Option(help="answerable questions to ask (spread over the set; every "
+                                              "unanswerable one is asked too); default all")] = None,
+    adapter: Annotated[str | None, typer.Option(help="the tuned arms' adapter (default: generation.adapter)")] = None,
+    workdir: Annotated[str | None, typer.Option(help="where the python-faq documents and index are built "
+                                                "(default: <data_dir>/eval/python-faq)")] = None,
+    out: Annotated[str, typer.Option(help="folder for answers_<set>.json and .png")] = "bench/results",
+) -> None:
+    """Base vs tuned model, with and without retrieval, on the same questions.
+
+    Example: orgbot eval answers --set python-faq --limit 60
+    """
+    from bot.evaluation import answers as ev
+    from bot.evaluation.datasets import (
+        PYTHON_FAQ_SOURCE,
+        DatasetError,
+        build_python_faq,
+        load_jsonl,
+        sample_questions,
+    )
+    from bot.runtime import SyncRunner, make_answerer, make_generator
+    from bot.settings import SourceSettings
+
+    settings = _settings()
+    chosen_arms = [a.strip() for a in arms.split(",") if a.strip()]
+    unknown = [a for a in chosen_arms if a not in ev.ARMS]
+    if unknown:
+        raise _fail(f"unknown arm(s) {unknown}; choose from {', '.join(ev.ARMS)}")
+    tuned_adapter = adapter or settings.generation.adapter
+    if any(a.startswith("tuned") for a in chosen_arms) and not tuned_adapter:
+        raise _fail("the tuned arms need an adapter: set generation.adapter or pass --adapter")
+    try:
+        if set_ == "python-faq":
+            work = Path(workdir) if workdir else settings.data_path / "eval" / "python-faq"
+            settings = settings.model_copy(update={"data_dir": str(work / "data")}, deep=True)
+            settings.sources = {PYTHON_FAQ_SOURCE: SourceSettings(type="files", path=str(work / "docs"))}
+            if not (work / "questions.jsonl").exists():
+                console.print(f"Building the Python FAQ set in {work}…")
+                build_python_faq(work)
+            questions = load_jsonl(work / "questions.jsonl")
+            name = "python-faq"
+        elif set_ == "sample":
+            questions, name = sample_questions(), "sample"
+        else:
+            questions, name = load_jsonl(set_, next(iter(settings.sources), None)), Path(set_).stem
+    except DatasetError as e:
+        raise _fail(str(e)) from None
+    questions = ev.pick(questions, limit)
+    runner = SyncRunner(settings)
+    console.print(f"Indexing {', '.join(settings.sources)} (unchanged documents are skipped)…")
+    reports = runner.sync_sources()
+    if any(r is not None and r.error for r in reports):
+        raise _fail("; ".join(r.error for r in reports if r is not None and r.error))
+    index = runner.index
+    generators: dict[str, object] = {}
+
+    def generator(kind: str):
+        if kind not in generators:
+            generators[kind] = make_generator(settings, tuned_adapter if kind == "tuned" else "none")
+        return generators[kind]
+
+    def answerer(kind: str):
+        return make_answerer(settings, generator=generator(kind), embedder=runner.embedder, index=index,
+                             adapter=tuned_adapter if kind == "tuned" else "none")
+
+    def relevant_text(q) -> str:
+        """The answering sections' text (what a closed-book answer is checked against)."""
+        if not q.relevant or settings.retrieval.backend != "embedded":
+            return q.reference
+        import sqlite3
+
+        with sqlite3.connect(f"file:{settings.index_path}?mode=ro", uri=True) as conn:
+            rows = conn.execute(f"SELECT document_id, heading, text FROM chunks WHERE document_id IN "
+                                f"({','.join('?' * len(q.relevant))})", [r.document_id for r in q.relevant])
+            return " ".join(t for d, h, t in rows if q.is_relevant(d, h)) or q.reference
+
+    def progress(arm: str, i: int, n: int) -> None:
+        if i == n or i % 10 == 0:
+            console.print(f"  {arm}: {i}/{n}")
+
+    a = settings.answering
+    report = ev.evaluate(questions, arms=chosen_arms, make_answerer=answerer, closed_generator=generator,
+                         relevant_text=relevant_text, bot=a.bot_name, org=a.organisation, progress=progress)
+    report["set"] = name
+    report["adapter"] = tuned_adapter
+    report["config"] = {"top_k": settings.retrieval.top_k, "min_similarity": settings.retrieval.min_similarity,
+                        "answer_similarity": a.answer_similarity, "extract_similarity": a.extract_similarity,
+                        "grounding": a.grounding, "dtype": settings.generation.dtype}
+    js, png = ev.write(report, Path(out), name, f"orgbot eval answers --set {name}: {len(questions)} questions")
+    Console().print(ev.table(report))
+    if "fit" in report:
+        console.print(f"Fitted refusal override: {report['fit']}")
+    console.print(f"Report: {js}, chart: {png}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the training and evaluation commands to the `orgbot` CLI."""
     app.add_typer(train_app, name="train")

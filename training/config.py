@@ -16,14 +16,19 @@ class LoraSettings(BaseModel):
 
 class TrainingSettings(BaseModel):
     base_model: str | None = Field(None, description="model to tune; null = generation.model")
-    data: list[str] = Field(default_factory=lambda: ["training/data/acme", "training/data/acme-sections"],
+    data: list[str] = Field(default_factory=lambda: ["training/data/grounded"],
                             description="JSONL files or folders: grounded Q&A, chat examples, feedback exports")
     holdout: str | None = Field("examples/acme-wiki/questions.jsonl",
                                 description="questions kept out of training (they are the evaluation set)")
-    out: str = "adapters/acme-tone"
+    out: str = "adapters/grounded"
+    base_adapter: str | None = Field(None, description="an adapter to train on top of (merged into the base "
+                                     "first), e.g. adapters/grounded for an organisation's tone adapter")
+    vary_identity: bool = Field(True, description="name a different made-up assistant and organisation in each "
+                                "example's system prompt, so no organisation's name is learnt into the weights")
+    bf16: bool | str = Field("auto", description="train in bfloat16 autocast: auto = where the CPU/GPU supports it")
     lora: LoraSettings = LoraSettings()
-    epochs: float = Field(2, gt=0)
-    learning_rate: float = Field(3e-4, gt=0)
+    epochs: float = Field(1, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
     batch_size: int = Field(4, ge=1)
     grad_accumulation: int = Field(1, ge=1)
     max_length: int = Field(1024, ge=64, description="tokens; longer examples lose distractor passages, else are left out")

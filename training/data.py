@@ -253,8 +253,8 @@ def source_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_examples(
-    files: Sequence[Path], *, seed: int = 13, max_passages: int = 6, bot_name: str = "Anvil",
-    organisation: str = "Acme Robotics", skip_invalid: bool = False, warnings: list[str] | None = None,
+    files: Sequence[Path], *, seed: int = 13, max_passages: int = 6, bot_name: str = "orgbot",
+    organisation: str = "your organisation", skip_invalid: bool = False, warnings: list[str] | None = None,
 ) -> tuple[list[Example], Counter]:
     """Read and validate every line of `files`; convert each to chat messages."""
     problems: list[str] = []
@@ -352,6 +352,26 @@ def drop_distractor(ex: Example, *, bot_name: str, organisation: str) -> Example
                    (question, new_passages, new_answer, asker))
 
 
+# Made-up assistants and organisations: the system prompt names a different pair in each example, so
+# the adapter learns to take who it is from the prompt (answering.bot_name / .organisation in config)
+# and keeps no organisation's name in its weights.
+IDENTITIES = tuple((b, o) for b in ("Atlas", "Sage", "Pip", "Nova", "Scout", "Echo", "Wiki", "Beacon", "Oracle",
+                                    "Helper", "Index", "Compass")
+                   for o in ("Northwind Traders", "the Example Foundation", "Globex", "Initech", "the platform team",
+                             "Umbrella Health", "the city library", "Contoso", "the research lab", "Hooli"))
+
+
+def vary_identity(ex: Example, *, bot_name: str, organisation: str, seed: int) -> Example:
+    """The example with its default system prompt naming another (made-up) assistant and organisation."""
+    msgs = ex.messages
+    if not msgs or msgs[0]["role"] != "system" or msgs[0]["content"] != system_prompt(bot_name, organisation):
+        return ex  # a hand-written system prompt stays as written
+    rng = random.Random(f"{seed}:identity:{ex.key}")
+    name, org = rng.choice(IDENTITIES)
+    return Example([{"role": "system", "content": system_prompt(name, org)}, *msgs[1:]], ex.origin, ex.kind,
+                   ex.key, ex.meta, ex.rag)
+
+
 def split_of(key: str, eval_fraction: float, seed: int) -> str:
     h = int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return "eval" if h < eval_fraction else "train"
@@ -361,7 +381,7 @@ def prepare(
     sources: Sequence[str | Path], out_dir: str | Path, *, holdout: str | Path | None = None,
     eval_fraction: float = 0.1, seed: int = 13, max_passages: int = 6, skip_invalid: bool = False,
     count_tokens: Callable[[list[dict[str, str]]], int] | None = None, max_length: int | None = None,
-    bot_name: str = "Anvil", organisation: str = "Acme Robotics",
+    bot_name: str = "orgbot", organisation: str = "your organisation", vary_identities: bool = False,
 ) -> PrepareReport:
     """Build `out_dir/train.jsonl`, `out_dir/eval.jsonl` and `out_dir/manifest.json`."""
     if not 0 < eval_fraction < 0.5:
@@ -404,6 +424,8 @@ def prepare(
 
     if not kept:
         raise DataError(["no usable examples left after validation, held-out filtering and de-duplication"])
+    if vary_identities:
+        kept = [vary_identity(ex, bot_name=bot_name, organisation=organisation, seed=seed) for ex in kept]
     splits: dict[str, list[Example]] = {"train": [], "eval": []}
     for ex in kept:
         splits[split_of(ex.key, eval_fraction, seed)].append(ex)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answering.generator import model_fingerprint, resolve_model
+from bot.answering.generator import cpu_has_bf16, load_adapter, model_fingerprint, resolve_model
 from bot.answering.prompt import ensure_chat_template, render
 from training.config import TrainingSettings
 from training.data import PrepareReport, prepare
@@ -182,13 +182,20 @@ def prepare_data(cfg: TrainingSettings, work: Path, tok, *, bot_name: str, organ
 
     return prepare(cfg.data, work, holdout=cfg.holdout, eval_fraction=cfg.eval_fraction, seed=cfg.seed,
                    max_passages=cfg.max_passages, count_tokens=count_tokens, max_length=cfg.max_length,
-                   bot_name=bot_name, organisation=organisation)
+                   bot_name=bot_name, organisation=organisation, vary_identities=cfg.vary_identity)
+
+
+def use_bf16(setting: bool | str, device: str) -> bool:
+    """bf16 autocast where the hardware runs it natively (CUDA, or a CPU with AVX-512 BF16 / AMX)."""
+    if setting in (True, False):
+        return bool(setting)
+    return device == "cuda" or cpu_has_bf16()
 
 
 def train(
     cfg: TrainingSettings, *, base_model: str, out: str | Path, cache_dir: str = "~/.cache/orgbot/models",
     overwrite: bool = False, resume: bool = False, max_steps: int | None = None, console=None,
-    keep_model: bool = False, bot_name: str = "Anvil", organisation: str = "Acme Robotics",
+    keep_model: bool = False, bot_name: str = "orgbot", organisation: str = "your organisation",
 ) -> TrainReport:
     """Prepare the data, fine-tune a LoRA adapter, save it with its card in `out`."""
     import datasets
@@ -210,6 +217,10 @@ def train(
     started = time.perf_counter()
 
     path, tok, model = load_base(base_model, cache_dir, device)
+    if cfg.base_adapter:  # an organisation's tone on top of the general adapter: fold that one in first
+        model = load_adapter(model, cfg.base_adapter, path).merge_and_unload()
+    fingerprint = model_fingerprint(model)
+    bf16 = use_bf16(cfg.bf16, device)
     report = prepare_data(cfg, out / "data", tok, bot_name=bot_name, organisation=organisation)
     files = {"train": str(out / "data" / "train.jsonl"), "eval": str(out / "data" / "eval.jsonl")}
     ds = load_dataset("json", data_files=files).select_columns(["messages"])
@@ -238,7 +249,7 @@ def train(
         greater_is_better=False,
         assistant_only_loss=True,
         max_length=cfg.max_length,
-        bf16=device == "cuda",
+        bf16=bf16,
         use_cpu=device == "cpu",
         seed=cfg.seed,
         data_seed=cfg.seed,
@@ -254,7 +265,6 @@ def train(
     trainer = _answer_only_trainer()(model=model, args=args, train_dataset=ds["train"], eval_dataset=ds["eval"],
                          processing_class=tok, peft_config=lora, callbacks=callbacks)
     trainable, total = trainer.model.get_nb_trainable_parameters()
-    fingerprint = model_fingerprint(trainer.model.get_base_model())
     first_eval = None
     try:
         if not resume:
@@ -284,7 +294,7 @@ def train(
         first_eval_loss=round(first_eval, 4) if first_eval is not None else None, best_eval_loss=best,
         trainable_params=int(trainable), total_params=int(total),
     )
-    write_card(out, tr, cfg, report, fingerprint)
+    write_card(out, tr, cfg, report, fingerprint, bf16=bf16)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     if keep_model:
         tr.model = trainer.model
@@ -292,15 +302,17 @@ def train(
 
 
 def write_card(out: Path, tr: TrainReport, cfg: TrainingSettings, report: PrepareReport,
-               fingerprint: str | None = None) -> dict:
+               fingerprint: str | None = None, bf16: bool = False) -> dict:
     card = {
         "base_model": tr.base_model,
+        "base_adapter": cfg.base_adapter,  # the adapter this one was trained on top of (load it first)
         "base_fingerprint": fingerprint,
         "data": {"sources": cfg.data, "hash": tr.data_hash, "train": tr.train_examples, "eval": tr.eval_examples,
                  "kinds": dict(report.counts), "dropped": report.dropped, "holdout": cfg.holdout},
         "hyperparameters": {"lora": cfg.lora.model_dump(), "epochs": cfg.epochs, "learning_rate": cfg.learning_rate,
                             "batch_size": cfg.batch_size, "grad_accumulation": cfg.grad_accumulation,
-                            "max_length": cfg.max_length, "max_passages": cfg.max_passages, "seed": cfg.seed},
+                            "max_length": cfg.max_length, "max_passages": cfg.max_passages, "seed": cfg.seed,
+                            "vary_identity": cfg.vary_identity, "bf16": bf16},
         "training": {k: getattr(tr, k) for k in tr.__dataclass_fields__
                      if k not in ("out_dir", "base_model", "data_hash", "model")},
         "scores": None,  # filled in by `orgbot eval tone --card`

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 from bot.answering.citations import cited_numbers, validate_citations
 from bot.answering.generator import Generator
+from bot.answering.grounding import GroundingChecker, extractive_answer, split_units
 from bot.answering.language import detect as detect_language
 from bot.answering.language import name as language_name
-from bot.answering.prompt import PromptPassage, Turn, build_messages
+from bot.answering.prompt import REFUSAL_TEXT, PromptPassage, Turn, build_messages
 from retrieval.index import DocumentIndex
 from retrieval.types import Query, ScoredChunk
 
@@ -43,6 +44,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     generator: str | None = None
     invalid_citations: list[int] = field(default_factory=list)  # markers the model invented, dropped
+    removed: list[str] = field(default_factory=list)  # generated sentences the grounding check removed
+    mode: str = "generated"  # generated | extractive (quoted from the best passage) | not_found | refused
 
     @property
     def nearest(self) -> list[ScoredChunk]:
@@ -67,6 +70,8 @@ class Answer:
             "notes": self.notes,
             "timings": self.timings,
             "generator": self.generator,
+            "mode": self.mode,
+            "removed": self.removed,
         }
 
 
@@ -86,7 +91,8 @@ class Delta:
     text: str
 
 
-_STOP_AT = re.compile(r"<start_of_turn>|<end_of_turn>|\n\s*(?:Question|Asker|Passages):|\n\[\d+\] \S", re.S)
+_STOP_AT = re.compile(r"<start_of_turn>|<end_of_turn>|\n\s*(?:Question|Asker|Passages):|\n\[\d+\] \S|<passage \d|</passage",
+                      re.S)
 
 
 REFUSAL = re.compile(r"\b(?:couldn'?t|could not|can'?t|cannot) find\b|won'?t guess", re.I)
@@ -115,8 +121,9 @@ class Answerer:
     def __init__(
         self, index: DocumentIndex, embedder, generator: Generator, *, top_k: int = 4, candidates: int = 50,
         min_similarity: float = 0.3, few_shot: bool = True, history_turns: int = 3,
-        max_question_chars: int = 2000, bot_name: str = "Anvil", organisation: str = "Acme Robotics",
-        language: str | None = "en",
+        max_question_chars: int = 2000, bot_name: str = "orgbot", organisation: str = "your organisation",
+        language: str | None = "en", escalation: str | None = None, grounding: bool = True,
+        min_support: float = 0.5, answer_similarity: float | None = None, extract_similarity: float = 0.0,
     ):
         self.index = index
         self.embedder = embedder
@@ -130,6 +137,13 @@ class Answerer:
         self.bot_name = bot_name
         self.organisation = organisation
         self.language = language
+        self.escalation = escalation
+        self.grounding = grounding
+        # A model's refusal is overruled (the best passage is quoted) when the best passage is at least this
+        # similar to the question: set on a development set (`orgbot eval answers --fit`). None = never.
+        self.answer_similarity = answer_similarity
+        self.extract_similarity = extract_similarity
+        self.checker = GroundingChecker(min_support=min_support, embed=getattr(embedder, "embed", None))
 
     # -- retrieval -------------------------------------------------------------------------------
     def _prepare(self, question: str) -> tuple[str, list[str]]:
@@ -193,12 +207,25 @@ class Answerer:
             organisation=self.organisation,
         )
         t1 = time.perf_counter()
-        raw = ""
+        raw, shown, complete = "", "", 0
+        texts = [p.chunk.embedding_text for p in passages]
         for piece in self.generator.stream(messages):
             if not raw:
                 timings["first_token_s"] = round(time.perf_counter() - t1, 3)
             raw += piece
-            yield Delta(clean_generation(raw))
+            if self.grounding:
+                # Show a sentence once it is complete and checked: a reader never sees one that is removed.
+                units = split_units(clean_generation(raw))
+                if len(units) - 1 > complete:
+                    complete = len(units) - 1
+                    text = self.checker.check("\n".join(units[:complete]), texts, self._context(question),
+                                              REFUSAL).text
+                    if text and text != shown:
+                        shown = text
+                        timings.setdefault("first_text_s", round(time.perf_counter() - t1, 3))
+                        yield Delta(text)
+            else:
+                yield Delta(clean_generation(raw))
             if _STOP_AT.search(raw) or _SIGN_OFF.search(raw.rstrip("\n")) and raw.endswith("\n"):
                 break
         timings["generate_s"] = round(time.perf_counter() - t1, 3)
@@ -212,11 +239,16 @@ class Answerer:
         return final
 
     def not_found_text(self, foreign: str | None = None) -> str:
+        escalate = f" {self.escalation.strip()}" if self.escalation else ""
         if foreign:
-            return (f"I couldn't find this in the knowledge base. Your question looks like {language_name(foreign)}, "
-                    f"and I search best in {language_name(self.language)}: please try asking in "
-                    f"{language_name(self.language)}. The nearest pages are listed below.")
-        return "I couldn't find this in the knowledge base, so I won't guess. The nearest pages are listed below."
+            return (f"{REFUSAL_TEXT} Your question looks like {language_name(foreign)}, and I search best in "
+                    f"{language_name(self.language)}: please try asking in {language_name(self.language)}."
+                    f"{escalate} The nearest pages are listed below.")
+        return f"{REFUSAL_TEXT}{escalate} The nearest pages are listed below."
+
+    def _context(self, question: str) -> str:
+        """What an answer may name besides the passages: the question, the bot and the organisation."""
+        return f"{question} {self.bot_name} {self.organisation}"
 
     def _finish(self, question, raw, passages, notes, timings) -> Answer:
         cleaned = clean_generation(raw)
@@ -224,17 +256,46 @@ class Answerer:
         invalid = sorted({n for n in cited_numbers(cleaned) if not 1 <= n <= len(passages)})
         if invalid:
             notes = [*notes, f"dropped citation(s) to passages that were not given: {invalid}"]
+        gen = self.generator.name
+        best_similarity = max((p.vector_score for p in passages if p.vector_score is not None), default=0.0)
+        refused = bool(text) and bool(REFUSAL.search(text.split("\n", 1)[0]))
+        removed: list[str] = []
+        if refused:
+            if self.answer_similarity is None or best_similarity < self.answer_similarity:
+                return Answer(question, self.not_found_text(), [], passages, found=False, notes=notes,
+                              timings=timings, generator=gen, invalid_citations=invalid, mode="refused")
+            notes = [*notes, "the model did not find the answer, but the best passage is close to the question: "
+                             "quoting it"]
+            text = ""
+        elif text and self.grounding:
+            result = self.checker.check(text, [p.chunk.embedding_text for p in passages], self._context(question),
+                                        REFUSAL)
+            removed = [c.text for c in result.removed]
+            if removed:
+                log.info("grounding removed sentences", extra={"removed": len(removed), "kept": len(result.kept)})
+            text = result.text
+        text, cited = validate_citations(text, len(passages))
+        mode = "generated"
+        if not cited and self.grounding:
+            # Nothing supported (or cited) is left: quote the best passage rather than say nothing, when it
+            # is close enough to the question to be worth quoting.
+            quoted = None if best_similarity < self.extract_similarity and not refused else extractive_answer(
+                question, [p.chunk.text for p in passages], embed=getattr(self.embedder, "embed", None))
+            if quoted is None:
+                return Answer(question, self.not_found_text(), [], passages, found=False, notes=notes,
+                              timings=timings, generator=gen, invalid_citations=invalid, removed=removed,
+                              mode="not_found")
+            text, cited = quoted[0], [quoted[1]]
+            mode = "extractive"
+            notes = [*notes, "quoted from the best passage: the generated answer was not supported by the passages"
+                     if removed or not refused else "quoted from the best passage"]
         if not text:
-            text = "I couldn't write an answer from the passages I found; the nearest pages are listed below."
-            return Answer(question, text, [], passages, found=False, notes=notes, timings=timings,
-                          generator=self.generator.name)
+            return Answer(question, self.not_found_text(), [], passages, found=False, notes=notes, timings=timings,
+                          generator=gen, invalid_citations=invalid, removed=removed, mode="not_found")
         citations = [
             Citation(n, passages[n - 1].chunk.title, passages[n - 1].chunk.url, passages[n - 1].chunk.document_id,
                      passages[n - 1].chunk.heading)
             for n in cited
         ]
-        # A tuned model says so when the passages do not answer (and may cite the closest pages):
-        # that is a "not found", whatever it cites.
-        found = not REFUSAL.search(text.split("\n", 1)[0])
-        return Answer(question, text, citations, passages, found=found, notes=notes, timings=timings,
-                      generator=self.generator.name, invalid_citations=invalid)
+        return Answer(question, text, citations, passages, found=True, notes=notes, timings=timings,
+                      generator=gen, invalid_citations=invalid, removed=removed, mode=mode)

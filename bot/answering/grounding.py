@@ -1,0 +1,240 @@
+"""The grounding check: every sentence of an answer must be supported by the passage it cites.
+
+A sentence is supported when
+- every *specific* in it (a number, a name, a command, a path, a quoted or code-like token) appears in
+  the passages given or in the question: a specific found nowhere is invented, whatever it cites;
+- and it is close to the passage it cites: enough of its content words are in that passage (word
+  stems, so "configure"/"configuring" match), or, when an embedder is given, its meaning is close to
+  one of the passage's sentences.
+
+Unsupported sentences are removed. A sentence without a citation is kept only if one passage supports
+it, and then cites that passage. When nothing supported is left, `extractive_answer` quotes the best
+sentences of the best passage, with its citation: the reply never states a specific no passage holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.answering.citations import CITATION_MARKER, marker_numbers
+
+Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
+
+STOP = frozenset("""a an the and or but of to in on for at by with from is are was were be been being it its this
+that these those you your yours we our us i my me he she they them their his her do does did done can could should
+would will shall may might must have has had not no nor yes if so as than then there here what when where which
+who whom whose why how get gets got per each any all about into over under up out also just only more most very
+much many some such own same other both either neither one ones use used using make made like via e.g i.e etc
+let lets see way want need needs new""".split())
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,:]\d+)*")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:/]\d+)*%?")
+_CODE = re.compile(r"`([^`]+)`")
+# Tokens only code, commands, paths, versions and addresses have: user.name, ~/.bashrc, --force,
+# sys.path, foo(), C:\temp, #it-help, @alice, snake_case.
+_CODEISH = re.compile(r"^(?:[#@~/$][\w/.~]|--?\w).*|.*\w[._/\\:]\w.*|.*\w\(\)$|.*_.*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(•*-])")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+
+
+@dataclass
+class SentenceCheck:
+    text: str
+    cited: list[int]
+    supported: bool
+    reason: str = ""  # why it was removed
+    support: float = 0.0  # share of its content words in the passage it cites
+    unsupported_specifics: list[str] = field(default_factory=list)
+    added_citation: int | None = None
+
+
+@dataclass
+class Grounding:
+    text: str  # the answer with unsupported sentences removed ("" when none is left)
+    checks: list[SentenceCheck]
+
+    @property
+    def removed(self) -> list[SentenceCheck]:
+        return [c for c in self.checks if not c.supported]
+
+    @property
+    def kept(self) -> list[SentenceCheck]:
+        return [c for c in self.checks if c.supported]
+
+
+def normalise(text: str) -> str:
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"').replace("–", "-")
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def stem(word: str) -> str:
+    w = word.lower().strip("'-")
+    for suffix in ("ations", "ation", "ingly", "ings", "ing", "edly", "ed", "es", "s", "ly"):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix):
+            return w[: -len(suffix)][:6]
+    return w[:6]
+
+
+def content_stems(text: str) -> set[str]:
+    return {stem(w) for w in _WORD.findall(text) if w.lower() not in STOP and (len(w) > 2 or w.isdigit())}
+
+
+def specifics(sentence: str) -> set[str]:
+    """Numbers, code-like tokens, quoted code and names (capitalised words not opening the sentence)."""
+    text = CITATION_MARKER.sub(" ", sentence)
+    found: set[str] = set()
+    for m in _CODE.finditer(text):
+        found.add(m.group(1).strip())
+    text_wo_code = _CODE.sub(" ", text)
+    for m in _NUMBER.finditer(text_wo_code):
+        found.add(m.group(0).rstrip("%"))
+    for raw in text_wo_code.split():
+        token = raw.strip(".,;:!?\"'“”‘’").removeprefix("(").removesuffix(")") if not raw.endswith("()") else raw
+        token = token.strip(".,;:!?\"'“”‘’")
+        if len(token) > 1 and _CODEISH.match(token) and not re.fullmatch(r"[\d.,:/%-]+", token):
+            found.add(token)
+    words = re.findall(r"(?<![\w@#])[A-Z][\w'’]*(?:\s+[A-Z][\w'’]*)*", _BULLET.sub("", text_wo_code))
+    first = re.match(r"\W*(\w+)", _BULLET.sub("", text_wo_code))
+    for w in words:
+        parts = w.split()
+        if first and parts[0] == first.group(1):  # a sentence's first word is capitalised anyway
+            parts = parts[1:]
+        name = " ".join(p for p in parts if p.lower() not in STOP and len(p) > 1)
+        if name and name.upper() != "I":
+            found.add(name)
+    return {f for f in found if f}
+
+
+def _present(specific: str, haystack: str, stems: set[str]) -> bool:
+    s = normalise(specific)
+    if s in haystack:
+        return True
+    if re.fullmatch(r"\d+(?:[.,]\d+)*", s):  # 1,000 vs 1000
+        return s.replace(",", "") in haystack.replace(",", "")
+    words = _WORD.findall(s)
+    # A multi-word name matches when each of its words does (reordered, possessive, plural).
+    return bool(words) and all(stem(w) in stems for w in words) and not any(c in s for c in "./\\_()$~")
+
+
+def split_units(text: str) -> list[str]:
+    """Sentences and bullets, in order (a bullet is one unit even with several sentences)."""
+    units = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if _BULLET.match(line):
+            units.append(line.rstrip())
+            continue
+        units.extend(s.strip() for s in _SENTENCE_END.split(line.strip()) if s.strip())
+    return units
+
+
+def _sentences(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        out.extend(s.strip() for s in _SENTENCE_END.split(line) if len(s.strip()) > 3)
+    return out
+
+
+class GroundingChecker:
+    def __init__(self, *, min_support: float = 0.5, min_similarity: float = 0.6, embed: Embed | None = None):
+        self.min_support = min_support
+        self.min_similarity = min_similarity
+        self.embed = embed
+
+    def check(self, answer: str, passages: Sequence[str], question: str = "",
+              refusal: re.Pattern | None = None) -> Grounding:
+        n = len(passages)
+        norm = [normalise(p) for p in passages]
+        stems = [content_stems(p) for p in passages]
+        all_text = " ".join(norm) + " " + normalise(question)
+        all_stems = set().union(*stems, content_stems(question)) if stems else content_stems(question)
+        checks: list[SentenceCheck] = []
+        for unit in split_units(answer):
+            cited = [c for m in CITATION_MARKER.finditer(unit) for c in marker_numbers(m.group(1)) if 1 <= c <= n]
+            body = CITATION_MARKER.sub("", unit).strip()
+            if not re.search(r"\w", body):
+                continue  # a bare marker or punctuation
+            if refusal is not None and refusal.search(body):
+                checks.append(SentenceCheck(unit, cited, True, support=1.0))
+                continue
+            missing = sorted(s for s in specifics(body) if not _present(s, all_text, all_stems))
+            if missing:
+                checks.append(SentenceCheck(unit, cited, False, "specifics found in no passage", 0.0, missing))
+                continue
+            words = content_stems(body)
+            candidates = cited or list(range(1, n + 1))
+            scored = [(len(words & stems[c - 1]) / len(words) if words else 1.0, c) for c in candidates]
+            support, best = max(scored) if scored else (0.0, None)
+            ok = support >= self.min_support
+            if not ok and self.embed is not None and best is not None:
+                ok = self._similar(body, passages[best - 1])
+            check = SentenceCheck(unit, cited, ok, "" if ok else "not supported by the passage it cites",
+                                  round(support, 3))
+            if ok and not cited and best is not None:
+                check.added_citation = best
+                check.text = _add_marker(unit, best)
+            checks.append(check)
+        text = _join([c.text for c in checks if c.supported])
+        return Grounding(text, checks)
+
+    def _similar(self, sentence: str, passage: str) -> bool:
+        candidates = _sentences(passage)[:40] or [passage]
+        vecs = self.embed([sentence, *candidates])
+        return float(np.max(vecs[1:] @ vecs[0])) >= self.min_similarity
+
+
+def _add_marker(unit: str, n: int) -> str:
+    stripped = unit.rstrip()
+    if stripped and stripped[-1] in ".!?":
+        return f"{stripped[:-1]} [{n}]{stripped[-1]}"
+    return f"{stripped} [{n}]"
+
+
+def _join(units: Sequence[str]) -> str:
+    """Sentences back into text: bullets on their own lines, sentences of a paragraph joined by spaces."""
+    out: list[str] = []
+    for u in units:
+        if _BULLET.match(u):
+            out.append(("\n" if out and not _BULLET.match(out[-1]) else "") + u.strip())
+        elif out and not _BULLET.match(out[-1]):
+            out[-1] = f"{out[-1]} {u.strip()}"
+        else:
+            out.append(("\n" if out else "") + u.strip())
+    return "\n".join(out).strip()
+
+
+def extractive_answer(question: str, passages: Sequence[str], *, embed: Embed | None = None,
+                      max_sentences: int = 2, max_words: int = 70, candidates: int = 2) -> tuple[str, int] | None:
+    """Quote the sentences of the best passage that are closest to the question, with its citation.
+    Returns (text, passage number) or None when the passages hold no usable sentence."""
+    pool: list[tuple[int, int, str]] = []  # (passage number, position, sentence)
+    for n, p in enumerate(passages[:candidates], start=1):
+        for i, s in enumerate(_sentences(p)):
+            if len(s.split()) >= 4 and not CITATION_MARKER.search(s):
+                pool.append((n, i, s))
+    if not pool:
+        return None
+    if embed is not None:
+        vecs = embed([question, *[s for _, _, s in pool]])
+        scores = vecs[1:] @ vecs[0]
+    else:
+        q = content_stems(question)
+        scores = np.array([len(q & content_stems(s)) / (len(q) or 1) for _, _, s in pool])
+    # Prefer the top passage: the retriever ranked it first; another must be clearly closer to win.
+    scores = scores + np.array([0.05 if n == 1 else 0.0 for n, _, _ in pool])
+    best = int(np.argmax(scores))
+    n = pool[best][0]
+    chosen = sorted(((i, s) for (m, i, s), sc in zip(pool, scores, strict=True) if m == n),
+                    key=lambda t: -scores[[k for k, (m, i2, _) in enumerate(pool) if m == n and i2 == t[0]][0]])
+    picked, words = [], 0
+    for i, s in chosen:
+        if len(picked) == max_sentences or words + len(s.split()) > max_words and picked:
+            break
+        picked.append((i, s))
+        words += len(s.split())
+    text = " ".join(s for _, s in sorted(picked))
+    return _add_marker(text, n), n

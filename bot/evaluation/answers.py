@@ -1,0 +1,261 @@
+"""`orgbot eval answers`: what retrieval (RAG) and fine-tuning each bring, on the same questions.
+
+Four arms answer every question:
+- **base**: the base model, no retrieval (closed book);
+- **tuned**: the tuned model (generation.adapter), no retrieval;
+- **base+RAG**: the base model through the product's answer path (retrieval, few-shot prompt,
+  grounding check, refusal);
+- **tuned+RAG**: the product as configured.
+
+Scores per arm (answerable questions unless said):
+- `cited_relevant`: the answer cites a passage of a section that answers the question;
+- `fact_recall`: the share of the reference answer's content words (stems) found in the answer;
+- `unsupported`: answers (not refusals) holding a specific — a number, name, command, path — that is in
+  no passage given (without retrieval: not in the section that answers it); over all questions;
+- `unanswerable_refused`: on-topic questions the documents do not answer, refused;
+- `wrongly_refused`: answerable questions refused;
+- `seconds`: per answer.
+Each rate is given over all answerable questions and over those whose answering section was among the
+passages given (`_retrieved`): generation can only cite what retrieval found.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean, median
+
+from bot.answering import Answerer
+from bot.answering.answerer import REFUSAL, clean_generation
+from bot.answering.citations import cited_numbers
+from bot.answering.generator import Generator, generate
+from bot.answering.grounding import _present, content_stems, normalise, specifics
+from bot.evaluation.datasets import EvalQuestion
+
+ARMS = ("base", "tuned", "base+RAG", "tuned+RAG")
+CLOSED_BOOK_SYSTEM = ("You are {bot}, the knowledge assistant of {org}. Answer the question briefly and "
+                      "accurately. If you do not know, say you could not find it.")
+
+
+@dataclass
+class ArmResult:
+    question_id: str
+    answer: str
+    refused: bool
+    cited_relevant: bool | None  # None without retrieval
+    retrieved_relevant: bool | None
+    fact_recall: float | None
+    unsupported: list[str]
+    seconds: float
+    raw_unsupported: list[str] = field(default_factory=list)  # before the grounding check
+    best_similarity: float | None = None
+    mode: str = ""
+    extractive_relevant: bool | None = None  # would quoting the best passage cite a relevant section?
+
+    def to_json(self) -> dict:
+        return self.__dict__
+
+
+def fact_recall(reference: str, answer: str) -> float | None:
+    ref = content_stems(reference)
+    if not ref:
+        return None
+    return round(len(ref & content_stems(answer)) / len(ref), 4)
+
+
+def unsupported_specifics(answer: str, sources: Sequence[str], question: str) -> list[str]:
+    haystack = normalise(" ".join(sources) + " " + question)
+    stems = set().union(*(content_stems(s) for s in sources), content_stems(question))
+    return sorted(s for s in specifics(answer) if not _present(s, haystack, stems))
+
+
+def closed_book(generator: Generator, question: str, bot: str, org: str) -> str:
+    messages = [{"role": "system", "content": CLOSED_BOOK_SYSTEM.format(bot=bot, org=org)},
+                {"role": "user", "content": f"Question: {question}"}]
+    return clean_generation(generate(generator, messages))
+
+
+def run_closed_book(generator: Generator, q: EvalQuestion, relevant_text: str, bot: str, org: str) -> ArmResult:
+    t = time.perf_counter()
+    text = closed_book(generator, q.question, bot, org)
+    seconds = time.perf_counter() - t
+    refused = not text or bool(REFUSAL.search(text)) or "not know" in text.lower()
+    return ArmResult(q.id, text, refused, None, None,
+                     None if q.unanswerable or refused else fact_recall(q.reference, text),
+                     [] if refused else unsupported_specifics(text, [relevant_text] if relevant_text else [],
+                                                              q.question),
+                     round(seconds, 3))
+
+
+def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
+    from bot.answering.grounding import extractive_answer
+
+    t = time.perf_counter()
+    answer = answerer.answer(q.question)
+    seconds = time.perf_counter() - t
+    passages = answer.passages
+    texts = [p.chunk.embedding_text for p in passages]
+    retrieved = any(q.is_relevant(p.chunk.document_id, p.chunk.heading) for p in passages)
+    cited = any(q.is_relevant(c.document_id, c.heading) for c in answer.citations)
+    refused = not answer.found
+    raw = "\n".join([answer.text, *answer.removed]) if not refused else ""
+    quoted = extractive_answer(q.question, [p.chunk.text for p in passages], embed=answerer.embedder.embed)
+    extractive_relevant = bool(quoted) and q.is_relevant(passages[quoted[1] - 1].chunk.document_id,
+                                                         passages[quoted[1] - 1].chunk.heading)
+    best = max((p.vector_score for p in passages if p.vector_score is not None), default=None)
+    return ArmResult(
+        q.id, answer.text, refused, cited, retrieved,
+        None if q.unanswerable or refused else fact_recall(q.reference, answer.text),
+        [] if refused else unsupported_specifics(answer.text, texts, q.question), round(seconds, 3),
+        raw_unsupported=unsupported_specifics(raw, texts, q.question) if raw else [],
+        best_similarity=None if best is None else round(best, 4), mode=answer.mode,
+        extractive_relevant=extractive_relevant,
+    )
+
+
+def _rate(values: Sequence[bool | float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return round(mean(vals), 4) if vals else None
+
+
+def summarise(questions: Sequence[EvalQuestion], results: Sequence[ArmResult]) -> dict:
+    by_id = {q.id: q for q in questions}
+    answerable = [r for r in results if not by_id[r.question_id].unanswerable]
+    unanswerable = [r for r in results if by_id[r.question_id].unanswerable]
+    retrieved = [r for r in answerable if r.retrieved_relevant]
+    out = {
+        "questions": len(results), "answerable": len(answerable), "unanswerable": len(unanswerable),
+        "cited_relevant": _rate([r.cited_relevant for r in answerable]),
+        "fact_recall": _rate([r.fact_recall or 0.0 for r in answerable]),
+        "unsupported": _rate([bool(r.unsupported) for r in results if not r.refused] or [False]),
+        "raw_unsupported": _rate([bool(r.raw_unsupported) for r in results if not r.refused] or [False]),
+        "unanswerable_refused": _rate([r.refused for r in unanswerable]),
+        "wrongly_refused": _rate([r.refused for r in answerable]),
+        "seconds_p50": round(median([r.seconds for r in results]), 3) if results else None,
+        "retrieved": len(retrieved),
+        "cited_relevant_retrieved": _rate([r.cited_relevant for r in retrieved]),
+        "fact_recall_retrieved": _rate([r.fact_recall or 0.0 for r in retrieved]),
+        "wrongly_refused_retrieved": _rate([r.refused for r in retrieved]),
+        "modes": {m: sum(r.mode == m for r in results) for m in sorted({r.mode for r in results}) if m},
+    }
+    return out
+
+
+def fit_answer_similarity(questions: Sequence[EvalQuestion], results: Sequence[ArmResult],
+                          min_refused: float = 0.8) -> dict:
+    """The `answering.answer_similarity` threshold that answers the most answerable questions while
+    refusing at least `min_refused` of the unanswerable ones, from one arm's per-question results (a
+    refused question with the best passage at least that similar is quoted instead)."""
+    by_id = {q.id: q for q in questions}
+    best: dict | None = None
+    candidates = sorted({r.best_similarity for r in results if r.best_similarity is not None}) + [1.01]
+    for tau in candidates:
+        refused_u = answered_a = 0
+        n_u = n_a = 0
+        for r in results:
+            override = r.refused and r.mode == "refused" and (r.best_similarity or 0) >= tau
+            if by_id[r.question_id].unanswerable:
+                n_u += 1
+                refused_u += r.refused and not override
+            else:
+                n_a += 1
+                answered_a += (not r.refused) or override
+        rate_u = refused_u / n_u if n_u else 1.0
+        if rate_u >= min_refused and (best is None or answered_a > best["answered"]):
+            best = {"answer_similarity": None if tau > 1 else round(tau, 4), "answered": answered_a,
+                    "answerable": n_a, "unanswerable_refused": round(rate_u, 4)}
+    return best or {"answer_similarity": None}
+
+
+def evaluate(
+    questions: Sequence[EvalQuestion], *, arms: Sequence[str], make_answerer: Callable[[str], Answerer],
+    closed_generator: Callable[[str], Generator], relevant_text: Callable[[EvalQuestion], str],
+    bot: str, org: str, progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    report: dict = {"arms": {}, "per_question": {}}
+    for arm in arms:
+        results = []
+        if arm.endswith("+RAG"):
+            answerer = make_answerer(arm.split("+")[0])
+            for i, q in enumerate(questions, 1):
+                results.append(run_rag(answerer, q))
+                if progress:
+                    progress(arm, i, len(questions))
+        else:
+            gen = closed_generator(arm)
+            for i, q in enumerate(questions, 1):
+                results.append(run_closed_book(gen, q, relevant_text(q), bot, org))
+                if progress:
+                    progress(arm, i, len(questions))
+        report["arms"][arm] = summarise(questions, results)
+        report["per_question"][arm] = [r.to_json() for r in results]
+        if arm == "tuned+RAG" or (arm == "base+RAG" and "tuned+RAG" not in arms):
+            report["fit"] = fit_answer_similarity(questions, results)
+    return report
+
+
+def pick(questions: Sequence[EvalQuestion], limit: int | None) -> list[EvalQuestion]:
+    """Every unanswerable question and `limit` answerable ones spread evenly over the set (the same
+    ones on every run)."""
+    if not limit:
+        return list(questions)
+    answerable = [q for q in questions if not q.unanswerable]
+    step = max(1, len(answerable) / limit)
+    chosen = [answerable[int(i * step)] for i in range(min(limit, len(answerable)))]
+    return chosen + [q for q in questions if q.unanswerable]
+
+
+def chart(report: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [("cited_relevant", "relevant page cited"), ("fact_recall", "reference fact recall"),
+               ("unsupported", "unsupported specifics"), ("unanswerable_refused", "unanswerables refused"),
+               ("wrongly_refused", "answerables refused")]
+    arms = list(report["arms"])
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    width = 0.8 / len(arms)
+    for i, arm in enumerate(arms):
+        vals = [report["arms"][arm].get(m) or 0 for m, _ in metrics]
+        bars = ax.bar([x + i * width for x in range(len(metrics))], vals, width, label=arm)
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=7, padding=1)
+    ax.set_xticks([x + width * (len(arms) - 1) / 2 for x in range(len(metrics))], [label for _, label in metrics])
+    ax.set_ylim(0, 1.1)
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(report: dict, out_dir: Path, name: str, title: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js = out_dir / f"answers_{name}.json"
+    js.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    png = out_dir / f"answers_{name}.png"
+    chart(report, png, title)
+    return js, png
+
+
+def table(report: dict) -> str:
+    """The four arms as a Markdown table (the README's)."""
+    rows = ["| arm | relevant page cited | … when retrieved | fact recall | … when retrieved | unsupported "
+            "specifics | unanswerables refused | answerables refused | s / answer |",
+            "|---|---|---|---|---|---|---|---|---|"]
+
+    def f(v):
+        return "–" if v is None else f"{v:.2f}"
+
+    for arm, s in report["arms"].items():
+        rows.append(f"| {arm} | {f(s['cited_relevant'])} | {f(s['cited_relevant_retrieved'])} | "
+                    f"{f(s['fact_recall'])} | {f(s['fact_recall_retrieved'])} | {f(s['unsupported'])} | "
+                    f"{f(s['unanswerable_refused'])} | {f(s['wrongly_refused'])} | {f(s['seconds_p50'])} |")
+    return "\n".join(rows)
+
+
+__all__ = ["ARMS", "evaluate", "pick", "write", "table", "cited_numbers"]
