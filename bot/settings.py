@@ -161,6 +161,7 @@ class Settings(BaseSettings):
 
     data_dir: str = "./data"
     log_level: str = "INFO"
+    log_file: str | None = Field(None, description="where logs and tracebacks go; default <data_dir>/orgbot.log")
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
@@ -187,6 +188,30 @@ class Settings(BaseSettings):
     @property
     def index_path(self) -> Path:
         return self.data_path / "index.db"
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.log_file).expanduser() if self.log_file else self.data_path / "orgbot.log"
+
+    def secret_values(self) -> list[str]:
+        """Every secret in the settings (tokens, keys, passwords), to keep them out of logs and errors."""
+        out: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, SecretStr):
+                out.append(node.get_secret_value())
+            elif isinstance(node, BaseModel):
+                for name in type(node).model_fields:
+                    walk(getattr(node, name))
+            elif isinstance(node, dict):
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, list | tuple):
+                for v in node:
+                    walk(v)
+
+        walk(self)
+        return [v for v in out if v]
 
 
 _CONVENTIONAL = {

@@ -21,7 +21,7 @@ from connectors.base import ConnectorFailure, LoadConnector, SourceDocument, Sou
 from retrieval.acl import AclPolicy
 from retrieval.chunking import chunk_document
 from retrieval.embedding import Embedder
-from retrieval.index import DocumentIndex
+from retrieval.index import DocumentIndex, IndexUnavailable
 from retrieval.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,10 @@ class Indexer:
                     report.documents_deleted = self.index.delete_documents(gone)
         except SourceUnavailable as e:
             report.error = f"{source} could not be read: {e}. The index still serves the previous data."
+            log.info("sync failed", extra={"source": source}, exc_info=True)
+        except IndexUnavailable as e:  # the message says what to check; the traceback goes to the log file
+            report.error = str(e)
+            log.info("sync failed", extra={"source": source}, exc_info=True)
         except Exception as e:  # noqa: BLE001 - the report says what broke; the index is unchanged
             log.exception("sync failed", extra={"source": source})
             report.error = f"{type(e).__name__}: {e}. The index still serves the previous data."
