@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS chunks(
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE INDEX IF NOT EXISTS chunks_acl ON chunks(acl);
 CREATE TABLE IF NOT EXISTS chunk_acl(chunk_rowid INTEGER NOT NULL, principal TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunk_acl_rowid ON chunk_acl(chunk_rowid);
 CREATE INDEX IF NOT EXISTS chunk_acl_principal ON chunk_acl(principal);
@@ -271,10 +272,10 @@ class EmbeddedIndex:
             ps = list(query.principals)
             acl = f"{alias}.acl = ''"
             if ps:
-                acl += (
-                    f" OR EXISTS (SELECT 1 FROM chunk_acl a WHERE a.chunk_rowid = {alias}.rowid"
-                    f" AND a.principal IN ({','.join('?' * len(ps))}))"
-                )
+                # Uncorrelated: the rows any of these principals opens are looked up once (chunk_acl's
+                # principal index), not once per chunk; with chunks_acl, both halves of the OR use an index.
+                acl += (f" OR {alias}.rowid IN (SELECT a.chunk_rowid FROM chunk_acl a"
+                        f" WHERE a.principal IN ({','.join('?' * len(ps))}))")
                 params += ps
             clauses.append(f"({acl})")
         return (" AND ".join(clauses) or "1"), params

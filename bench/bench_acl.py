@@ -1,0 +1,172 @@
+"""The latency cost of permissions, written to bench/results/acl.json.
+
+1. Group lookup (bot.slack.directory.Directory) against the fake Slack Web API over real HTTP: the
+   first asker after a start or a TTL expiry (users.info + usergroups.list for the whole workspace),
+   a new asker (users.info only), and a cached one (no Slack call). Loopback HTTP: with the real Slack
+   add its round trip (~100-300 ms) to the first two; the cached path is what almost every question pays.
+2. The ACL filter inside the embedded engine's hybrid search (EmbeddedIndex), baseline measured in the
+   same run: no filter (a trusted caller), public only, and a person with 8 principals, with the
+   allowed-rows mask cached (the same person again) and cold (a new person, or the first query after
+   a sync).
+
+    nice -n 19 python bench/bench_acl.py [--chunks 20000] [--queries 100] [--users 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import pct  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from slack_sdk import WebClient  # noqa: E402
+
+from bot.settings import AccessSettings  # noqa: E402
+from bot.slack.directory import Directory  # noqa: E402
+from retrieval.sqlite_index import EmbeddedIndex  # noqa: E402
+from retrieval.types import Chunk, Query  # noqa: E402
+from tests.fakes.embedder import HashingEmbedder  # noqa: E402
+from tests.fakes.fake_slack import FakeSlack  # noqa: E402
+
+OUT = Path("bench/results/acl.json")
+
+
+def stats(values: list[float]) -> dict:
+    return {"n": len(values), "p50_ms": round(pct(values, 50) * 1000, 3), "p99_ms": round(pct(values, 99) * 1000, 3),
+            "mean_ms": round(statistics.fmean(values) * 1000, 3)}
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_groups(users: int, rounds: int, rng: random.Random) -> dict:
+    fake = FakeSlack().start()
+    people = [f"U{i:06d}" for i in range(2000)]
+    for u in people:
+        fake.users[u] = "Pat"
+        fake.emails[u] = f"{u.lower()}@example.com"
+    for g in range(300):  # a large workspace: 300 user groups of 50
+        fake.usergroups[f"S{g:05d}"] = rng.sample(people, 50)
+    static = {f"group:team{g}": rng.sample(people, 20) + [f"{u.lower()}@example.com" for u in rng.sample(people, 20)]
+              for g in range(50)}
+    settings = AccessSettings(groups=static, cache_s=300)
+    client = WebClient(token="xoxb-bench", base_url=fake.api_url)
+    askers = rng.sample(people, users)
+    try:
+        client.auth_test()  # connection warm-up
+        baseline = [timed(lambda: client.auth_test()) for _ in range(rounds)]
+        first, new, cached = [], [], []
+        for _ in range(max(3, rounds // 10)):
+            d = Directory(settings)
+            first.append(timed(lambda d=d: d.principals(client, askers[0])))
+        d = Directory(settings)
+        d.principals(client, askers[0])
+        for u in askers[1:]:
+            new.append(timed(lambda u=u: d.principals(client, u)))
+        for _ in range(rounds):
+            for u in askers:
+                cached.append(timed(lambda u=u: d.principals(client, u)))
+        principals = [len(d.principals(client, u)) for u in askers]
+    finally:
+        fake.stop()
+    return {
+        "workspace": {"users": len(people), "slack_user_groups": 300, "static_groups": len(static)},
+        "slack_round_trip_baseline": stats(baseline),
+        "first_asker_users_info_plus_usergroups_list": stats(first),
+        "new_asker_users_info": stats(new),
+        "cached": stats(cached),
+        "principals_per_asker_mean": round(statistics.fmean(principals), 1),
+    }
+
+
+WORDS = ("vpn leave parking expense laptop badge payroll salary severance budget roadmap incident deploy "
+         "holiday office printer wifi travel visa insurance pension bonus review hiring onboarding security "
+         "password phishing backup release sprint design api database cluster robot gripper sensor firmware").split()
+
+
+def bench_filter(n_chunks: int, queries: int, rng: random.Random) -> dict:
+    emb = HashingEmbedder(dim=384)
+    groups = [f"group:g{i}" for i in range(20)]
+    with tempfile.TemporaryDirectory() as tmp:
+        index = EmbeddedIndex(Path(tmp) / "index.db")
+        batch = []
+        for i in range(n_chunks):
+            doc = f"wiki:page{i // 4}"
+            acl = (rng.choice(groups),) if (i // 4) % 10 < 3 else ()  # 30% of documents restricted
+            text = " ".join(rng.choice(WORDS) for _ in range(60))
+            batch.append(Chunk(id=f"{doc}#{i % 4}", document_id=doc, source="wiki", title=f"Page {i // 4}",
+                               heading="", text=text, url=f"https://wiki/{i // 4}", position=i % 4,
+                               content_hash="h", acl=acl))
+            if len(batch) == 2000:
+                vecs = emb.embed([c.embedding_text for c in batch])
+                index.upsert([c.__class__(**{**c.__dict__, "embedding": v}) for c, v in zip(batch, vecs, strict=True)])
+                batch = []
+        texts = [" ".join(rng.choice(WORDS) for _ in range(6)) for _ in range(queries)]
+        vectors = [emb.embed_query(t) for t in texts]
+        person = ("U000123", "slack:U000123", "pat@example.com", "group:g1", "group:g7", "slack-group:eng",
+                  "slack-group:all", "group:g13")
+        index.search(Query(texts[0], vectors[0]), 5)  # load the vectors once
+
+        def run(principals, cold=False):
+            out = []
+            for t, v in zip(texts, vectors, strict=True):
+                if cold:
+                    index._masks.clear()  # a principal set never seen since the last sync
+                q = Query(t, v, principals=principals, candidates=50)
+                out.append(timed(lambda q=q: index.search(q, 5)))
+            return out
+
+        run(None)  # warm-up
+        base = run(None)
+        public = run(())
+        person_cached = run(person)
+        person_cold = run(person, cold=True)
+        index.close()
+    b = statistics.fmean(base)
+    return {
+        "index": {"chunks": n_chunks, "restricted_documents": "30%", "groups": len(groups), "dim": 384},
+        "no_filter_baseline": stats(base),
+        "public_only": {**stats(public), "ratio_to_baseline": round(statistics.fmean(public) / b, 3)},
+        "person_8_principals_mask_cached": {**stats(person_cached),
+                                            "ratio_to_baseline": round(statistics.fmean(person_cached) / b, 3)},
+        "person_8_principals_mask_cold": {**stats(person_cold),
+                                          "ratio_to_baseline": round(statistics.fmean(person_cold) / b, 3)},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--chunks", type=int, default=20000)
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--users", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=20)
+    args = ap.parse_args()
+    rng = random.Random(15)
+    result = {
+        "command": "nice -n 19 python bench/bench_acl.py " + " ".join(sys.argv[1:]),
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "note": "group lookups against a loopback fake Slack; with the real Slack add its round trip to the "
+                "uncached ones. ACL filter on the embedded engine; Elasticsearch not measured here (no server).",
+        "group_lookup": bench_groups(args.users, args.rounds, rng),
+        "acl_filter": bench_filter(args.chunks, args.queries, rng),
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
