@@ -120,20 +120,16 @@ def bench_filter(n_chunks: int, queries: int, rng: random.Random) -> dict:
                   "slack-group:all", "group:g13")
         index.search(Query(texts[0], vectors[0]), 5)  # load the vectors once
 
-        def run(principals, cold=False):
-            out = []
+        modes = {"base": (None, False), "public": ((), False), "cached": (person, False), "cold": (person, True)}
+        times: dict[str, list[float]] = {m: [] for m in modes}
+        for _ in range(2):  # the modes interleaved query by query, so a busy machine slows them all alike
             for t, v in zip(texts, vectors, strict=True):
-                if cold:
-                    index._masks.clear()  # a principal set never seen since the last sync
-                q = Query(t, v, principals=principals, candidates=50)
-                out.append(timed(lambda q=q: index.search(q, 5)))
-            return out
-
-        run(None)  # warm-up
-        base = run(None)
-        public = run(())
-        person_cached = run(person)
-        person_cold = run(person, cold=True)
+                for mode, (principals, cold) in modes.items():
+                    if cold:
+                        index._masks.clear()  # a principal set not seen since the last sync
+                    q = Query(t, v, principals=principals, candidates=50)
+                    times[mode].append(timed(lambda q=q: index.search(q, 5)))
+        base, public, person_cached, person_cold = (times[m] for m in modes)
         index.close()
     b = statistics.fmean(base)
     return {
