@@ -33,6 +33,7 @@ class Person:
     user: str
     email: str | None
     known: bool  # False: Slack would not say who this is; public documents only
+    name: str | None = None  # first name, for the prompt's "Asker:" line
 
 
 @dataclass
@@ -87,8 +88,10 @@ class Directory:
             return Person(user, None, False), False
         if info.get("deleted") or info.get("id", user) != user:
             return Person(user, None, False), True
-        email = (info.get("profile") or {}).get("email") if self.settings.emails else None
-        return Person(user, email.lower() if email else None, True), True
+        profile = info.get("profile") or {}
+        email = profile.get("email") if self.settings.emails else None
+        full = profile.get("first_name") or profile.get("display_name") or profile.get("real_name") or ""
+        return Person(user, email.lower() if email else None, True, full.split()[0] if full.strip() else None), True
 
     # -- Slack user groups -----------------------------------------------------------------------
     def slack_groups(self, client: WebClient) -> dict[str, set[str]]:
@@ -138,6 +141,10 @@ class Directory:
         out += [g for g, members in self.settings.groups.items() if ids & set(members)]
         out += [f"slack-group:{h}" for h, members in sorted(self.slack_groups(client).items()) if user in members]
         return tuple(dict.fromkeys(out))
+
+    def name(self, client: WebClient, user: str | None) -> str | None:
+        """The asker's first name (from the same cached users.info), None when Slack won't say."""
+        return self.person(client, user).name if user else None
 
     def forget(self) -> None:
         """Drop every cached answer (tests; an admin who just changed groups)."""

@@ -27,7 +27,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.directory import Directory
 from bot.slack.policy import ChannelPolicy, Scope, is_dm
-from bot.slack.threads import Names, Question, thread_history
+from bot.slack.threads import Question, thread_history
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,6 @@ class Responder:
         self.policy = ChannelPolicy(settings.slack)
         self.directory = directory or Directory(settings.access, clock=clock)
         self.audit = audit
-        self.names = Names()
         self.clock = clock
         self.native = settings.slack.streaming in ("auto", "native") and hasattr(WebClient, "chat_startStream")
 
@@ -235,7 +234,7 @@ class Responder:
             history = thread_history(client, q, turns=self.settings.answering.history_turns,
                                      bot_user_id=context.get("bot_user_id"), bot_id=context.get("bot_id"))
             answer = self._generate(client, q, history, delivery, scope)
-            record = record_of(answer, asker=self.names(client, q.user), user=q.user, channel=q.channel,
+            record = record_of(answer, asker=self.directory.name(client, q.user), user=q.user, channel=q.channel,
                                thread_ts=q.thread_ts)
             self.feedback.save(record)
             ts = delivery.finish(record)
@@ -296,7 +295,7 @@ class Responder:
 
     def _generate(self, client: WebClient, q: Question, history, delivery: Delivery, scope: Scope) -> Answer:
         final = None
-        for event in self.answerer.stream(q.text, asker=self.names(client, q.user), history=history,
+        for event in self.answerer.stream(q.text, asker=self.directory.name(client, q.user), history=history,
                                           sources=scope.sources, principals=scope.principals):
             if isinstance(event, Delta):
                 delivery.partial(event.text)
@@ -321,7 +320,7 @@ class Responder:
         scope = self.policy.private_scope(channel, user, ())
         try:
             scope = self.policy.private_scope(channel, user, self.directory.principals(client, user))
-            answer = self.answerer.answer(text, asker=self.names(client, user), sources=scope.sources,
+            answer = self.answerer.answer(text, asker=self.directory.name(client, user), sources=scope.sources,
                                           principals=scope.principals)
         except QuestionError as e:
             self._audit("ask", user=user, channel=channel, question=text, scope=scope, outcome="refused")
@@ -331,7 +330,7 @@ class Responder:
             log.exception("answer failed", extra={"error_id": eid, "channel": channel, "user": user})
             self._audit("ask", user=user, channel=channel, question=text, scope=scope, outcome="failed")
             return None, apology(eid), False
-        record = record_of(answer, asker=self.names(client, user), user=user, channel=channel, thread_ts=None)
+        record = record_of(answer, asker=self.directory.name(client, user), user=user, channel=channel, thread_ts=None)
         self.feedback.save(record)
         self._audit("ask", user=user, channel=channel, question=text, scope=scope, answer=answer,
                     answer_id=record.id)
