@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
@@ -11,8 +10,6 @@ from slack_sdk import WebClient
 
 from bot.answering import Turn
 from bot.slack.blocks import PLACEHOLDER
-
-log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 
