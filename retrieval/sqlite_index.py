@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS chunks(
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE INDEX IF NOT EXISTS chunks_acl ON chunks(acl);
+CREATE INDEX IF NOT EXISTS chunks_source_acl ON chunks(source, acl);
 CREATE TABLE IF NOT EXISTS chunk_acl(chunk_rowid INTEGER NOT NULL, principal TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunk_acl_rowid ON chunk_acl(chunk_rowid);
 CREATE INDEX IF NOT EXISTS chunk_acl_principal ON chunk_acl(principal);
