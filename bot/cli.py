@@ -53,7 +53,7 @@ state = State()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    err.print(f"[bold red]error:[/] {escape(logs.redact(message))}")
     return typer.Exit(code)
 
 
@@ -65,14 +65,18 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress to stderr")] = False,
 ):
     state.config, state.data_dir, state.verbose = config, data_dir, verbose
-    logs.configure("INFO" if verbose else os.environ.get("ORGBOT_LOG_LEVEL", "WARNING"))
+    logs.configure(os.environ.get("ORGBOT_LOG_LEVEL", "WARNING"), verbose=verbose)
 
 
 def _settings() -> Settings:
     try:
-        return state.settings()
+        settings = state.settings()
     except ConfigError as e:
         raise fail(str(e)) from None
+    for secret in settings.secret_values():
+        logs.register_secret(secret)
+    logs.log_to_file(settings.log_path)
+    return settings
 
 
 def _progress() -> Progress:
@@ -102,7 +106,7 @@ def _print_reports(reports) -> None:
         if r is None:
             continue
         if r.error:
-            err.print(f"[red]✗ {escape(r.source)}:[/] {escape(r.error)}")
+            err.print(f"[red]✗ {escape(r.source)}:[/] {escape(logs.redact(r.error))}")
             continue
         err.print(
             f"[green]✓ {escape(r.source)}:[/] {r.documents_seen} documents ({r.documents_indexed} indexed, "
@@ -178,7 +182,9 @@ def _ask_one(answerer, question: str, json_out: bool, k: int | None, asker: str 
 
     try:
         if json_out:
-            print(json.dumps(answerer.answer(question, k=k, asker=asker).to_dict(), ensure_ascii=False, indent=2))
+            answer = answerer.answer(question, k=k, asker=asker)
+            print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+            _audit_cli(question, answer)
             return 0
         final = None
         with console.status("[dim]searching the knowledge base…"):
@@ -195,6 +201,7 @@ def _ask_one(answerer, question: str, json_out: bool, k: int | None, asker: str 
         else:
             final = first
         _render_answer(final)
+        _audit_cli(question, final)
         return 0
     except QuestionError as e:
         err.print(f"[yellow]{escape(str(e))}[/]")
@@ -202,6 +209,27 @@ def _ask_one(answerer, question: str, json_out: bool, k: int | None, asker: str 
     except GeneratorError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}")
         return 1
+
+
+def _audit_cli(question: str, answer) -> None:
+    """The CLI is a trusted caller (no ACL filter): its answers are audited as such, with the OS user."""
+    import getpass
+
+    from bot.audit import AuditEntry, open_audit
+
+    settings = state.settings()
+    log = open_audit(settings)
+    if log is None:
+        return
+    try:
+        who = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        who = None
+    log.record(AuditEntry(surface="cli", asker=f"cli:{who}" if who else "cli", channel=None, question=question,
+                          audience="trusted", principals=None,
+                          retrieved=[p.chunk.document_id for p in answer.passages],
+                          cited=[c.document_id for c in answer.citations], found=answer.found,
+                          outcome="answered" if answer.found else "not_found"))
 
 
 @app.command()
@@ -284,9 +312,56 @@ def status():
     health = getattr(idx, "health", None)
     if callable(health):
         try:
-            console.print(health())
+            console.print(_redacted(health()))
         except Exception as e:  # noqa: BLE001
-            err.print(f"[red]health check failed:[/] {escape(str(e))}")
+            err.print(f"[red]health check failed:[/] {escape(logs.redact(str(e)))}")
+
+
+@app.command()
+def audit(
+    user: Annotated[str | None, typer.Option("--user", "-u", help="only questions by this Slack user id")] = None,
+    channel: Annotated[str | None, typer.Option("--channel", "-c", help="only in this channel id")] = None,
+    document: Annotated[str | None, typer.Option("--document", "-d", help="only answers that retrieved this "
+                                                                         "document id")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="on or after this date (YYYY-MM-DD)")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="newest entries shown")] = 50,
+    json_out: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+):
+    """Who asked what, where, which documents were retrieved and cited, and with which scope (newest first).
+
+    Example: orgbot audit --document wiki:hr/severance.md --since 2026-01-01
+    """
+    from bot.audit import AuditLog, audit_path
+
+    settings = _settings()
+    path = audit_path(settings)
+    if not path.exists():
+        raise fail(f"No audit log yet at {path}. It is written when the bot answers (orgbot serve, orgbot ask).")
+    rows = AuditLog(path, settings.audit.retention_days).query(asker=user, channel=channel, document=document,
+                                                               since=since, limit=limit)
+    if json_out:
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+        return
+    table = Table("when", "where", "asker", "scope", "question", "cited", "retrieved", "outcome", show_lines=False)
+    for r in rows:
+        scope = r["audience"] if r["principals"] is None else f"{r['audience']} ({len(r['principals'])} principals)"
+        table.add_row(r["at"][:19], escape(f"{r['surface']} {r['channel'] or ''}".strip()), escape(r["asker"] or ""),
+                      escape(scope), escape(r["question"][:80]), escape(", ".join(r["cited"])),
+                      str(len(r["retrieved"])), r["outcome"])
+    console.print(table)
+    console.print(f"[dim]{len(rows)} entries from {path} (kept {settings.audit.retention_days} days)")
+
+
+def _redacted(value):
+    """Health reports carry URLs: a password in one is shown as ***."""
+    if isinstance(value, str):
+        return logs.redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _sample_questions(n: int = 3) -> list[str]:
@@ -341,5 +416,38 @@ def _register_subcommands() -> None:
 
 _register_subcommands()
 
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Failures a person can fix (the cluster is down, a key is wrong, a wiki is unreachable, a bad
+    config): their message says how, so they get that one line and no traceback."""
+    from bot.answering.generator import GeneratorError
+    from connectors.base import SourceUnavailable
+    from retrieval.index import IndexUnavailable
+
+    return ConfigError, IndexUnavailable, GeneratorError, SourceUnavailable
+
+
+def entry() -> None:
+    """The `orgbot` command: the Typer app, with errors a person can read (tracebacks go to the log file,
+    or to the terminal with --verbose)."""
+    import logging
+
+    try:
+        app()
+    except _expected_errors() as e:
+        # INFO: the log file (and the terminal with --verbose) get the traceback; the terminal one line
+        logging.getLogger("bot.cli").info("command failed", exc_info=True)
+        err.print(f"[bold red]error:[/] {escape(logs.redact(str(e)))}")
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - a bug: say where the details are, not a page of traceback
+        log = logging.getLogger("bot.cli")
+        log.info("unexpected error", exc_info=True)
+        where = logs.log_file()
+        hint = f"the traceback is in {where}" if where else "run again with --verbose for the traceback"
+        err.print(f"[bold red]error:[/] orgbot stopped on an unexpected {type(e).__name__}: "
+                  f"{escape(logs.redact(str(e))[:300])} ({hint}).")
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    entry()

@@ -54,8 +54,10 @@ class AnswerRecord:
 
 def record_of(answer: Answer, *, asker: str | None, user: str | None, channel: str | None,
               thread_ts: str | None) -> AnswerRecord:
+    # source and acl: what decides whether the answer may be shared into a channel later
     passages = [{"title": p.chunk.title, "heading": p.chunk.heading, "text": p.chunk.text,
-                 "document_id": p.chunk.document_id, "url": p.chunk.url,
+                 "document_id": p.chunk.document_id, "url": p.chunk.url, "source": p.chunk.source,
+                 "acl": list(p.chunk.acl),
                  "updated": p.chunk.updated_at.date().isoformat() if p.chunk.updated_at else None}
                 for p in answer.passages]
     citations = [{"number": c.number, "title": c.title, "url": c.url, "document_id": c.document_id,

@@ -19,6 +19,7 @@ from bot.answering.generator import (
 )
 from bot.settings import ConfigError, Settings
 from connectors.base import LoadConnector
+from retrieval.acl import AclPolicy, AclRule
 from retrieval.embedding import Embedder
 from retrieval.index import DocumentIndex, IndexUnavailable
 from retrieval.indexer import Indexer, Progress, SyncReport
@@ -103,15 +104,24 @@ def make_connector(name: str, settings: Settings) -> LoadConnector:
 
         if not src.path:
             raise ConfigError(f"sources.{name}.path is missing: set it to the folder to index")
+        # sources.<name>.acl and acl_rules are applied by the indexer (`acl_policy`), for every connector
         return FilesConnector(name, src.path, base_url=src.base_url, max_file_bytes=int(src.max_file_mb * 1e6),
-                              acl=tuple(src.acl), exclude=(*DEFAULT_EXCLUDE, *src.exclude))
+                              exclude=(*DEFAULT_EXCLUDE, *src.exclude))
     if src.type == "mediawiki":
         try:
             from connectors.mediawiki import MediaWikiConnector
         except ImportError as e:
             raise ConfigError(f"sources.{name}.type = mediawiki is not available in this build") from e
-        return MediaWikiConnector(name, src.url, timeout_s=src.timeout_s, acl=tuple(src.acl))
+        return MediaWikiConnector(name, src.url, timeout_s=src.timeout_s)
     raise ConfigError(f"sources.{name}.type = {src.type!r} is not supported")
+
+
+def acl_policy(name: str, settings: Settings) -> AclPolicy:
+    """`sources.<name>.acl_rules` and `.acl`, applied by the indexer to each document of that source."""
+    src = settings.sources.get(name)
+    if src is None:
+        return AclPolicy()
+    return AclPolicy([AclRule(r.match, tuple(r.principals)) for r in src.acl_rules], default=tuple(src.acl))
 
 
 class SyncRunner:
@@ -146,8 +156,8 @@ class SyncRunner:
                 return None
             self._running.add(connector.name)
         try:
-            report = Indexer(self.index, self.embedder,
-                             target_tokens=self.settings.retrieval.chunk_target_tokens).sync(
+            report = Indexer(self.index, self.embedder, target_tokens=self.settings.retrieval.chunk_target_tokens,
+                             acl=acl_policy(connector.name, self.settings)).sync(
                 connector, full=full, progress=progress)
             self.state.record(report)
             return report

@@ -26,6 +26,14 @@ class ConfigError(Exception):
     """A config that cannot be used; the message names the field and the fix."""
 
 
+class AclRule(BaseModel):
+    """Who may read the documents of a source that match: `{match: "hr/**", principals: [group:hr]}`."""
+
+    match: str = Field(..., description="glob on the document's path (files: the path under the folder; wikis: "
+                                        "the page title or namespace:title), `*` crosses folders")
+    principals: list[str] = Field(default_factory=list, description="who may read them; [] = everyone")
+
+
 class SourceSettings(BaseModel):
     type: Literal["files", "mediawiki"] = "files"
     path: str | None = Field(None, description="folder to index (files sources)")
@@ -35,6 +43,9 @@ class SourceSettings(BaseModel):
     exclude: list[str] = Field(default_factory=list,
                                description="files: glob patterns of file or folder names to skip, e.g. [README.md, drafts]")
     acl: list[str] = Field(default_factory=list, description="principals allowed to see this source; empty = all")
+    acl_rules: list[AclRule] = Field(
+        default_factory=list, description="per folder / namespace ACLs, first match wins; a document's own ACL "
+                                          "(front matter, page restrictions) wins over them, they win over `acl`")
     schedule_minutes: int | None = Field(None, ge=1, description="re-sync every N minutes while `orgbot serve` runs")
     timeout_s: float = 30.0
 
@@ -105,6 +116,31 @@ class ChannelPolicy(BaseModel):
         default_factory=list, description="ACL principals everyone in this channel may see (e.g. group:hr)")
 
 
+class AccessSettings(BaseModel):
+    """Who a Slack user is, for document ACLs: their user id, e-mail, and groups."""
+
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="group principal -> members (Slack user ids or e-mails), e.g. "
+                                          "{group:finance: [U0FIN1, alice@example.com]}")
+    slack_user_groups: bool = Field(True, description="add Slack user groups as slack-group:<handle> "
+                                                      "(usergroups.list, scope usergroups:read)")
+    emails: bool = Field(True, description="add the user's e-mail (users.info, scope users:read.email)")
+    cache_s: float = Field(300, ge=0, description="how long a user's groups and e-mail are cached")
+    dm_hint: bool = Field(True, description="in a channel, tell the asker (only them) when pages they may see "
+                                            "but the channel may not would answer better, with a DM button")
+
+    @field_validator("groups")
+    @classmethod
+    def _members_lower(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {g: [m.lower() if "@" in m else m for m in members] for g, members in v.items()}
+
+
+class AuditSettings(BaseModel):
+    enabled: bool = True
+    path: str | None = Field(None, description="SQLite file; default <data_dir>/audit.db")
+    retention_days: int = Field(90, ge=1, description="older entries are deleted")
+
+
 class SlackSettings(BaseModel):
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
@@ -142,11 +178,14 @@ class Settings(BaseSettings):
 
     data_dir: str = "./data"
     log_level: str = "INFO"
+    log_file: str | None = Field(None, description="where logs and tracebacks go; default <data_dir>/orgbot.log")
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
     answering: AnswerSettings = AnswerSettings()
     slack: SlackSettings = SlackSettings()
+    access: AccessSettings = AccessSettings()
+    audit: AuditSettings = AuditSettings()
     training: TrainingSettings = TrainingSettings()
 
     @classmethod
@@ -166,6 +205,30 @@ class Settings(BaseSettings):
     @property
     def index_path(self) -> Path:
         return self.data_path / "index.db"
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.log_file).expanduser() if self.log_file else self.data_path / "orgbot.log"
+
+    def secret_values(self) -> list[str]:
+        """Every secret in the settings (tokens, keys, passwords), to keep them out of logs and errors."""
+        out: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, SecretStr):
+                out.append(node.get_secret_value())
+            elif isinstance(node, BaseModel):
+                for name in type(node).model_fields:
+                    walk(getattr(node, name))
+            elif isinstance(node, dict):
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, list | tuple):
+                for v in node:
+                    walk(v)
+
+        walk(self)
+        return [v for v in out if v]
 
 
 _CONVENTIONAL = {

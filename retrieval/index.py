@@ -50,6 +50,16 @@ class DocumentIndex(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class AclUpdatable(Protocol):
+    """Optional: an index that can change a document's ACL in place (a permission change on the next
+    sync without re-embedding). The indexer re-embeds the document on indexes without it."""
+
+    def document_acls(self, source: str) -> dict[str, tuple[str, ...]]: ...
+
+    def set_document_acl(self, doc_id: str, acl: Sequence[str], content_hash: str) -> None: ...
+
+
 def iter_batches(items: Sequence, size: int) -> Iterator[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

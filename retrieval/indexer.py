@@ -1,5 +1,9 @@
 """Sync a connector into an index: chunk, embed, upsert changed documents, prune deleted ones.
 
+Every document passes through the source's `AclPolicy` here (ACL rules from config apply to every
+connector); a document whose only change is its ACL gets the new ACL without being re-embedded, when
+the index can do that (`document_acls` + `set_document_acl`).
+
 The whole sync is one `index.update()` block, so searches see the previous data until the
 sync completes, and a sync that fails half-way (a wiki that times out) changes nothing.
 """
@@ -14,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from connectors.base import ConnectorFailure, LoadConnector, SourceDocument, SourceUnavailable
+from retrieval.acl import AclPolicy
 from retrieval.chunking import chunk_document
 from retrieval.embedding import Embedder
-from retrieval.index import DocumentIndex
+from retrieval.index import DocumentIndex, IndexUnavailable
 from retrieval.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,7 @@ class SyncReport:
     documents_indexed: int = 0
     documents_unchanged: int = 0
     documents_deleted: int = 0
+    documents_acl_changed: int = 0  # only their ACL changed: updated in place, not re-embedded
     chunks_written: int = 0
     failures: list[ConnectorFailure] = field(default_factory=list)
     error: str | None = None  # the sync as a whole failed; the index is unchanged
@@ -59,8 +65,9 @@ class SyncReport:
 class Indexer:
     def __init__(
         self, index: DocumentIndex, embedder: Embedder, *, max_tokens: int | None = None,
-        target_tokens: int = 200, embed_batch: int = 64,
+        target_tokens: int = 200, embed_batch: int = 64, acl: AclPolicy | None = None,
     ):
+        self.acl = acl or AclPolicy()
         self.index = index
         self.embedder = embedder
         self.max_tokens = max_tokens
@@ -82,6 +89,7 @@ class Indexer:
         total = getattr(connector, "estimate", lambda: None)()
         try:
             known = {} if full else self.index.document_hashes(source)
+            acl_only = self._acl_updater(source) if known else None
             previous_ids = self.index.document_ids(source)
             seen: set[str] = set()
             pending: list[Chunk] = []
@@ -97,8 +105,11 @@ class Indexer:
                             continue
                         report.documents_seen += 1
                         seen.add(item.id)
+                        item = self.acl.apply(item)
                         if known.get(item.id) == item.content_hash:
                             report.documents_unchanged += 1
+                        elif acl_only and acl_only(item, known.get(item.id)):
+                            report.documents_acl_changed += 1
                         else:
                             chunks = self.chunk(item)
                             report.documents_indexed += 1
@@ -118,6 +129,10 @@ class Indexer:
                     report.documents_deleted = self.index.delete_documents(gone)
         except SourceUnavailable as e:
             report.error = f"{source} could not be read: {e}. The index still serves the previous data."
+            log.info("sync failed", extra={"source": source}, exc_info=True)
+        except IndexUnavailable as e:  # the message says what to check; the traceback goes to the log file
+            report.error = str(e)
+            log.info("sync failed", extra={"source": source}, exc_info=True)
         except Exception as e:  # noqa: BLE001 - the report says what broke; the index is unchanged
             log.exception("sync failed", extra={"source": source})
             report.error = f"{type(e).__name__}: {e}. The index still serves the previous data."
@@ -126,8 +141,28 @@ class Indexer:
         log.info("sync finished", extra={"source": source, "indexed": report.documents_indexed,
                                           "unchanged": report.documents_unchanged,
                                           "deleted": report.documents_deleted,
+                                          "acl_changed": report.documents_acl_changed,
                                           "failures": len(report.failures), "error": report.error})
         return report
+
+    def _acl_updater(self, source: str) -> Callable[[SourceDocument, str | None], bool] | None:
+        """A function that, for a document whose stored version differs from `doc` only in its ACL,
+        updates the ACL in place and returns True; None if the index cannot do that (it re-embeds)."""
+        read, write = getattr(self.index, "document_acls", None), getattr(self.index, "set_document_acl", None)
+        if read is None or write is None:
+            return None
+        stored = read(source)
+
+        def update(doc: SourceDocument, known_hash: str | None) -> bool:
+            old = stored.get(doc.id)
+            if known_hash is None or old is None or tuple(old) == tuple(doc.acl):
+                return False
+            if dataclasses.replace(doc, acl=tuple(old)).content_hash != known_hash:
+                return False  # the text changed too
+            write(doc.id, tuple(doc.acl), doc.content_hash)
+            return True
+
+        return update
 
     def _flush(self, pending: list[Chunk], report: SyncReport) -> float:
         if not pending:

@@ -47,10 +47,14 @@ def passage_reply(messages: list[dict]) -> str:
 class Bot:
     """orgbot wired to a fake Slack: `send` Slack's requests, inspect `slack` (the fake) and `gen`."""
 
-    def __init__(self, tmp_path: Path, gen: ScriptedGenerator, **slack_settings):
+    def __init__(self, tmp_path: Path, gen: ScriptedGenerator, *, pages: dict[str, str] = PAGES,
+                 more_config: dict | None = None, index=None, **slack_settings):
+        """`more_config`: more top-level settings (access, audit, sources.wiki.*); `index`: a factory
+        (settings, embedder) -> DocumentIndex, default the embedded engine in the data dir."""
         self.wiki = tmp_path / "wiki"
         self.wiki.mkdir()
-        for name, text in PAGES.items():
+        for name, text in pages.items():
+            (self.wiki / name).parent.mkdir(parents=True, exist_ok=True)
             (self.wiki / name).write_text(text)
         self.slack = FakeSlack().start()
         self.slack.users.update({"UASKER": "Dana", "UHR": "Hana"})
@@ -61,12 +65,17 @@ class Bot:
             "slack": {"bot_token": "xoxb-test", "signing_secret": SIGNING_SECRET, "api_url": self.slack.api_url,
                       "admin_users": ["UADMIN"], "streaming": "off", **slack_settings},
         }
+        for key, value in (more_config or {}).items():
+            if key == "sources":
+                config["sources"]["wiki"].update(value["wiki"])
+            else:
+                config[key] = value
         cfg = tmp_path / "config.yaml"
         cfg.write_text(yaml.safe_dump(config))
         self.settings = load_settings(cfg)
         self.gen = gen
         embedder = HashingEmbedder()
-        index = EmbeddedIndex(self.settings.index_path)
+        index = index(self.settings, embedder) if index else EmbeddedIndex(self.settings.index_path)
         self.runner = SyncRunner(self.settings, embedder=embedder, index=index)
         self.runner.sync_sources()
         self.answerer = make_answerer(self.settings, generator=gen, embedder=embedder, index=index)

@@ -58,7 +58,10 @@ def test_channel_policy_and_principals():
     assert policy.scope("CHELP", "channel", "U1").principals == ("CHELP", "slack:CHELP")
     hr = policy.scope("CHR", "group", "U1")
     assert hr.sources == ("hr-wiki",) and "group:hr" in hr.principals and "U1" not in hr.principals
-    assert policy.scope("DDANA", "im", "U1").principals == ("U1", "slack:U1")
+    mine = ("U1", "slack:U1", "u1@example.com", "group:hr")
+    assert policy.scope("DDANA", "im", "U1", mine).principals == mine  # a DM: the asker's own principals
+    assert policy.scope("CHELP", "channel", "U1", mine).principals == ("CHELP", "slack:CHELP")  # not in a channel
+    assert policy.scope("DDANA", "im", "U1").principals == ()  # unknown asker: public documents only
     assert policy.answer_mode("CHR") == "all_questions" and policy.answer_mode("CHELP") == "mentions"
 
 

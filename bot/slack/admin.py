@@ -110,5 +110,8 @@ class KbCommands:
         for name, s in sorted(self.runner.settings.sources.items()):
             where = s.path or s.url or ""
             acl = f", visible to {', '.join(s.acl)}" if s.acl else ""
+            if s.acl_rules:
+                acl += f", {len(s.acl_rules)} ACL rule{'s' if len(s.acl_rules) != 1 else ''} (" + "; ".join(
+                    f"{r.match} → {', '.join(r.principals) or 'everyone'}" for r in s.acl_rules[:5]) + ")"
             lines.append(f"• `{name}` ({s.type}) {where}{acl}")
         return "\n".join(lines)

@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.answering import Answerer
+from bot.audit import AuditLog, open_audit
 from bot.feedback import FeedbackStore
 from bot.runtime import SyncRunner
 from bot.settings import ConfigError, Settings
@@ -56,9 +57,10 @@ def check_tokens(settings: Settings, *, socket_mode: bool, client: WebClient | N
 
 def build_app(settings: Settings, answerer: Answerer, runner: SyncRunner, feedback_store: FeedbackStore,
               client: WebClient | None = None, *, claims: ClaimStore | None = None, socket_mode: bool = False,
-              clock: Callable[[], float] = time.monotonic, workers: int = 16) -> App:
+              clock: Callable[[], float] = time.monotonic, workers: int = 16, audit: AuditLog | None = None) -> App:
     """The Slack app. `client` defaults to `make_client(settings)`; `auth.test` is called once here.
-    `claims` (event ids and messages already taken) defaults to `open_claims(settings)`, in the data dir."""
+    `claims` (event ids and messages already taken) defaults to `open_claims(settings)`, in the data dir;
+    `audit` to `open_audit(settings)` (`<data_dir>/audit.db` unless `audit.enabled` is false)."""
     client = client or make_client(settings)
     check_tokens(settings, socket_mode=socket_mode, client=client)
     claims = claims or open_claims(settings)
@@ -69,7 +71,8 @@ def build_app(settings: Settings, answerer: Answerer, runner: SyncRunner, feedba
               request_verification_enabled=not socket_mode, name="orgbot",
               listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-listener"))
     background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-background")
-    responder = Responder(settings, answerer, feedback_store, clock=clock)
+    responder = Responder(settings, answerer, feedback_store, clock=clock,
+                          audit=audit if audit is not None else open_audit(settings))
     register(app, responder=responder, feedback=feedback_store, kb=KbCommands(runner, background),
              admins=Admins(settings.slack, clock), claims=claims, executor=background)
     return app

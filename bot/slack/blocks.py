@@ -12,6 +12,7 @@ CONTEXT_ELEMENTS = 10  # elements in one context block
 PLACEHOLDER = "_Searching the wiki…_"
 
 FEEDBACK_UP, FEEDBACK_DOWN, SHARE = "feedback_up", "feedback_down", "share_answer"
+ANSWER_IN_DM = "answer_in_dm"
 
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
@@ -94,6 +95,13 @@ def nearest_citations(passages: Sequence[dict], limit: int = 3) -> list[dict]:
             seen.add(p["document_id"])
             out.append({"number": None, "title": p["title"], "heading": p.get("heading"), "url": p.get("url")})
     return out[:limit]
+
+
+def button(action_id: str, value: str, text: str, *, primary: bool = False) -> dict:
+    b = {"type": "button", "action_id": action_id, "value": value, "text": {"type": "plain_text", "text": text}}
+    if primary:
+        b["style"] = "primary"
+    return b
 
 
 def feedback_block(answer_id: str, *, share: bool = False) -> dict:

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.feedback import FeedbackStore
 from bot.slack.admin import KbCommands
-from bot.slack.blocks import FEEDBACK_DOWN, FEEDBACK_UP, SHARE
+from bot.slack.blocks import ANSWER_IN_DM, FEEDBACK_DOWN, FEEDBACK_UP, SHARE
 from bot.slack.claims import ClaimStore
 from bot.slack.middleware import (
     Admins,
@@ -23,7 +23,7 @@ from bot.slack.middleware import (
     rate_limited,
 )
 from bot.slack.policy import RateLimiter, is_dm, looks_like_question
-from bot.slack.replies import Responder, blocks_for
+from bot.slack.replies import NOT_SHAREABLE, SHARE_REFUSED, Responder, blocks_for
 from bot.slack.threads import Question
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def register(app: App, *, responder: Responder, feedback: FeedbackStore, kb: KbC
 
     @app.event("app_mention", middleware=[channel_allowed(policy, executor), *questions])
     def on_mention(event, context, client):
-        responder.answer(client, Question.from_event(event, context.team_id), context=context)
+        responder.answer(client, Question.from_event(event, context.team_id), context=context, surface="mention")
 
     def is_question(event: dict, context) -> bool:
         """DMs; in channels, replies in a thread the bot answered, or any question in all_questions mode."""
@@ -75,12 +75,14 @@ def register(app: App, *, responder: Responder, feedback: FeedbackStore, kb: KbC
         if not text:
             return ack(response_type="ephemeral", text=ASK_USAGE)
         ack(response_type="ephemeral", text=f"_Searching the wiki for:_ {text}")
-        record, message = responder.answer_privately(client, text=text, user=command["user_id"],
-                                                     channel=command["channel_id"])
+        record, message, shareable = responder.answer_privately(client, text=text, user=command["user_id"],
+                                                                channel=command["channel_id"])
         if record is None:
             return respond(response_type="ephemeral", replace_original=True, text=message)
-        return respond(response_type="ephemeral", replace_original=True, text=record.answer,
-                       blocks=blocks_for(record, share=True))
+        blocks = blocks_for(record, share=shareable)
+        if not shareable:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": NOT_SHAREABLE}]})
+        return respond(response_type="ephemeral", replace_original=True, text=record.answer, blocks=blocks)
 
     @app.action(SHARE)
     def share(ack, action, body, client, respond):
@@ -89,6 +91,9 @@ def register(app: App, *, responder: Responder, feedback: FeedbackStore, kb: KbC
         if record is None or record.user != body["user"]["id"]:
             return respond(response_type="ephemeral", replace_original=False,
                            text="I can't find that answer any more; please ask again.")
+        if not responder.shareable(record, record.channel):  # checked again here: the button is not the gate
+            responder.audit_share(record, record.channel, shared=False)
+            return respond(response_type="ephemeral", replace_original=False, text=SHARE_REFUSED)
         try:
             resp = client.chat_postMessage(channel=record.channel, text=record.answer, unfurl_links=False,
                                            blocks=blocks_for(record, asked_by=record.user))
@@ -98,7 +103,18 @@ def register(app: App, *, responder: Responder, feedback: FeedbackStore, kb: KbC
             return respond(response_type="ephemeral", replace_original=False,
                            text="I couldn't post in this channel; invite me with `/invite @orgbot` first.")
         feedback.set_ts(record.id, resp["ts"])
+        responder.audit_share(record, record.channel, shared=True)
         return respond(delete_original=True)
+
+    @app.action(ANSWER_IN_DM)
+    def answer_in_dm(ack, action, body, client, respond):
+        ack()
+        record = feedback.get(action["value"])
+        if record is None or record.user != body["user"]["id"]:
+            return respond(response_type="ephemeral", replace_original=False,
+                           text="I can't find that question any more; send it to me in a DM.")
+        respond(response_type="ephemeral", replace_original=True, text="I'm answering you in a direct message.")
+        responder.answer_in_dm(client, record)
 
     @app.action(FEEDBACK_UP)
     @app.action(FEEDBACK_DOWN)
@@ -137,6 +153,6 @@ def _register_assistant(app: App, responder: Responder, questions: list) -> None
     @assistant.user_message(middleware=middleware)
     def asked(payload, context, client, set_status):
         responder.answer(client, Question.from_event(payload, context.team_id), context=context,
-                         set_status=lambda text: set_status(status=text))
+                         set_status=lambda text: set_status(status=text), surface="assistant")
 
     app.assistant(assistant)

@@ -6,18 +6,24 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.settings import SlackSettings
+from retrieval.acl import visible_to
 
 
 @dataclass(frozen=True)
 class Scope:
-    """What an answer in one conversation may draw on."""
+    """What an answer in one conversation may draw on, and who will read it."""
 
     sources: tuple[str, ...] | None  # None = every source
     principals: tuple[str, ...]  # () = public documents only
+    audience: str = ""  # "channel:C…" (everyone in it) or "user:U…" (only the asker)
+
+    def allows(self, source: str, acl: Sequence[str]) -> bool:
+        """Whether a document may appear in an answer with this scope (the index's own rule)."""
+        return (self.sources is None or source in self.sources) and visible_to(acl, self.principals)
 
 
 def is_dm(channel: str | None, channel_type: str | None = None) -> bool:
@@ -27,10 +33,12 @@ def is_dm(channel: str | None, channel_type: str | None = None) -> bool:
 class ChannelPolicy:
     """Reads `slack.allowed_channels`, `slack.answer_mode` and `slack.channels` from the config.
 
-    ACL principals (who the *audience* of an answer is, since everyone in a channel sees it):
-    - a DM (or an assistant thread) has one reader: the asker's Slack user id, also as `slack:<id>`;
-    - any other conversation sees public documents, plus those whose ACL lists the channel id,
-      `slack:<channel id>`, or a principal given in `slack.channels.<id>.principals`.
+    ACL principals follow who will *read* the answer:
+    - a DM, an assistant thread or an ephemeral `/ask` has one reader, the asker: their own principals
+      (user id, `slack:<id>`, e-mail, groups; see `bot.slack.directory`);
+    - anything posted in a channel is read by all its members: public documents, plus those whose ACL
+      lists the channel id, `slack:<channel id>`, or a principal in `slack.channels.<id>.principals`,
+      whoever asks. A thread follow-up is in the channel too, so it keeps that scope.
     So a private document never reaches a channel unless the config says that channel may see it.
     """
 
@@ -46,14 +54,26 @@ class ChannelPolicy:
         override = self.settings.channels.get(channel)
         return (override and override.answer_mode) or self.settings.answer_mode
 
-    def scope(self, channel: str, channel_type: str | None, user: str | None) -> Scope:
+    def _sources(self, channel: str) -> tuple[str, ...] | None:
         override = self.settings.channels.get(channel)
-        sources = tuple(override.sources) if override and override.sources is not None else None
+        return tuple(override.sources) if override and override.sources is not None else None
+
+    def channel_scope(self, channel: str) -> Scope:
+        """What everyone in `channel` may see: the scope of anything posted there (Share in channel too)."""
+        override = self.settings.channels.get(channel)
+        principals = (channel, f"slack:{channel}", *(override.principals if override else ()))
+        return Scope(self._sources(channel), tuple(principals), f"channel:{channel}")
+
+    def private_scope(self, channel: str, user: str | None, principals: Sequence[str]) -> Scope:
+        """An answer only `user` sees (a DM, an ephemeral /ask): their own principals."""
+        return Scope(self._sources(channel), tuple(principals) if user else (), f"user:{user}")
+
+    def scope(self, channel: str, channel_type: str | None, user: str | None,
+              principals: Sequence[str] = ()) -> Scope:
+        """The scope of an answer posted in `channel`; `principals` are the asker's (used in DMs only)."""
         if is_dm(channel, channel_type):
-            principals = (user, f"slack:{user}") if user else ()
-        else:
-            principals = (channel, f"slack:{channel}", *(override.principals if override else ()))
-        return Scope(sources, tuple(principals))
+            return self.private_scope(channel, user, principals)
+        return self.channel_scope(channel)
 
 
 def looks_like_question(text: str) -> bool:

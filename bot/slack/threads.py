@@ -1,19 +1,15 @@
-"""Slack messages → what the answerer needs: the question text, the thread as `Turn`s, the asker's name."""
+"""Slack messages → what the answerer needs: the question text and the thread as `Turn`s.
+(The asker's name and principals come from `bot.slack.directory`.)"""
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.answering import Turn
 from bot.slack.blocks import PLACEHOLDER
-
-log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 
@@ -61,26 +57,3 @@ def thread_history(client: WebClient, q: Question, *, turns: int, bot_user_id: s
         if text and text != PLACEHOLDER:
             history.append(Turn("assistant" if mine else "user", text))
     return history[-2 * turns:]
-
-
-class Names:
-    """First names for the prompt's "Asker:" line ("Hi Dana!"), cached; None when Slack won't say."""
-
-    def __init__(self):
-        self._cache: dict[str, str | None] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, client: WebClient, user: str) -> str | None:
-        with self._lock:
-            if user in self._cache:
-                return self._cache[user]
-        name = None
-        try:
-            profile = client.users_info(user=user)["user"].get("profile", {})
-            full = profile.get("first_name") or profile.get("display_name") or profile.get("real_name") or ""
-            name = full.split()[0] if full.strip() else None
-        except (SlackApiError, KeyError) as e:
-            log.info("no name for user", extra={"user": user, "error": str(e)})
-        with self._lock:
-            self._cache[user] = name
-        return name

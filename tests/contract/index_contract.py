@@ -94,6 +94,33 @@ class IndexContract:
         trusted = ids(index.search(q("salary bands engineers"), k=10))
         assert "wiki:salaries" in trusted
 
+    def test_acl_filter_is_applied_inside_the_search(self, index):
+        index.upsert(make_chunks("wiki:leave", ["Parental leave is sixteen weeks."]))
+        for i in range(30):  # many better matches the asker may not see must not crowd out the one they may
+            index.upsert(make_chunks(f"hr:leave{i}", ["parental leave parental leave weeks"], acl=("group:hr",)))
+        for mode in ("hybrid", "bm25", "vector"):
+            results = index.search(q("parental leave weeks", principals=["U1", "slack:U1"], candidates=5), k=3,
+                                   mode=mode)
+            assert ids(results) == ["wiki:leave"], mode
+
+    def test_any_one_of_the_askers_principals_opens_a_document(self, index):
+        index.upsert(make_chunks("wiki:budget", ["Budget figures for the finance team."],
+                                 acl=("group:finance", "alice@example.com")))
+        for principals in (["U1", "slack:U1", "group:finance"], ["U2", "alice@example.com"]):
+            assert ids(index.search(q("budget figures finance", principals=principals), k=5)) == ["wiki:budget"]
+        for principals in ([], ["U3", "slack:U3", "group:hr", "slack-group:finance", "group:finance2"]):
+            assert ids(index.search(q("budget figures finance", principals=principals), k=5)) == [], principals
+
+    def test_a_tightened_acl_takes_effect_when_the_document_is_written_again(self, index):
+        index.upsert(make_chunks("wiki:plan", ["Reorganisation plan for the robotics division."]))
+        assert ids(index.search(q("reorganisation plan robotics", principals=[]), k=5)) == ["wiki:plan"]
+        index.upsert(make_chunks("wiki:plan", ["Reorganisation plan for the robotics division."],
+                                 acl=("group:leads",), content_hash="h2"))
+        for mode in ("hybrid", "bm25", "vector"):
+            assert ids(index.search(q("reorganisation plan robotics", principals=["U1"]), k=5, mode=mode)) == []
+            assert ids(index.search(q("reorganisation plan robotics", principals=["group:leads"]), k=5,
+                                    mode=mode)) == ["wiki:plan"]
+
     def test_stats_and_document_ids_per_source(self, index):
         index.upsert(make_chunks("a:1", ["one", "two"], source="a"))
         index.upsert(make_chunks("b:1", ["three"], source="b"))

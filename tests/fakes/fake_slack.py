@@ -37,8 +37,11 @@ class FakeSlack:
     def __init__(self):
         self.calls: list[Call] = []
         self.threads: dict[tuple[str, str], list[dict]] = {}  # (channel, thread_ts) -> messages, oldest first
-        self.usergroups: dict[str, list[str]] = {}
+        self.usergroups: dict[str, list[str]] = {}  # user group id -> member user ids
+        self.usergroup_handles: dict[str, str] = {}  # user group id -> handle (@hr-team); default: the id, lowercased
         self.users: dict[str, str] = {}  # user id -> first name
+        self.emails: dict[str, str] = {}  # user id -> e-mail (users.info profile.email)
+        self.unknown_users: set[str] = set()  # users.info answers user_not_found
         self.errors: dict[str, str] = {}  # method -> Slack error code to answer with
         self._rate_limit: dict[str, int] = {}  # method -> Retry-After seconds, answered once
         self._ts = itertools.count(1)
@@ -138,11 +141,25 @@ class FakeSlack:
         if method == "conversations.replies":
             msgs = self.threads.get((p["channel"], p["ts"]), [])
             return {"ok": True, "messages": sorted(msgs, key=lambda m: float(m["ts"])), "has_more": False}
+        if method == "usergroups.list":
+            with_users = str(p.get("include_users", "")).lower() in ("1", "true")
+            return {"ok": True, "usergroups": [
+                {"id": gid, "handle": self.usergroup_handles.get(gid, gid.lower()), "date_delete": 0,
+                 **({"users": list(members)} if with_users else {})}
+                for gid, members in self.usergroups.items()]}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(p.get("users", "")).split(",")[0]}}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.usergroups.get(p.get("usergroup"), [])}
         if method == "users.info":
+            if p.get("user") in self.unknown_users:
+                return {"ok": False, "error": "user_not_found"}
             name = self.users.get(p.get("user"), "")
-            return {"ok": True, "user": {"id": p.get("user"), "profile": {"first_name": name, "real_name": name}}}
+            profile = {"first_name": name, "real_name": name}
+            if p.get("user") in self.emails:
+                profile["email"] = self.emails[p["user"]]
+            return {"ok": True, "user": {"id": p.get("user"), "team_id": TEAM_ID, "deleted": False,
+                                         "profile": profile}}
         # reactions.*, chat.delete, assistant.threads.* and anything else: a plain success
         return {"ok": True}
 
