@@ -104,8 +104,9 @@ def _print_reports(reports) -> None:
         if r.error:
             err.print(f"[red]✗ {escape(r.source)}:[/] {escape(r.error)}")
             continue
+        mode, kind = {"incremental": (" (incremental)", "changed "), "full": (" (full)", "")}.get(r.mode, ("", ""))
         err.print(
-            f"[green]✓ {escape(r.source)}:[/] {r.documents_seen} documents ({r.documents_indexed} indexed, "
+            f"[green]✓ {escape(r.source)}{mode}:[/] {r.documents_seen} {kind}documents ({r.documents_indexed} indexed, "
             f"{r.documents_unchanged} unchanged, {r.documents_deleted} removed), {r.chunks_written} chunks, "
             f"{len(r.failures)} failures, {r.seconds:.1f}s"
         )
@@ -119,9 +120,10 @@ def index(
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="source name(s) from the config")] = None,
     full: Annotated[bool, typer.Option("--full", help="re-read and re-embed everything")] = False,
 ):
-    """Index the configured sources (or a folder). Unchanged documents are skipped.
+    """Sync the configured sources (or a folder): incremental from the last checkpoint where the source
+    can report changes (wikis, git), else unchanged documents are skipped; deleted ones are removed.
 
-    Example: orgbot index --source acme-wiki
+    Example: orgbot index --source handbook        (orgbot index --source handbook --full re-reads all)
     """
     settings = _settings()
     names = list(source or [])

@@ -90,7 +90,8 @@ class MediaWikiConnector:
     def _find_api(self) -> str:
         candidates = [self.url] if self.url.endswith("api.php") else [f"{self.url}/api.php", f"{self.url}/w/api.php"]
         for candidate in candidates:
-            r = self.http.get(candidate, params={"action": "query", "meta": "siteinfo", "format": "json"})
+            r = self.http.get(candidate, params={"action": "query", "meta": "siteinfo", "format": "json",
+                                                 "maxlag": str(self.maxlag)})
             try:
                 body = r.json()
             except ValueError:
