@@ -92,7 +92,11 @@ def run_index(settings: Settings, names: list[str], full: bool) -> list:
             def update(done: int, total: int | None, task=task):
                 progress.update(task, completed=done, total=total)
 
-            reports.append(runner.sync_sources([name], full=full, progress_for=lambda _n: update)[0])
+            report = runner.sync_sources([name], full=full, progress_for=lambda _n: update)[0]
+            if report is None:
+                err.print(f"[yellow]… {escape(name)} is syncing right now (the scheduler, /kb reindex or another "
+                          "orgbot); not started twice. See: orgbot status")
+            reports.append(report)
     _print_reports(reports)
     return reports
 

@@ -206,3 +206,26 @@ def test_scheduler_command_without_schedules_says_what_to_add(tmp_path, wiki, mo
     result = CliRunner().invoke(app, ["--config", str(cfg), "scheduler"])
     state._settings = None
     assert result.exit_code == 1 and "schedule: 15m" in result.output
+
+
+def test_kb_status_shows_next_run_last_error_and_what_was_skipped(tmp_path, wiki):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.slack.admin import KbCommands
+
+    (wiki / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
+    settings = Settings(data_dir=str(tmp_path / "data"), scheduler={"jitter_s": 0}, sources={
+        "wiki": SourceSettings(path=str(wiki), schedule="15m"), "gone": SourceSettings(path=str(tmp_path / "nope"))})
+    runner = SyncRunner(settings, embedder=HashingEmbedder())
+    runner.sync_sources()
+    sched = SyncScheduler(runner)
+    sched.start()
+    try:
+        text = KbCommands(runner, ThreadPoolExecutor(1)).status()
+    finally:
+        sched.stop()
+    wiki_line = next(line for line in text.splitlines() if line.startswith("• `wiki`"))
+    assert "1 documents" in wiki_line and "next run" in wiki_line and "1 failures" in wiki_line
+    assert "skipped" in text and "broken.pdf" in text
+    assert "`gone`: 0 documents" in text and "last error" in text and "does not exist" in text
+    assert "schedule 15m" in KbCommands(runner, ThreadPoolExecutor(1)).sources()

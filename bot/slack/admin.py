@@ -130,6 +130,6 @@ class KbCommands:
         for name, s in sorted(self.runner.settings.sources.items()):
             where = s.path or s.url or ""
             acl = f", visible to {', '.join(s.acl)}" if s.acl else ""
-            every = f", synced {s.effective_schedule}" if s.effective_schedule else ""
+            every = f", schedule {s.effective_schedule}" if s.effective_schedule else ""
             lines.append(f"• `{name}` ({s.type}) {where}{acl}{every}")
         return "\n".join(lines)
