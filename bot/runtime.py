@@ -111,6 +111,9 @@ def make_connector(name: str, settings: Settings) -> LoadConnector:
         known = ", ".join(sorted(settings.sources)) or "none"
         raise ConfigError(f"no source named {name!r} in the config (known: {known}); add it under sources:")
     overlap = timedelta(minutes=src.overlap_minutes)
+    if src.type in ("mediawiki", "confluence") and src.url and not src.url.startswith(("http://", "https://")):
+        raise ConfigError(f"sources.{name}.url must start with http:// or https:// (got {src.url!r}), "
+                          "e.g. https://wiki.acme.example")
     max_page = int(src.max_page_mb * 1e6)
     if src.type == "files":
         from connectors.files import FilesConnector

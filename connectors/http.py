@@ -41,7 +41,9 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def _retryable(e: BaseException) -> bool:
-    return isinstance(e, RetryableStatus | httpx.TransportError)
+    # a dropped connection or a timeout may pass; a URL we cannot speak to will not
+    return isinstance(e, RetryableStatus) or (isinstance(e, httpx.TransportError)
+                                              and not isinstance(e, httpx.UnsupportedProtocol))
 
 
 class PoliteClient:
@@ -93,6 +95,8 @@ class PoliteClient:
                 if e.response.status_code == 429 else ""
             raise SourceUnavailable(f"{_where(url)} answered HTTP {e.response.status_code} "
                                     f"{self.attempts} times{hint}") from e
+        except httpx.InvalidURL as e:
+            raise SourceUnavailable(f"{url.split('?')[0]} is not a valid URL ({e}); fix the source's url") from e
         except httpx.TransportError as e:
             raise SourceUnavailable(f"cannot reach {_where(url)} ({type(e).__name__}: {e or 'no answer'}); check the "
                                     "URL and that the server is up") from e

@@ -171,3 +171,28 @@ def test_an_unreachable_site_a_wrong_url_or_a_missing_space_says_what_to_check(d
     with pytest.raises(Exception, match="no Confluence space NOPE"):
         read(ConfluenceConnector("conf", cloud.url, spaces=["NOPE"], user="bot@acme.example", token="api-token",
                                  api="v2"))
+
+
+def test_cli_reports_a_bad_source_in_one_line_without_a_traceback(datacenter, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bot.cli import app, state
+
+    datacenter.add("ENG", "VPN Setup", "<p>Import the acme-vpn profile.</p>")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"data_dir: {tmp_path / 'data'}\nsources:\n"
+                   f"  conf:\n    type: confluence\n    url: {datacenter.url}\n    spaces: [ENG]\n"
+                   f"  typo:\n    type: mediawiki\n    url: wiki.acme.example\n")
+    monkeypatch.setenv("CONFLUENCE_TOKEN", "revoked")
+    state._settings = None
+    cli = CliRunner()
+    result = cli.invoke(app, ["--config", str(cfg), "index", "--source", "conf"])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1 and "refused the credentials (HTTP 401)" in out and "CONFLUENCE_TOKEN" in out
+    assert "Traceback" not in result.output
+    state._settings = None
+    result = cli.invoke(app, ["--config", str(cfg), "index", "--source", "typo"])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1 and "sources.typo.url must start with http:// or https://" in out
+    assert "Traceback" not in result.output
+    state._settings = None

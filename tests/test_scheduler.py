@@ -229,3 +229,17 @@ def test_kb_status_shows_next_run_last_error_and_what_was_skipped(tmp_path, wiki
     assert "skipped" in text and "broken.pdf" in text
     assert "`gone`: 0 documents" in text and "last error" in text and "does not exist" in text
     assert "schedule 15m" in KbCommands(runner, ThreadPoolExecutor(1)).sources()
+
+
+def test_serve_schedules_in_one_replica_only_and_not_when_disabled(tmp_path, wiki):
+    from bot.slack.app import start_scheduler
+
+    settings = settings_for(tmp_path, wiki, "1h")
+    first = start_scheduler(SyncRunner(settings, embedder=HashingEmbedder()))
+    try:
+        assert first is not None and first.next_runs()["wiki"] is not None
+        assert start_scheduler(SyncRunner(settings, embedder=HashingEmbedder())) is None  # a second replica
+    finally:
+        first.stop()
+    disabled = settings_for(tmp_path, wiki, "1h", enabled=False)
+    assert start_scheduler(SyncRunner(disabled, embedder=HashingEmbedder())) is None

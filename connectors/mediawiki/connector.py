@@ -38,9 +38,12 @@ RECENT_CHANGES_DAYS = 80
 DROP = "sup.reference, .mw-editsection, .navbox, .noprint, .mw-jump-link, .catlinks, #toc"
 
 
-class MediaWikiError(Exception):
+class MediaWikiError(SourceUnavailable):
+    """An error the API answered. Raised from a listing, the source cannot be read; from one page's
+    parse, only that page failed."""
+
     def __init__(self, code: str, info: str):
-        super().__init__(f"{code}: {info}")
+        super().__init__(f"the wiki answered {code}: {info}")
         self.code = code
         self.info = info
 
