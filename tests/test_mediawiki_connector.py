@@ -16,6 +16,7 @@ from connectors.base import ConnectorFailure, Deletion, SourceDocument
 from connectors.mediawiki import MediaWikiConnector
 from retrieval.indexer import Indexer
 from retrieval.sqlite_index import EmbeddedIndex
+from retrieval.types import Query
 from tests.fakes.embedder import HashingEmbedder
 from tests.fakes.generator import ScriptedGenerator
 from tests.fakes.mediawiki_server import MediaWikiServer, mediawiki_missing
@@ -174,3 +175,33 @@ def test_poll_looks_back_an_overlap_window_and_reports_deleted_titles(wiki):
     docs, _, deletions = read(c.poll(mark, c.checkpoint()))
     assert "Overlap Page" not in docs
     assert "wiki:Overlap Page" in {d.document_id for d in deletions}
+
+
+def test_a_wiki_that_goes_down_mid_sync_changes_nothing_and_the_next_sync_resumes(wiki, tmp_path):
+    wiki.edit("Resume Alpha", "== Rule ==\nAlpha rule version one.")
+    wiki.edit("Resume Beta", "== Rule ==\nBeta rule version one.")
+    runner = SyncRunner(Settings(data_dir=str(tmp_path / "data")), embedder=HashingEmbedder())
+    assert runner.sync(connector(wiki)).ok
+    checkpoint = runner.state.checkpoint("wiki")
+    wiki.edit("Resume Alpha", "== Rule ==\nAlpha rule version two.")
+    wiki.edit("Resume Beta", "== Rule ==\nBeta rule version two.")
+
+    def texts() -> str:
+        q = "alpha beta rule version"
+        hits = runner.index.search(Query(q, runner.embedder.embed_query(q)), k=20)
+        return " ".join(r.chunk.text for r in hits if r.chunk.document_id in ("wiki:Resume Alpha", "wiki:Resume Beta"))
+
+    def go_down(done, total):
+        if done >= 1 and wiki._proc is not None:
+            wiki.suspend()
+
+    try:
+        failed = runner.sync(connector(wiki, batch_size=1), progress=go_down)
+    finally:
+        wiki.resume()
+    assert not failed.ok and "cannot reach" in failed.error
+    assert runner.state.checkpoint("wiki") == checkpoint
+    assert "version one" in texts() and "version two" not in texts()  # all or nothing
+    resumed = runner.sync(connector(wiki))
+    assert resumed.ok and resumed.mode == "incremental"
+    assert "Alpha rule version two" in texts() and "Beta rule version two" in texts()
