@@ -88,6 +88,7 @@ class Indexer:
         self.max_tokens = max_tokens
         self.target_tokens = target_tokens
         self.embed_batch = embed_batch
+        self._pending: list[Chunk] = []  # chunks waiting to be embedded, within one sync
 
     def chunk(self, doc: SourceDocument) -> list[Chunk]:
         max_tokens = self.max_tokens or self.embedder.max_tokens
@@ -114,7 +115,7 @@ class Indexer:
             previous_ids = self.index.document_ids(source)
             seen: set[str] = set()  # documents that exist (or failed and keep their previous version)
             deleted: set[str] = set()
-            self._pending: list[Chunk] = []
+            self._pending = []
             with self.index.update(replace_source=source if full else None):
                 if incremental:
                     batches = connector.poll(checkpoint, mark)
