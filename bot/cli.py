@@ -96,7 +96,11 @@ def run_index(settings: Settings, names: list[str], full: bool) -> list:
             def update(done: int, total: int | None, task=task):
                 progress.update(task, completed=done, total=total)
 
-            reports.append(runner.sync_sources([name], full=full, progress_for=lambda _n: update)[0])
+            report = runner.sync_sources([name], full=full, progress_for=lambda _n: update)[0]
+            if report is None:
+                err.print(f"[yellow]… {escape(name)} is syncing right now (the scheduler, /kb reindex or another "
+                          "orgbot); not started twice. See: orgbot status")
+            reports.append(report)
     _print_reports(reports)
     return reports
 
@@ -108,8 +112,9 @@ def _print_reports(reports) -> None:
         if r.error:
             err.print(f"[red]✗ {escape(r.source)}:[/] {escape(logs.redact(r.error))}")
             continue
+        mode, kind = {"incremental": (" (incremental)", "changed "), "full": (" (full)", "")}.get(r.mode, ("", ""))
         err.print(
-            f"[green]✓ {escape(r.source)}:[/] {r.documents_seen} documents ({r.documents_indexed} indexed, "
+            f"[green]✓ {escape(r.source)}{mode}:[/] {r.documents_seen} {kind}documents ({r.documents_indexed} indexed, "
             f"{r.documents_unchanged} unchanged, {r.documents_deleted} removed), {r.chunks_written} chunks, "
             f"{len(r.failures)} failures, {r.seconds:.1f}s"
         )
@@ -123,9 +128,10 @@ def index(
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="source name(s) from the config")] = None,
     full: Annotated[bool, typer.Option("--full", help="re-read and re-embed everything")] = False,
 ):
-    """Index the configured sources (or a folder). Unchanged documents are skipped.
+    """Sync the configured sources (or a folder): incremental from the last checkpoint where the source
+    can report changes (wikis, git), else unchanged documents are skipped; deleted ones are removed.
 
-    Example: orgbot index --source acme-wiki
+    Example: orgbot index --source handbook        (orgbot index --source handbook --full re-reads all)
     """
     settings = _settings()
     names = list(source or [])
@@ -285,12 +291,19 @@ def search(
     console.print(table)
 
 
+def _when(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else ""
+
+
 @app.command()
-def status():
-    """What is indexed: documents, chunks, last sync and failures per source."""
+def status(json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
+    """What is indexed, per source: documents, last sync, next scheduled run, last error, failures.
+
+    Example: orgbot status --json
+    """
     from bot.runtime import open_index
+    from bot.status import source_rows
     from retrieval.index import IndexUnavailable
-    from retrieval.state import SyncState
 
     settings = _settings()
     try:
@@ -298,15 +311,23 @@ def status():
         stats = idx.stats()
     except IndexUnavailable as e:
         raise fail(str(e)) from None
-    sync_state = SyncState(settings.data_path / "state.db")
-    table = Table("source", "documents", "chunks", "last indexed", "took", "failures", "last error")
-    for name in sorted(set(stats.per_source) | set(settings.sources) | set(sync_state.sources())):
-        docs, chunks = stats.per_source.get(name, (0, 0))
-        last = sync_state.last(name)
-        table.add_row(name, str(docs), str(chunks), (last.finished_at or "")[:19] if last else "never",
-                      f"{last.seconds:.1f}s" if last else "", str(len(last.failures)) if last else "",
-                      escape(last.error or "") if last else "")
+    rows = source_rows(settings, stats)
+    if json_out:
+        print(json.dumps({"documents": stats.documents, "chunks": stats.chunks, "sources": rows}, indent=2))
+        return
+    table = Table("source", "documents", "chunks", "last sync", "next run", "failures", "last error")
+    for r in rows:
+        last = f"{_when(r['last_sync'])} ({r['last_mode']}, {r['took_s']:.1f}s)" if r["last_sync"] else "never"
+        nxt = _when(r["next_run"]) if r["next_run"] else (f"{r['schedule']} (scheduler not started)"
+                                                          if r["schedule"] else "not scheduled")
+        table.add_row(r["source"], str(r["documents"]), str(r["chunks"]), last, nxt, str(len(r["failures"])),
+                      escape(r["last_error"] or ""))
     console.print(table)
+    for r in rows:
+        for f in r["failures"][:5]:
+            console.print(f"[yellow]{escape(r['source'])}: skipped[/] {escape(f['item'])}: {escape(f['reason'])}")
+        if len(r["failures"]) > 5:
+            console.print(f"[yellow]{escape(r['source'])}:[/] … and {len(r['failures']) - 5} more (--json)")
     console.print(f"[dim]{stats.documents} documents, {stats.chunks} chunks in {settings.retrieval.backend} "
                   f"index ({settings.index_path if settings.retrieval.backend == 'embedded' else 'elasticsearch'})")
     health = getattr(idx, "health", None)
@@ -362,6 +383,36 @@ def _redacted(value):
     if isinstance(value, list):
         return [_redacted(v) for v in value]
     return value
+
+
+@app.command()
+def scheduler():
+    """Run only the scheduled syncs (each source's `schedule:`), without the Slack bot.
+
+    Run one beside bot replicas that set scheduler.enabled: false, or let `orgbot serve` schedule.
+    Example: orgbot scheduler
+    """
+    from bot.runtime import SyncRunner
+    from bot.scheduler import SyncScheduler
+
+    settings = _settings()
+    if not any(s.effective_schedule for s in settings.sources.values()):
+        raise fail("no source has a schedule. Add one, e.g. sources.<name>.schedule: 15m (or a cron "
+                   "expression like '0 * * * *')")
+    sched = SyncScheduler(SyncRunner(settings))
+    if not sched.start():
+        raise fail(f"another orgbot process already runs the scheduler for {settings.data_path} "
+                   "(orgbot serve or orgbot scheduler); stop it first, or leave it to that one")
+    for name, at in sorted(sched.next_runs().items()):
+        err.print(f"[green]✓[/] {escape(name)}: {escape(settings.sources[name].effective_schedule or '')}, "
+                  f"next run {_when(at.isoformat()) if at else 'paused'} UTC")
+    err.print("Scheduling syncs. Ctrl-C stops it.")
+    try:
+        sched.wait()
+    except KeyboardInterrupt:
+        err.print("stopped")
+    finally:
+        sched.stop(wait=False)
 
 
 def _sample_questions(n: int = 3) -> list[str]:

@@ -5,9 +5,13 @@ The CLI, the Slack app and the benchmarks all assemble orgbot here, so they cann
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from bot.answering import Answerer
@@ -17,7 +21,7 @@ from bot.answering.generator import (
     OpenAICompatibleGenerator,
     TransformersGenerator,
 )
-from bot.settings import ConfigError, Settings
+from bot.settings import SOURCE_TYPES, ConfigError, Settings
 from connectors.base import LoadConnector
 from retrieval.acl import AclPolicy, AclRule
 from retrieval.embedding import Embedder
@@ -93,11 +97,26 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
     )
 
 
+def _env(name: str) -> str | None:
+    """A variable from the environment, or from `.env` (secrets never live in config.yaml)."""
+    value = os.environ.get(name)
+    if value is None and Path(".env").exists():
+        from dotenv import dotenv_values
+
+        value = dotenv_values(".env").get(name)
+    return value or None
+
+
 def make_connector(name: str, settings: Settings) -> LoadConnector:
     src = settings.sources.get(name)
     if src is None:
         known = ", ".join(sorted(settings.sources)) or "none"
         raise ConfigError(f"no source named {name!r} in the config (known: {known}); add it under sources:")
+    overlap = timedelta(minutes=src.overlap_minutes)
+    if src.type in ("mediawiki", "confluence") and src.url and not src.url.startswith(("http://", "https://")):
+        raise ConfigError(f"sources.{name}.url must start with http:// or https:// (got {src.url!r}), "
+                          "e.g. https://wiki.acme.example")
+    max_page = int(src.max_page_mb * 1e6)
     if src.type == "files":
         from connectors.files import FilesConnector
         from connectors.files.connector import DEFAULT_EXCLUDE
@@ -108,12 +127,60 @@ def make_connector(name: str, settings: Settings) -> LoadConnector:
         return FilesConnector(name, src.path, base_url=src.base_url, max_file_bytes=int(src.max_file_mb * 1e6),
                               exclude=(*DEFAULT_EXCLUDE, *src.exclude))
     if src.type == "mediawiki":
+        from connectors.mediawiki import MediaWikiConnector
+
+        if not src.url:
+            raise ConfigError(f"sources.{name}.url is missing: set it to the wiki's base URL (or its api.php)")
+        return MediaWikiConnector(
+            name, src.url, namespaces=src.namespaces, namespace_acl=src.namespace_acl,
+            username=_env(src.username_env), password=_env(src.password_env),
+            credentials_hint=f"{src.username_env} and {src.password_env}", timeout_s=src.timeout_s,
+            max_page_bytes=max_page, overlap=overlap, request_interval_s=src.request_interval_s)
+    if src.type == "confluence":
+        from connectors.confluence import ConfluenceConnector
+
+        if not src.url:
+            raise ConfigError(f"sources.{name}.url is missing: set it to the site, e.g. https://acme.atlassian.net")
+        user_env = src.username_env if src.username_env != "MEDIAWIKI_USER" else "CONFLUENCE_USER"
+        return ConfluenceConnector(
+            name, src.url, spaces=src.spaces, token=_env(src.token_env), user=_env(user_env), api=src.api,
+            credentials_hint=f"{src.token_env} (and {user_env} on Cloud)",
+            attachments=src.attachments, timeout_s=src.timeout_s, max_page_bytes=max_page,
+            max_file_bytes=int(src.max_file_mb * 1e6), overlap=overlap, request_interval_s=src.request_interval_s)
+    if src.type == "git":
+        from connectors.files.connector import DEFAULT_EXCLUDE
+        from connectors.git import GitConnector
+
+        repo = src.url or src.path
+        if not repo:
+            raise ConfigError(f"sources.{name}.url is missing: set it to the repository (URL or local path)")
+        return GitConnector(name, repo, workdir=settings.data_path / "git" / name, branch=src.branch,
+                            folder=src.folder, url_pattern=src.url_pattern,
+                            exclude=(*DEFAULT_EXCLUDE, *src.exclude), max_file_bytes=max_page,
+                            timeout_s=max(src.timeout_s, 120))
+    raise ConfigError(f"sources.{name}.type = {src.type!r} is not supported; use one of: {', '.join(SOURCE_TYPES)}")
+
+
+class SourceBusy(Exception):
+    """The source is syncing in this process or another one."""
+
+
+@contextmanager
+def source_lock(settings: Settings, name: str) -> Iterator[None]:
+    """Held while a source syncs, across processes (`orgbot scheduler` beside `orgbot serve`, two
+    replicas on one data dir): `flock` is released by the OS if the process dies."""
+    folder = settings.data_path / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    with open(folder / f"sync-{safe}.lock", "a+") as f:
         try:
-            from connectors.mediawiki import MediaWikiConnector
-        except ImportError as e:
-            raise ConfigError(f"sources.{name}.type = mediawiki is not available in this build") from e
-        return MediaWikiConnector(name, src.url, timeout_s=src.timeout_s)
-    raise ConfigError(f"sources.{name}.type = {src.type!r} is not supported")
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SourceBusy(name) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def acl_policy(name: str, settings: Settings) -> AclPolicy:
@@ -125,7 +192,8 @@ def acl_policy(name: str, settings: Settings) -> AclPolicy:
 
 
 class SyncRunner:
-    """Runs syncs, one at a time per source, and records their reports.
+    """Runs syncs, one at a time per source (in this process and across processes sharing the data
+    dir), and records their reports and checkpoints.
 
     A second sync of a source that is already syncing is refused (returns None), not queued.
     """
@@ -151,19 +219,30 @@ class SyncRunner:
 
     def sync(self, connector: LoadConnector, *, full: bool = False, progress: Progress | None = None
              ) -> SyncReport | None:
+        name = connector.name
         with self._lock:
-            if connector.name in self._running:
+            if name in self._running:
                 return None
-            self._running.add(connector.name)
+            self._running.add(name)
         try:
-            report = Indexer(self.index, self.embedder, target_tokens=self.settings.retrieval.chunk_target_tokens,
-                             acl=acl_policy(connector.name, self.settings)).sync(
-                connector, full=full, progress=progress)
-            self.state.record(report)
-            return report
+            with source_lock(self.settings, name):
+                saved = self.state.source_state(name)
+                report = Indexer(self.index, self.embedder,
+                                 target_tokens=self.settings.retrieval.chunk_target_tokens,
+                                 acl=acl_policy(connector.name, self.settings)).sync(
+                    connector, full=full, checkpoint=saved.checkpoint, retry_ids=saved.retry_ids,
+                    progress=progress)
+                self.state.record(report)  # the checkpoint moves only now that the index has committed
+                return report
+        except SourceBusy:
+            log.info("sync refused: already running", extra={"source": name})
+            return None
         finally:
+            close = getattr(connector, "close", None)
+            if callable(close):
+                close()
             with self._lock:
-                self._running.discard(connector.name)
+                self._running.discard(name)
 
     def sync_sources(self, names: Sequence[str] | None = None, *, full: bool = False,
                      progress_for: Callable[[str], Progress | None] | None = None) -> list[SyncReport | None]:

@@ -8,6 +8,7 @@ Nested fields use `__` in the environment (`ORGBOT_RETRIEVAL__TOP_K=8`). The con
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,27 +33,104 @@ class AclRule(BaseModel):
     match: str = Field(..., description="glob on the document's path (files: the path under the folder; wikis: "
                                         "the page title or namespace:title), `*` crosses folders")
     principals: list[str] = Field(default_factory=list, description="who may read them; [] = everyone")
+SOURCE_TYPES = ("files", "mediawiki", "confluence", "git")
+_INTERVAL = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+
+
+def parse_interval(text: str) -> int | None:
+    """'15m' -> 900 seconds; None when `text` is not an interval (then it may be a cron expression)."""
+    m = _INTERVAL.match(text)
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)] if m else None
 
 
 class SourceSettings(BaseModel):
-    type: Literal["files", "mediawiki"] = "files"
-    path: str | None = Field(None, description="folder to index (files sources)")
-    url: str | None = Field(None, description="base URL (mediawiki: the api.php URL)")
+    type: str = Field("files", description="one of: " + ", ".join(SOURCE_TYPES))
+    path: str | None = Field(None, description="folder to index (files), or a local repository (git)")
+    url: str | None = Field(None, description="mediawiki: the wiki's base URL or its api.php; confluence: the site "
+                            "URL; git: the repository to clone")
     base_url: str | None = Field(None, description="files: URL prefix of a web mirror, used in citations")
     max_file_mb: float = Field(50, gt=0)
+    max_page_mb: float = Field(2, gt=0, description="wiki pages (and git files) larger than this are skipped "
+                               "with a recorded failure")
     exclude: list[str] = Field(default_factory=list,
-                               description="files: glob patterns of file or folder names to skip, e.g. [README.md, drafts]")
+                               description="files, git: glob patterns of file or folder names to skip, e.g. [README.md, drafts]")
     acl: list[str] = Field(default_factory=list, description="principals allowed to see this source; empty = all")
     acl_rules: list[AclRule] = Field(
         default_factory=list, description="per folder / namespace ACLs, first match wins; a document's own ACL "
                                           "(front matter, page restrictions) wins over them, they win over `acl`")
-    schedule_minutes: int | None = Field(None, ge=1, description="re-sync every N minutes while `orgbot serve` runs")
-    timeout_s: float = 30.0
+    schedule: str | None = Field(None, description="how often the scheduler syncs it: an interval (30s, 15m, 6h, "
+                                 "1d) or a cron expression ('*/30 * * * *')")
+    schedule_minutes: int | None = Field(None, ge=1, description="deprecated: schedule: <N>m")
+    timeout_s: float = Field(30.0, gt=0)
+    overlap_minutes: float = Field(10, ge=0, description="incremental syncs look back this far before the "
+                                   "checkpoint (clock skew, slow replication)")
+    # mediawiki
+    namespaces: list[int | str] = Field(default_factory=lambda: [0], description="mediawiki: namespace ids or "
+                                        "names to index; default the main one")
+    namespace_acl: dict[str, list[str]] = Field(default_factory=dict, description="mediawiki: principals per "
+                                                "namespace (id or name), e.g. {HR: [group:hr]}")
+    username_env: str = Field("MEDIAWIKI_USER", description="mediawiki: variable holding the bot password's "
+                              "user (User@botname); confluence: CONFLUENCE_USER by default")
+    password_env: str = Field("MEDIAWIKI_PASSWORD", description="mediawiki: variable holding the bot password")
+    request_interval_s: float = Field(0.0, ge=0, description="wait at least this long between requests")
+    # confluence
+    spaces: list[str] = Field(default_factory=list, description="confluence: space keys; empty = every space")
+    token_env: str = Field("CONFLUENCE_TOKEN", description="confluence: variable holding the API token "
+                           "(Cloud, with CONFLUENCE_USER = your email) or personal access token (Data Center)")
+    api: Literal["auto", "v2", "v1"] = Field("auto", description="confluence: v2 = Cloud REST v2, v1 = Data "
+                                             "Center REST v1; auto = v2 on *.atlassian.net")
+    attachments: bool = Field(True, description="confluence: index PDF and DOCX attachments")
+    # git
+    branch: str | None = Field(None, description="git: branch to follow; default the remote's default")
+    folder: str = Field("", description="git: only files under this folder")
+    url_pattern: str | None = Field(None, description="git: web view of a file, with {path}, {stem}, {branch}, "
+                                    "e.g. https://github.com/acme/handbook/blob/{branch}/{path}")
 
     @field_validator("path")
     @classmethod
     def _expand(cls, v: str | None) -> str | None:
         return os.path.expanduser(v) if v else v
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v not in SOURCE_TYPES:
+            raise ValueError(f"unknown source type {v!r}; use one of: {', '.join(SOURCE_TYPES)}")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        if parse_interval(v) is not None:
+            if parse_interval(v) == 0:
+                raise ValueError("the interval must be more than 0")
+            return v
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v)
+        except ValueError as e:
+            raise ValueError(f"{v!r} is neither an interval (30s, 15m, 6h, 1d) nor a cron expression "
+                             f"('*/15 * * * *'): {e}") from None
+        return v
+
+    @property
+    def effective_schedule(self) -> str | None:
+        return self.schedule or (f"{self.schedule_minutes}m" if self.schedule_minutes else None)
+
+
+class SchedulerSettings(BaseModel):
+    """APScheduler runs the source syncs (`schedule:` per source) in `orgbot serve` or `orgbot scheduler`."""
+
+    enabled: bool = Field(True, description="run the scheduler inside `orgbot serve`; set false on all but one "
+                          "replica, or run `orgbot scheduler` once beside them")
+    jitter_s: float = Field(30, ge=0, description="each run starts up to this many seconds late, so sources "
+                            "and replicas do not hit the wikis at the same second")
+    misfire_grace_s: float = Field(3600, ge=1, description="a run missed while orgbot was down still runs once "
+                                   "(coalesced) if it is at most this late")
 
 
 class OpenAISettings(BaseModel):
@@ -187,6 +265,7 @@ class Settings(BaseSettings):
     access: AccessSettings = AccessSettings()
     audit: AuditSettings = AuditSettings()
     training: TrainingSettings = TrainingSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @classmethod
     def settings_customise_sources(

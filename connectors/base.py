@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 
@@ -62,7 +62,16 @@ class ConnectorFailure:
     document_id: str | None = None
 
 
-Batch = list["SourceDocument | ConnectorFailure"]
+@dataclass(frozen=True)
+class Deletion:
+    """A document that no longer exists at the source (deleted, moved away, made a redirect)."""
+
+    source: str
+    document_id: str
+    reason: str = "deleted at the source"
+
+
+Batch = list["SourceDocument | ConnectorFailure | Deletion"]
 
 
 class SourceUnavailable(Exception):
@@ -84,10 +93,28 @@ class LoadConnector(Protocol):
 
 @runtime_checkable
 class PollConnector(Protocol):
+    """Reports changes since a checkpoint: an opaque string the connector made (a time for wikis,
+    a commit for git). The indexer stores it only after the changes are committed to the index, so a
+    sync that fails half-way is simply polled again from the same checkpoint."""
+
     name: str
 
-    def poll(self, since: datetime) -> Iterator[Batch]:
-        """Documents changed since `since`."""
+    def checkpoint(self) -> str:
+        """A mark of the source's state now, taken before reading; the next poll starts from it."""
+        ...
+
+    def poll(self, since: str, until: str) -> Iterator[Batch]:
+        """Documents changed, and `Deletion`s of those removed, between the two checkpoints. Time
+        based connectors look back an overlap window before `since` (clock skew, late commits)."""
+        ...
+
+
+@runtime_checkable
+class FetchConnector(Protocol):
+    name: str
+
+    def fetch(self, document_ids: set[str]) -> Iterator[Batch]:
+        """These documents read again (to retry failures); a `Deletion` for those that are gone."""
         ...
 
 
@@ -98,3 +125,13 @@ class SlimConnector(Protocol):
     def list_ids(self) -> set[str]:
         """Ids of every document that still exists, to prune deleted ones from the index."""
         ...
+
+
+def time_checkpoint(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time_checkpoint(value: str, overlap: timedelta = timedelta(0)) -> datetime:
+    """A checkpoint made by `time_checkpoint`, moved back by the overlap window."""
+    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)) - overlap

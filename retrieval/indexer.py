@@ -1,23 +1,42 @@
 """Sync a connector into an index: chunk, embed, upsert changed documents, prune deleted ones.
 
+The whole sync is one `index.update()` block, so searches see the previous data until the
+sync completes, and a sync that fails half-way (a wiki that times out) changes nothing. The new
+checkpoint is handed back in the report, to be stored only once the block has committed: the next
+sync then resumes from the last checkpoint whose changes are all in the index.
+
+Three ways to sync, chosen from what the connector can do:
+- full (`--full`): load everything and replace the source;
+- load: load everything, skip unchanged documents by content hash, delete those not seen;
+- incremental (a `PollConnector` with a stored checkpoint): only what changed since it, the
+  `Deletion`s it reports, failures of the last sync read again (`FetchConnector`), then the ids
+  that no longer exist at the source pruned (`SlimConnector`).
+
 Every document passes through the source's `AclPolicy` here (ACL rules from config apply to every
 connector); a document whose only change is its ACL gets the new ACL without being re-embedded, when
 the index can do that (`document_acls` + `set_document_acl`).
-
-The whole sync is one `index.update()` block, so searches see the previous data until the
-sync completes, and a sync that fails half-way (a wiki that times out) changes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from connectors.base import ConnectorFailure, LoadConnector, SourceDocument, SourceUnavailable
+from connectors.base import (
+    ConnectorFailure,
+    Deletion,
+    FetchConnector,
+    LoadConnector,
+    PollConnector,
+    SlimConnector,
+    SourceDocument,
+    SourceUnavailable,
+)
 from retrieval.acl import AclPolicy
 from retrieval.chunking import chunk_document
 from retrieval.embedding import Embedder
@@ -34,6 +53,8 @@ class SyncReport:
     source: str
     full: bool
     started_at: str
+    mode: str = "load"  # full | load | incremental
+    checkpoint: str | None = None  # where the next incremental sync starts (None: the connector has none)
     finished_at: str | None = None
     documents_seen: int = 0
     documents_indexed: int = 0
@@ -57,7 +78,8 @@ class SyncReport:
 
     @classmethod
     def from_dict(cls, d: dict) -> SyncReport:
-        d = dict(d)
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
         d["failures"] = [ConnectorFailure(**f) for f in d.get("failures", [])]
         return cls(**d)
 
@@ -73,6 +95,8 @@ class Indexer:
         self.max_tokens = max_tokens
         self.target_tokens = target_tokens
         self.embed_batch = embed_batch
+        self._pending: list[Chunk] = []  # chunks waiting to be embedded, within one sync
+        self._acl_only: Callable[[SourceDocument, str | None], bool] | None = None
 
     def chunk(self, doc: SourceDocument) -> list[Chunk]:
         max_tokens = self.max_tokens or self.embedder.max_tokens
@@ -82,51 +106,52 @@ class Indexer:
         vectors = self.embedder.embed([c.embedding_text for c in chunks])
         return [dataclasses.replace(c, embedding=v) for c, v in zip(chunks, vectors, strict=True)]
 
-    def sync(self, connector: LoadConnector, *, full: bool = False, progress: Progress | None = None) -> SyncReport:
+    def sync(self, connector: LoadConnector, *, full: bool = False, checkpoint: str | None = None,
+             retry_ids: set[str] | frozenset[str] = frozenset(), progress: Progress | None = None) -> SyncReport:
+        """Sync one source. `checkpoint` (from the last successful sync) makes it incremental when the
+        connector can poll; `retry_ids` are documents that failed last time, read again if it can fetch."""
         source = connector.name
-        report = SyncReport(source=source, full=full, started_at=datetime.now(UTC).isoformat())
+        incremental = not full and checkpoint is not None and isinstance(connector, PollConnector)
+        report = SyncReport(source=source, full=full, started_at=datetime.now(UTC).isoformat(),
+                            mode="full" if full else "incremental" if incremental else "load")
         t0 = time.perf_counter()
-        total = getattr(connector, "estimate", lambda: None)()
         try:
+            # Taken before reading: whatever changes while we read is polled again next time.
+            mark = connector.checkpoint() if isinstance(connector, PollConnector) else None
+            total = None if incremental else getattr(connector, "estimate", lambda: None)()
             known = {} if full else self.index.document_hashes(source)
-            acl_only = self._acl_updater(source) if known else None
+            self._acl_only = self._acl_updater(source) if known else None
             previous_ids = self.index.document_ids(source)
-            seen: set[str] = set()
-            pending: list[Chunk] = []
+            seen: set[str] = set()  # documents that exist (or failed and keep their previous version)
+            deleted: set[str] = set()
+            self._pending = []
             with self.index.update(replace_source=source if full else None):
-                for batch in connector.load():
+                if incremental:
+                    batches = connector.poll(checkpoint, mark)
+                    retry = set(retry_ids) if isinstance(connector, FetchConnector) else set()
+                    if retry:
+                        batches = itertools.chain(batches, connector.fetch(retry))
+                else:
+                    batches = connector.load()
+                for batch in batches:
                     for item in batch:
-                        if isinstance(item, ConnectorFailure):
-                            report.failures.append(item)
-                            if item.document_id:
-                                seen.add(item.document_id)  # keep its previous version
-                            log.warning("document skipped", extra={"source": source, "item": item.item,
-                                                                     "reason": item.reason})
-                            continue
-                        report.documents_seen += 1
-                        seen.add(item.id)
-                        item = self.acl.apply(item)
-                        if known.get(item.id) == item.content_hash:
-                            report.documents_unchanged += 1
-                        elif acl_only and acl_only(item, known.get(item.id)):
-                            report.documents_acl_changed += 1
-                        else:
-                            chunks = self.chunk(item)
-                            report.documents_indexed += 1
-                            if not chunks:  # emptied: drop what it had
-                                self.index.delete_documents([item.id])
-                            pending.extend(chunks)
-                            if len(pending) >= self.embed_batch:
-                                report.embed_seconds += self._flush(pending, report)
-                                pending = []
+                        self._take(item, report, known, seen, deleted)
                     if progress:
                         progress(report.documents_seen + len(report.failures), total)
-                report.embed_seconds += self._flush(pending, report)
-                gone = previous_ids - seen
+                report.embed_seconds += self._flush(report)
+                if incremental:
+                    gone = deleted & (previous_ids | seen)
+                    if isinstance(connector, SlimConnector):
+                        # Deletions the change feed did not report (expired logs, restrictions).
+                        gone |= (previous_ids | seen) - connector.list_ids()
+                    gone -= {f.document_id for f in report.failures if f.document_id}
+                else:
+                    gone = previous_ids - seen
                 if full:  # replace_source already emptied the source
                     report.documents_deleted = len(gone)
                 elif gone:
                     report.documents_deleted = self.index.delete_documents(gone)
+            report.checkpoint = mark
         except SourceUnavailable as e:
             report.error = f"{source} could not be read: {e}. The index still serves the previous data."
             log.info("sync failed", extra={"source": source}, exc_info=True)
@@ -136,14 +161,49 @@ class Indexer:
         except Exception as e:  # noqa: BLE001 - the report says what broke; the index is unchanged
             log.exception("sync failed", extra={"source": source})
             report.error = f"{type(e).__name__}: {e}. The index still serves the previous data."
+        finally:
+            self._pending = []
         report.seconds = round(time.perf_counter() - t0, 3)
         report.finished_at = datetime.now(UTC).isoformat()
-        log.info("sync finished", extra={"source": source, "indexed": report.documents_indexed,
+        log.info("sync finished", extra={"source": source, "mode": report.mode, "indexed": report.documents_indexed,
                                           "unchanged": report.documents_unchanged,
                                           "deleted": report.documents_deleted,
                                           "acl_changed": report.documents_acl_changed,
                                           "failures": len(report.failures), "error": report.error})
         return report
+
+    def _take(self, item, report: SyncReport, known: dict[str, str], seen: set[str], deleted: set[str]) -> None:
+        source = report.source
+        if isinstance(item, Deletion):
+            deleted.add(item.document_id)
+            seen.discard(item.document_id)
+            return
+        if isinstance(item, ConnectorFailure):
+            report.failures.append(item)
+            if item.document_id:
+                seen.add(item.document_id)  # keep its previous version
+                deleted.discard(item.document_id)
+            log.warning("document skipped", extra={"source": source, "item": item.item, "reason": item.reason})
+            return
+        report.documents_seen += 1
+        seen.add(item.id)
+        deleted.discard(item.id)  # deleted, then created again in the same window
+        item = self.acl.apply(item)
+        if known.get(item.id) == item.content_hash:
+            report.documents_unchanged += 1
+            return
+        if self._acl_only and self._acl_only(item, known.get(item.id)):
+            report.documents_acl_changed += 1
+            known[item.id] = item.content_hash
+            return
+        chunks = self.chunk(item)
+        report.documents_indexed += 1
+        known[item.id] = item.content_hash  # a document seen twice in one sync (overlap) is embedded once
+        if not chunks:  # emptied: drop what it had
+            self.index.delete_documents([item.id])
+        self._pending.extend(chunks)
+        if len(self._pending) >= self.embed_batch:
+            report.embed_seconds += self._flush(report)
 
     def _acl_updater(self, source: str) -> Callable[[SourceDocument, str | None], bool] | None:
         """A function that, for a document whose stored version differs from `doc` only in its ACL,
@@ -164,7 +224,8 @@ class Indexer:
 
         return update
 
-    def _flush(self, pending: list[Chunk], report: SyncReport) -> float:
+    def _flush(self, report: SyncReport) -> float:
+        pending, self._pending = self._pending, []
         if not pending:
             return 0.0
         t = time.perf_counter()

@@ -13,6 +13,10 @@ def _isolated_env(monkeypatch, tmp_path_factory):
         if var.startswith("ORGBOT_") or var in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
                                                "SLACK_API_URL"):
             monkeypatch.delenv(var, raising=False)
+    # load_settings() remembers its YAML file for later Settings(...) calls; never another test's.
+    import bot.settings
+
+    monkeypatch.setattr(bot.settings, "_CURRENT_YAML", None)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.base import ConnectorFailure, Deletion, Section, SourceDocument
 from connectors.files import FilesConnector
 from retrieval.indexer import Indexer
 from retrieval.sqlite_index import EmbeddedIndex
@@ -90,3 +91,147 @@ def test_full_rebuild_re_embeds_everything(wiki, setup):
     report = indexer.sync(FilesConnector("wiki", wiki), full=True)
     assert report.documents_indexed == 3 and emb.texts_embedded - before == 3
     assert index.stats().documents == 3
+
+
+# -- incremental syncs from a checkpoint -------------------------------------------------------------
+
+class ChangingWiki:
+    """A source that can poll (checkpoint = a change counter), list ids and fetch by id."""
+
+    def __init__(self, name: str = "wiki"):
+        self.name = name
+        self.clock = 0
+        self.pages: dict[str, tuple[str, int]] = {}  # id -> (text, changed at)
+        self.deleted: dict[str, int] = {}
+        self.broken: set[str] = set()
+        self.fail_after_batches: int | None = None
+        self.forget_deletions = False
+
+    def put(self, page: str, text: str):
+        self.clock += 1
+        self.pages[f"{self.name}:{page}"] = (text, self.clock)
+        self.deleted.pop(f"{self.name}:{page}", None)
+
+    def delete(self, page: str):
+        self.clock += 1
+        self.pages.pop(f"{self.name}:{page}")
+        if not self.forget_deletions:
+            self.deleted[f"{self.name}:{page}"] = self.clock
+
+    def doc(self, doc_id: str):
+        if doc_id in self.broken:
+            return ConnectorFailure(self.name, doc_id, "the wiki could not render it", document_id=doc_id)
+        text, _ = self.pages[doc_id]
+        title = doc_id.split(":", 1)[1]
+        return SourceDocument(doc_id, self.name, title, f"https://wiki/{title}", (Section(title, text),))
+
+    def checkpoint(self) -> str:
+        return str(self.clock)
+
+    def _batches(self, items):
+        for n, item in enumerate(items):
+            if self.fail_after_batches is not None and n >= self.fail_after_batches:
+                raise TimeoutError("the wiki stopped answering")
+            yield [item]
+
+    def load(self):
+        yield from self._batches([self.doc(i) for i in sorted(self.pages)])
+
+    def poll(self, since: str, until: str):
+        changed = [self.doc(i) for i, (_, at) in sorted(self.pages.items()) if at > int(since)]
+        gone = [Deletion(self.name, i) for i, at in self.deleted.items() if at > int(since)]
+        yield from self._batches(gone + changed)
+
+    def list_ids(self) -> set[str]:
+        return set(self.pages)
+
+    def fetch(self, ids):
+        yield from self._batches([self.doc(i) if i in self.pages else Deletion(self.name, i) for i in sorted(ids)])
+
+
+@pytest.fixture
+def runner(tmp_path):
+    from bot.runtime import SyncRunner
+    from bot.settings import Settings
+
+    return SyncRunner(Settings(data_dir=str(tmp_path / "data")), embedder=HashingEmbedder())
+
+
+def seeded() -> ChangingWiki:
+    w = ChangingWiki()
+    w.put("vpn", "Import the acme-vpn profile and sign in with AcmeID.")
+    w.put("leave", "Every Acmer gets 27 Recharge Days a year.")
+    w.put("parking", "Lot B is free for staff.")
+    return w
+
+
+def texts(runner) -> dict[str, str]:
+    idx, emb = runner.index, runner.embedder
+    return {r.chunk.document_id: r.chunk.text
+            for r in idx.search(Query("acme vpn recharge lot", emb.embed_query("acme vpn recharge lot")), k=10)}
+
+
+def test_incremental_sync_reads_only_the_changes_and_applies_deletions(runner):
+    w = seeded()
+    first = runner.sync(w)
+    assert first.mode == "load" and first.documents_indexed == 3 and first.checkpoint == "3"
+    w.put("vpn", "Use the new acme-wg WireGuard profile.")
+    w.delete("parking")
+    before = runner.embedder.texts_embedded
+    second = runner.sync(w)
+    assert second.mode == "incremental"
+    assert (second.documents_seen, second.documents_indexed, second.documents_deleted) == (1, 1, 1)
+    assert runner.embedder.texts_embedded - before == 1
+    assert set(texts(runner)) == {"wiki:vpn", "wiki:leave"} and "acme-wg" in texts(runner)["wiki:vpn"]
+
+
+def test_a_sync_that_fails_half_way_changes_nothing_and_the_next_resumes_from_the_checkpoint(runner):
+    w = seeded()
+    runner.sync(w)
+    w.put("vpn", "Use the new acme-wg WireGuard profile.")
+    w.put("leave", "Every Acmer gets 30 Recharge Days a year.")
+    w.delete("parking")
+    w.fail_after_batches = 2
+    failed = runner.sync(w)
+    assert not failed.ok and "stopped answering" in failed.error
+    assert runner.state.checkpoint("wiki") == "3"  # not moved
+    assert "AcmeID" in texts(runner)["wiki:vpn"] and "wiki:parking" in texts(runner)  # all or nothing
+    w.fail_after_batches = None
+    resumed = runner.sync(w)
+    assert resumed.ok and resumed.mode == "incremental"
+    assert (resumed.documents_indexed, resumed.documents_deleted) == (2, 1)
+    assert runner.state.checkpoint("wiki") == "6"
+    assert "30 Recharge" in texts(runner)["wiki:leave"] and "wiki:parking" not in texts(runner)
+
+
+def test_a_page_that_failed_is_read_again_on_the_next_sync(runner):
+    w = seeded()
+    runner.sync(w)
+    w.put("leave", "Every Acmer gets 30 Recharge Days a year.")
+    w.broken = {"wiki:leave"}
+    report = runner.sync(w)
+    assert report.ok and [f.document_id for f in report.failures] == ["wiki:leave"]
+    assert "27 Recharge" in texts(runner)["wiki:leave"]  # the previous version keeps serving
+    w.broken = set()  # fixed at the source, without a new edit
+    report = runner.sync(w)
+    assert report.failures == [] and "30 Recharge" in texts(runner)["wiki:leave"]
+    assert runner.state.source_state("wiki").failures == []
+
+
+def test_deletions_the_change_feed_missed_are_pruned_by_listing_ids(runner):
+    w = seeded()
+    w.forget_deletions = True  # e.g. the wiki's deletion log expired
+    runner.sync(w)
+    w.delete("parking")
+    report = runner.sync(w)
+    assert report.mode == "incremental" and report.documents_deleted == 1
+    assert "wiki:parking" not in texts(runner)
+
+
+def test_full_sync_reads_everything_even_with_a_checkpoint(runner):
+    w = seeded()
+    runner.sync(w)
+    before = runner.embedder.texts_embedded
+    report = runner.sync(w, full=True)
+    assert report.mode == "full" and report.documents_indexed == 3
+    assert runner.embedder.texts_embedded - before == 3

@@ -212,22 +212,6 @@ def test_http_mode_without_a_signing_secret_says_what_to_set(tmp_path):
         build_app(settings, None, None, None)
 
 
-def test_sources_with_a_schedule_are_resynced_while_serving():
-    from bot.slack.app import schedule_syncs
-
-    synced, stop = [], threading.Event()
-    runner = SimpleNamespace(
-        settings=SimpleNamespace(sources={"wiki": SimpleNamespace(schedule_minutes=0.001),
-                                          "manual": SimpleNamespace(schedule_minutes=None)}),
-        sync_sources=lambda names: synced.append(names) or [None])
-    threads = schedule_syncs(runner, stop)
-    deadline = time.monotonic() + 5
-    while len(synced) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    stop.set()
-    assert len(threads) == 1 and synced[:2] == [["wiki"], ["wiki"]]
-
-
 def test_serve_without_tokens_says_what_to_export_before_loading_anything(tmp_path):
     from typer.testing import CliRunner
 

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 HELP = """*/kb* — knowledge-base admin commands
 • `/kb reindex` — re-sync every source (only changed documents are re-embedded)
 • `/kb reindex SOURCE [--full]` — one source; `--full` re-reads and re-embeds everything
-• `/kb status` — documents, chunks and the last sync of each source
+• `/kb status` — per source: documents, last sync, next scheduled run, last error, failures
 • `/kb sources` — the configured sources"""
 
 
@@ -31,6 +31,10 @@ def report_text(r: SyncReport) -> str:
     if len(r.failures) > 10:
         lines.append(f"  • … and {len(r.failures) - 10} more (see `orgbot status`)")
     return "\n".join(lines)
+
+
+def _when(iso: str | None) -> str:
+    return iso[:16].replace("T", " ") if iso else ""
 
 
 class KbCommands:
@@ -91,16 +95,32 @@ class KbCommands:
             log.exception("could not report a reindex", extra={"source": name})
 
     def status(self) -> str:
+        from bot.status import source_rows
+
         stats = self.runner.index.stats()
         running = self.runner.running()
         lines = [f"*Index:* {stats.documents} documents, {stats.chunks} chunks"]
-        for name in sorted(set(stats.per_source) | set(self.runner.settings.sources)):
-            docs, chunks = stats.per_source.get(name, (0, 0))
-            last = self.runner.state.last(name)
-            when = f"last synced {(last.finished_at or '')[:19]} ({last.seconds:.1f}s, {len(last.failures)} failures" \
-                   f"{', error: ' + last.error if last.error else ''})" if last else "never synced"
-            lines.append(f"• `{name}`: {docs} documents, {chunks} chunks, {when}"
-                         + (" — *reindexing now*" if name in running else ""))
+        for r in source_rows(self.runner.settings, stats):
+            name = r["source"]
+            if r["last_sync"]:
+                when = f"last synced {_when(r['last_sync'])} UTC ({r['last_mode']}, {r['took_s']:.1f}s)"
+                if r["last_error"] and r["last_success"]:
+                    when += f", last success {_when(r['last_success'])} UTC"
+            else:
+                when = "never synced"
+            nxt = f", next run {_when(r['next_run'])} UTC" if r["next_run"] else \
+                (f", every {r['schedule']} (scheduler not running)" if r["schedule"] else "")
+            line = f"• `{name}`: {r['documents']} documents, {r['chunks']} chunks, {when}{nxt}"
+            if r["failures"]:
+                line += f", {len(r['failures'])} failures"
+            if name in running:
+                line += " — *reindexing now*"
+            lines.append(line)
+            if r["last_error"]:
+                lines.append(f"    ✗ last error: {r['last_error']}")
+            lines += [f"    • skipped {f['item']}: {f['reason']}" for f in r["failures"][:3]]
+            if len(r["failures"]) > 3:
+                lines.append(f"    • … and {len(r['failures']) - 3} more (`orgbot status --json`)")
         return "\n".join(lines)
 
     def sources(self) -> str:
@@ -113,5 +133,6 @@ class KbCommands:
             if s.acl_rules:
                 acl += f", {len(s.acl_rules)} ACL rule{'s' if len(s.acl_rules) != 1 else ''} (" + "; ".join(
                     f"{r.match} → {', '.join(r.principals) or 'everyone'}" for r in s.acl_rules[:5]) + ")"
-            lines.append(f"• `{name}` ({s.type}) {where}{acl}")
+            every = f", schedule {s.effective_schedule}" if s.effective_schedule else ""
+            lines.append(f"• `{name}` ({s.type}) {where}{acl}{every}")
         return "\n".join(lines)

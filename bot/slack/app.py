@@ -151,29 +151,6 @@ class HttpServer:
         self.server.server_close()
 
 
-def schedule_syncs(runner: SyncRunner, stop: threading.Event | None = None) -> list[threading.Thread]:
-    """Re-sync each source that has `schedule_minutes` on that interval while the bot runs
-    (a sync still running when the next is due is skipped, not queued)."""
-    stop = stop or threading.Event()
-    threads = []
-    for name, source in runner.settings.sources.items():
-        if not source.schedule_minutes:
-            continue
-
-        def loop(name=name, every=source.schedule_minutes * 60):
-            while not stop.wait(every):
-                try:
-                    report = runner.sync_sources([name])[0]
-                    log.info("scheduled sync", extra={"source": name, "ran": report is not None})
-                except Exception:
-                    log.exception("scheduled sync failed", extra={"source": name})
-
-        t = threading.Thread(target=loop, daemon=True, name=f"sync-{name}")
-        t.start()
-        threads.append(t)
-    return threads
-
-
 def serve(settings: Settings, *, host: str = "0.0.0.0", port: int | None = None,
           answerer: Answerer | None = None, claims: ClaimStore | None = None,
           on_ready: Callable[[str], None] = print) -> None:
@@ -189,7 +166,28 @@ def serve(settings: Settings, *, host: str = "0.0.0.0", port: int | None = None,
     runner = SyncRunner(settings, embedder=answerer.embedder, index=answerer.index)
     app = build_app(settings, answerer, runner, FeedbackStore(feedback_path(settings)), claims=claims,
                     socket_mode=bool(app_token))
-    schedule_syncs(runner)
+    scheduler = start_scheduler(runner)
+    try:
+        _run(app, app_token, settings, host, port, on_ready)
+    finally:
+        if scheduler:
+            scheduler.stop(wait=False)
+
+
+def start_scheduler(runner: SyncRunner):
+    """The source syncs on their `schedule:` (APScheduler), unless `scheduler.enabled` is false or
+    another process already schedules for this data dir."""
+    if not runner.settings.scheduler.enabled:
+        log.info("scheduler disabled in this process (scheduler.enabled: false)")
+        return None
+    from bot.scheduler import SyncScheduler
+
+    scheduler = SyncScheduler(runner)
+    return scheduler if scheduler.start() else None
+
+
+def _run(app: App, app_token: str | None, settings: Settings, host: str, port: int | None,
+         on_ready: Callable[[str], None]) -> None:
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

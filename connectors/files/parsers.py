@@ -131,7 +131,8 @@ def parse_text(text: str) -> Parsed:
 _BOILERPLATE = ["script", "style", "nav", "header", "footer", "aside", "noscript", "form", "svg"]
 
 
-def parse_html(text: str) -> Parsed:
+def parse_html(text: str, drop: str = "") -> Parsed:
+    """`drop`: a CSS selector of more boilerplate to remove (a wiki's edit links, footnote markers)."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "lxml")
@@ -143,7 +144,8 @@ def parse_html(text: str) -> Parsed:
             meta[name] = tag["content"]
     for tag in soup(_BOILERPLATE):
         tag.decompose()
-    for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc"):
+    for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc"
+                           + (", " + drop if drop else "")):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     h1 = root.find("h1")
