@@ -169,7 +169,7 @@ class AnswerSettings(BaseModel):
         None, description="where to ask when the documents do not answer, added to a 'not found' reply, "
         "e.g. 'Ask in #it-help.'")
     grounding: bool = Field(True, description="remove answer sentences the cited passage does not support")
-    min_support: float = Field(0.5, ge=0, le=1, description="a sentence's share of content words that must "
+    min_support: float = Field(0.6, ge=0, le=1, description="a sentence's share of content words that must "
                                "appear in the passage it cites (grounding check)")
     answer_similarity: float | None = Field(
         None, ge=0, le=1, description="when the model says it could not find the answer but the best passage is at "

@@ -39,15 +39,24 @@ def test_prepare_renders_the_answerers_prompt_with_distractors_and_renumbered_ci
     for row in rows:
         system, user, assistant = row["messages"]
         assert system["role"] == "system" and "cite" in system["content"]
-        assert user["content"].startswith("Passages:\n[1] ") and "\nQuestion: " in user["content"]
+        assert user["content"].startswith("Passages:\n<passage 1> ") and "\nQuestion: " in user["content"]
         passages = user["content"].split("\n\n")
-        n = sum(1 for p in passages if p.removeprefix("Passages:\n").startswith("["))
+        n = sum(1 for p in passages if p.removeprefix("Passages:\n").startswith("<passage "))
         assert n >= 2  # its own passage plus at least one distractor
         # the answer's [k] still points at the passage holding the fact after shuffling
         k = int(assistant["content"].split("[")[1].split("]")[0])
         fact = assistant["content"].split("get ")[1].split(" days")[0]
-        block = [p for p in user["content"].split("\n\n") if p.removeprefix("Passages:\n").startswith(f"[{k}] ")][0]
+        block = [p for p in passages if p.removeprefix("Passages:\n").startswith(f"<passage {k}> ")][0]
         assert f"get {fact} days" in block
+
+
+def test_each_example_names_a_made_up_assistant_so_no_organisation_is_learnt(tmp_path):
+    write_jsonl(tmp_path / "src" / "g.jsonl", [grounded_row(i) for i in range(30)])
+    prepare([tmp_path / "src"], tmp_path / "out", eval_fraction=0.2, seed=1, bot_name="Anvil",
+            organisation="Acme Robotics", vary_identities=True)
+    systems = [r["messages"][0]["content"] for r in load_chat_jsonl(tmp_path / "out" / "train.jsonl")]
+    assert not any("Anvil" in s or "Acme" in s for s in systems)
+    assert len(set(systems)) > 5  # many identities, so the adapter reads its own from the prompt
 
 
 def test_prepare_is_deterministic_deduplicates_and_drops_held_out_questions(tmp_path):
@@ -175,6 +184,32 @@ def test_training_changes_the_adapter_not_the_base_and_the_saved_adapter_reloads
     assert not (adapter / "checkpoints").exists()
 
 
+def test_an_organisation_adapter_trains_on_top_of_the_general_one(tiny):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from bot.answering.generator import adapter_chain, merge_adapters
+
+    root, model_dir, _ = tiny
+    cfg = TrainingSettings(data=[str(root / "data")], holdout=None, batch_size=4, epochs=1, max_length=512,
+                           learning_rate=5e-2, early_stopping_patience=0, base_adapter=str(root / "adapter"))
+    report = train(cfg, base_model=str(model_dir), out=root / "org-tone", max_steps=2)
+    card = json.loads((root / "org-tone" / "adapter_card.json").read_text())
+    assert card["base_adapter"] == str(root / "adapter") and report.steps == 2
+    assert adapter_chain(str(root / "org-tone")) == [str(root / "adapter"), str(root / "org-tone")]
+
+    def logits(adapter):
+        m = merge_adapters(AutoModelForCausalLM.from_pretrained(str(model_dir)), adapter, str(model_dir))
+        return _logits(m.eval(), model_dir)
+
+    general, stacked = logits(str(root / "adapter")), logits(str(root / "org-tone"))
+    assert not torch.allclose(general, stacked, atol=1e-4)  # the tone adapter changed the answers
+    # and it was applied on top of the general one: loading it alone onto the base gives other logits
+    alone = load_adapter(AutoModelForCausalLM.from_pretrained(str(model_dir)), str(root / "org-tone"),
+                         str(model_dir)).merge_and_unload()
+    assert not torch.allclose(_logits(alone.eval(), model_dir), stacked, atol=1e-4)
+
+
 def test_existing_output_is_refused_without_overwrite(tiny):
     root, _, _ = tiny
     with pytest.raises(TrainingError, match="--overwrite"):
@@ -222,3 +257,36 @@ def test_held_out_questions_mix_answerable_and_unanswerable():
     qs = pick_questions("examples/acme-wiki/questions.jsonl", 24)
     assert len(qs) == 24 and len({q["id"] for q in qs}) == 24
     assert sum(1 for q in qs if not q["pages"]) == 4
+
+
+# -- the general grounded data (training/tools/build_grounded.py) --------------------------------
+
+def _builder():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("build_grounded", "training/tools/build_grounded.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_targets_copy_the_opening_prose_of_the_answering_passage():
+    b = _builder()
+    text = ("Synopsis:\n$ git stash push -m msg\nUse git stash when you want to record the current state of the "
+            "working directory. The command saves your local modifications away. The following are disabled:\n"
+            "- cd\n- exec")
+    answer = b.answer_from(text)
+    assert answer == ("Use git stash when you want to record the current state of the working directory. "
+                      "The command saves your local modifications away.")
+    assert b.cite(answer + " See section [5899].").endswith("away. See section [1].")
+
+
+def test_the_sample_house_voice_is_taken_off_for_the_general_adapter():
+    from bot.answering.prompt import REFUSAL_TEXT
+
+    b = _builder()
+    styled = "Hi Dana! Lot B is free [1].\n\n• Permits at the desk [1]\n\n📘 Policy: Parking [1]\n— Anvil 🔨"
+    assert b.plain_voice(styled) == "Lot B is free [1].\n\n• Permits at the desk [1]"
+    assert b.plain_voice("Hi Sam! I couldn't find this on the Anvil, so I won't guess.\n— Anvil 🔨") == REFUSAL_TEXT

@@ -48,6 +48,8 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="training.batch_size")] = None,
     max_length: Annotated[int | None, typer.Option(help="tokens per example (training.max_length)")] = None,
     max_steps: Annotated[int | None, typer.Option(help="stop after N steps (smoke runs)")] = None,
+    base_adapter: Annotated[str | None, typer.Option(help="train on top of this adapter (training.base_adapter), "
+                                                     "e.g. an organisation's tone on adapters/grounded")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
     resume: Annotated[bool, typer.Option(help="continue from the last checkpoint in --out")] = False,
 ) -> None:
@@ -67,6 +69,8 @@ def train(
             setattr(cfg, key, value)
     if data:
         cfg.data = list(data)
+    if base_adapter:
+        cfg.base_adapter = None if base_adapter == "none" else base_adapter
     if rank:
         cfg.lora.r, cfg.lora.alpha = rank, 2 * rank
     base = base_model or cfg.base_model or settings.generation.model

@@ -307,7 +307,7 @@ def write_card(out: Path, tr: TrainReport, cfg: TrainingSettings, report: Prepar
         "base_model": tr.base_model,
         "base_adapter": cfg.base_adapter,  # the adapter this one was trained on top of (load it first)
         "base_fingerprint": fingerprint,
-        "data": {"sources": cfg.data, "hash": tr.data_hash, "train": tr.train_examples, "eval": tr.eval_examples,
+        "data": {"sources": cfg.data, "provenance": provenance(cfg.data), "hash": tr.data_hash, "train": tr.train_examples, "eval": tr.eval_examples,
                  "kinds": dict(report.counts), "dropped": report.dropped, "holdout": cfg.holdout},
         "hyperparameters": {"lora": cfg.lora.model_dump(), "epochs": cfg.epochs, "learning_rate": cfg.learning_rate,
                             "batch_size": cfg.batch_size, "grad_accumulation": cfg.grad_accumulation,
@@ -319,6 +319,16 @@ def write_card(out: Path, tr: TrainReport, cfg: TrainingSettings, report: Prepar
     }
     (out / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return card
+
+
+def provenance(folders) -> dict:
+    """What each data folder was built from (its SOURCES.json, written by the tool that built it)."""
+    out = {}
+    for f in folders:
+        manifest = Path(f) / "SOURCES.json"
+        if manifest.exists():
+            out[str(f)] = json.loads(manifest.read_text(encoding="utf-8"))
+    return out
 
 
 def update_card_scores(adapter: str | Path, scores: dict) -> None:

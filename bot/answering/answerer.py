@@ -45,7 +45,9 @@ class Answer:
     generator: str | None = None
     invalid_citations: list[int] = field(default_factory=list)  # markers the model invented, dropped
     removed: list[str] = field(default_factory=list)  # generated sentences the grounding check removed
-    mode: str = "generated"  # generated | extractive (quoted from the best passage) | not_found | refused
+    # generated | extractive (nothing generated was supported: the best passage quoted) | overruled (the model
+    # refused, the best passage was close enough to quote) | refused (the model's refusal) | not_found
+    mode: str = "generated"
 
     @property
     def nearest(self) -> list[ScoredChunk]:
@@ -123,7 +125,7 @@ class Answerer:
         min_similarity: float = 0.3, few_shot: bool = True, history_turns: int = 3,
         max_question_chars: int = 2000, bot_name: str = "orgbot", organisation: str = "your organisation",
         language: str | None = "en", escalation: str | None = None, grounding: bool = True,
-        min_support: float = 0.5, answer_similarity: float | None = None, extract_similarity: float = 0.0,
+        min_support: float = 0.6, answer_similarity: float | None = None, extract_similarity: float = 0.0,
     ):
         self.index = index
         self.embedder = embedder
@@ -218,8 +220,8 @@ class Answerer:
                 units = split_units(clean_generation(raw))
                 if len(units) - 1 > complete:
                     complete = len(units) - 1
-                    text = self.checker.check("\n".join(units[:complete]), texts, self._context(question),
-                                              REFUSAL).text
+                    text = self.checker.check("\n".join(units[:complete]), texts,
+                                              self._context(question, asker), REFUSAL).text
                     if text and text != shown:
                         shown = text
                         timings.setdefault("first_text_s", round(time.perf_counter() - t1, 3))
@@ -229,7 +231,7 @@ class Answerer:
             if _STOP_AT.search(raw) or _SIGN_OFF.search(raw.rstrip("\n")) and raw.endswith("\n"):
                 break
         timings["generate_s"] = round(time.perf_counter() - t1, 3)
-        yield self._finish(question, raw, passages, notes, timings)
+        yield self._finish(question, raw, passages, notes, timings, asker)
 
     def answer(self, question: str, **kw) -> Answer:
         final = None
@@ -246,11 +248,11 @@ class Answerer:
                     f"{escalate} The nearest pages are listed below.")
         return f"{REFUSAL_TEXT}{escalate} The nearest pages are listed below."
 
-    def _context(self, question: str) -> str:
-        """What an answer may name besides the passages: the question, the bot and the organisation."""
-        return f"{question} {self.bot_name} {self.organisation}"
+    def _context(self, question: str, asker: str | None = None) -> str:
+        """What an answer may name besides the passages: the question, the asker, the bot, the organisation."""
+        return f"{question} {asker or ''} {self.bot_name} {self.organisation}"
 
-    def _finish(self, question, raw, passages, notes, timings) -> Answer:
+    def _finish(self, question, raw, passages, notes, timings, asker: str | None = None) -> Answer:
         cleaned = clean_generation(raw)
         text, cited = validate_citations(cleaned, len(passages))
         invalid = sorted({n for n in cited_numbers(cleaned) if not 1 <= n <= len(passages)})
@@ -268,8 +270,8 @@ class Answerer:
                              "quoting it"]
             text = ""
         elif text and self.grounding:
-            result = self.checker.check(text, [p.chunk.embedding_text for p in passages], self._context(question),
-                                        REFUSAL)
+            result = self.checker.check(text, [p.chunk.embedding_text for p in passages],
+                                        self._context(question, asker), REFUSAL)
             removed = [c.text for c in result.removed]
             if removed:
                 log.info("grounding removed sentences", extra={"removed": len(removed), "kept": len(result.kept)})
@@ -286,7 +288,7 @@ class Answerer:
                               timings=timings, generator=gen, invalid_citations=invalid, removed=removed,
                               mode="not_found")
             text, cited = quoted[0], [quoted[1]]
-            mode = "extractive"
+            mode = "overruled" if refused else "extractive"
             notes = [*notes, "quoted from the best passage: the generated answer was not supported by the passages"
                      if removed or not refused else "quoted from the best passage"]
         if not text:

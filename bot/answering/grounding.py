@@ -140,7 +140,7 @@ def _sentences(text: str) -> list[str]:
 
 
 class GroundingChecker:
-    def __init__(self, *, min_support: float = 0.5, min_similarity: float = 0.6, embed: Embed | None = None):
+    def __init__(self, *, min_support: float = 0.6, min_similarity: float = 0.6, embed: Embed | None = None):
         self.min_support = min_support
         self.min_similarity = min_similarity
         self.embed = embed
@@ -166,6 +166,9 @@ class GroundingChecker:
                 checks.append(SentenceCheck(unit, cited, False, "specifics found in no passage", 0.0, missing))
                 continue
             words = content_stems(body)
+            if not words:  # "Sure!", "Hi there!": nothing to support, nothing to cite
+                checks.append(SentenceCheck(unit, cited, True, support=1.0))
+                continue
             candidates = cited or list(range(1, n + 1))
             scored = [(len(words & stems[c - 1]) / len(words) if words else 1.0, c) for c in candidates]
             support, best = max(scored) if scored else (0.0, None)

@@ -144,30 +144,39 @@ def summarise(questions: Sequence[EvalQuestion], results: Sequence[ArmResult]) -
     return out
 
 
-def fit_answer_similarity(questions: Sequence[EvalQuestion], results: Sequence[ArmResult],
-                          min_refused: float = 0.8) -> dict:
-    """The `answering.answer_similarity` threshold that answers the most answerable questions while
-    refusing at least `min_refused` of the unanswerable ones, from one arm's per-question results (a
-    refused question with the best passage at least that similar is quoted instead)."""
+def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResult],
+                   min_refused: float = 0.8) -> dict:
+    """The refusal thresholds (`answering.answer_similarity`, `answering.extract_similarity`) that answer
+    the most answerable questions while refusing at least `min_refused` of the unanswerable ones, from
+    one arm's per-question results (run with the override off and the extract threshold at 0):
+    - a refused question whose best passage is at least `answer_similarity` close is quoted instead;
+    - a quoted answer (nothing generated survived the check) below `extract_similarity` is refused."""
     by_id = {q.id: q for q in questions}
+    sims = sorted({r.best_similarity for r in results if r.best_similarity is not None})
     best: dict | None = None
-    candidates = sorted({r.best_similarity for r in results if r.best_similarity is not None}) + [1.01]
-    for tau in candidates:
-        refused_u = answered_a = 0
-        n_u = n_a = 0
-        for r in results:
-            override = r.refused and r.mode == "refused" and (r.best_similarity or 0) >= tau
-            if by_id[r.question_id].unanswerable:
-                n_u += 1
-                refused_u += r.refused and not override
-            else:
-                n_a += 1
-                answered_a += (not r.refused) or override
-        rate_u = refused_u / n_u if n_u else 1.0
-        if rate_u >= min_refused and (best is None or answered_a > best["answered"]):
-            best = {"answer_similarity": None if tau > 1 else round(tau, 4), "answered": answered_a,
-                    "answerable": n_a, "unanswerable_refused": round(rate_u, 4)}
-    return best or {"answer_similarity": None}
+    for tau_a in [*sims, 1.01]:
+        for tau_e in [0.0, *sims]:
+            refused_u = answered_a = n_u = n_a = 0
+            for r in results:
+                sim = r.best_similarity or 0.0
+                refused = r.refused
+                if r.mode == "refused" and sim >= tau_a:
+                    refused = False
+                elif r.mode == "extractive" and sim < tau_e:
+                    refused = True
+                if by_id[r.question_id].unanswerable:
+                    n_u += 1
+                    refused_u += refused
+                else:
+                    n_a += 1
+                    answered_a += not refused
+            rate_u = refused_u / n_u if n_u else 1.0
+            key = (answered_a, rate_u)
+            if rate_u >= min_refused and (best is None or key > (best["answered"], best["unanswerable_refused"])):
+                best = {"answer_similarity": None if tau_a > 1 else round(tau_a, 4),
+                        "extract_similarity": round(tau_e, 4), "answered": answered_a, "answerable": n_a,
+                        "unanswerable_refused": round(rate_u, 4)}
+    return best or {"answer_similarity": None, "extract_similarity": 0.0}
 
 
 def evaluate(
@@ -193,7 +202,7 @@ def evaluate(
         report["arms"][arm] = summarise(questions, results)
         report["per_question"][arm] = [r.to_json() for r in results]
         if arm == "tuned+RAG" or (arm == "base+RAG" and "tuned+RAG" not in arms):
-            report["fit"] = fit_answer_similarity(questions, results)
+            report["fit"] = fit_thresholds(questions, results)
     return report
 
 

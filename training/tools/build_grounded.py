@@ -340,6 +340,20 @@ def build(out_dir: Path, acme_dirs: list[Path], seed: int = 7, refusal_share: fl
                 rows.setdefault("acme-wiki", []).append({**row, "answer": plain})
                 counts["acme-wiki"] += 1
     out_dir.mkdir(parents=True, exist_ok=True)
+    provenance = {
+        "built_by": "training/tools/build_grounded.py",
+        "seed": seed,
+        "documents": {
+            "git-doc (Debian)": ["/usr/share/doc/git-doc/gitfaq.txt", "/usr/share/doc/git-doc/git-*.html"],
+            "sqlite3-doc (Debian)": ["/usr/share/doc/sqlite3/faq.html", "/usr/share/doc/sqlite3/*.html"],
+            "zsh-doc (Debian)": ["/usr/share/doc/zsh-common/html/FAQ0*.html", "/usr/share/doc/zsh-common/html/*.html"],
+            "sample wiki": [str(d) for d in acme_dirs],
+        },
+        "never": "the Python documentation (python3.11-doc): it is the evaluation set",
+        "examples": {f"{name}.jsonl": len(items) for name, items in rows.items()},
+        "counts": dict(counts),
+    }
+    (out_dir / "SOURCES.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
     for name, items in rows.items():
         with (out_dir / f"{name}.jsonl").open("w", encoding="utf-8") as f:
             for r in items:

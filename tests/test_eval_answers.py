@@ -1,0 +1,108 @@
+"""`orgbot eval answers`: four arms on the same questions, scored the way a reader would judge them."""
+
+import json
+
+from bot.answering import Answerer
+from bot.evaluation import answers as ev
+from bot.evaluation.datasets import EvalQuestion, Relevant, load_jsonl
+from retrieval.sqlite_index import EmbeddedIndex
+from tests.contract.index_contract import make_chunks
+from tests.fakes.embedder import HashingEmbedder
+from tests.fakes.generator import ScriptedGenerator
+
+QUESTIONS = [
+    EvalQuestion("q1", "where do staff park for free?", "Staff park for free in lot B.",
+                 [Relevant("wiki:parking", "Section 0")]),
+    EvalQuestion("q2", "how do I set up the vpn profile?", "Import the vpn profile and sign in.",
+                 [Relevant("wiki:vpn")]),
+    EvalQuestion("u1", "what is the canteen's wifi password?", unanswerable=True),
+]
+
+
+def index(tmp_path):
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:parking", ["Staff park for free in lot B behind the office."], title="Parking"))
+    idx.upsert(make_chunks("wiki:vpn", ["Import the vpn profile, then sign in with your account."], title="VPN"))
+    idx.upsert(make_chunks("wiki:canteen", ["The canteen serves lunch from noon; wifi is for guests."],
+                           title="Canteen"))
+    return idx
+
+
+def grounded_reply(messages):
+    """A model that answers from the first passage it is given, and refuses the wifi question."""
+    user = messages[-1]["content"]
+    if "wifi" in user.split("Question:")[-1]:
+        return "I couldn't find this in the documents I searched."
+    first = user.split("<passage 1>")[1].split("\n", 2)[1]
+    return f"{first} [1]"
+
+
+def run(tmp_path, arms=ev.ARMS):
+    idx, emb = index(tmp_path), HashingEmbedder()
+
+    def make_answerer(kind):
+        gen = ScriptedGenerator(grounded_reply if kind == "tuned" else "Parking costs 40 euros at Gate 7 [1].")
+        return Answerer(idx, emb, gen, top_k=2, min_similarity=0.05)
+
+    def closed(kind):
+        return ScriptedGenerator("You can park at the Vienna office for 12 euros a day.")
+
+    return ev.evaluate(QUESTIONS, arms=arms, make_answerer=make_answerer, closed_generator=closed,
+                       relevant_text=lambda q: q.reference, bot="orgbot", org="Example")
+
+
+def test_four_arms_show_what_retrieval_and_tuning_each_bring(tmp_path):
+    report = run(tmp_path)
+    arms = report["arms"]
+    assert list(arms) == ["base", "tuned", "base+RAG", "tuned+RAG"]
+    # closed book: nothing to cite, an invented place and price
+    assert arms["base"]["cited_relevant"] is None and arms["base"]["unsupported"] == 1.0
+    # the product path: the tuned model cites the answering page and refuses what the pages do not say
+    tuned = arms["tuned+RAG"]
+    assert tuned["cited_relevant"] == 1.0 and tuned["unanswerable_refused"] == 1.0
+    assert tuned["wrongly_refused"] == 0.0 and tuned["unsupported"] == 0.0 and tuned["fact_recall"] > 0.5
+    # the untuned model's invented price and gate are removed by the grounding check, never shown
+    base_rag = report["per_question"]["base+RAG"]
+    assert all("Gate 7" not in r["answer"] for r in base_rag)
+    assert any({"40", "Gate"} <= set(r["raw_unsupported"]) for r in base_rag)
+    assert arms["base+RAG"]["raw_unsupported"] > 0 and arms["base+RAG"]["unsupported"] == 0.0
+
+
+def test_results_are_written_as_json_a_chart_and_a_table(tmp_path):
+    report = run(tmp_path, arms=("base", "tuned+RAG"))
+    js, png = ev.write(report, tmp_path / "out", "unit", "unit test")
+    assert json.loads(js.read_text())["arms"]["tuned+RAG"]["questions"] == 3
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = ev.table(report)
+    assert table.count("\n") == 3 and "| tuned+RAG |" in table
+
+
+def test_refusal_thresholds_are_fitted_to_keep_unanswerables_refused():
+    results = [
+        ev.ArmResult("a", "", True, False, True, None, [], 1.0, best_similarity=0.7, mode="refused"),
+        ev.ArmResult("b", "", True, False, True, None, [], 1.0, best_similarity=0.5, mode="refused"),
+        ev.ArmResult("u", "", True, None, False, None, [], 1.0, best_similarity=0.6, mode="refused"),
+        ev.ArmResult("c", "x", False, True, True, 0.5, [], 1.0, best_similarity=0.45, mode="extractive"),
+        ev.ArmResult("v", "x", False, None, False, None, [], 1.0, best_similarity=0.3, mode="extractive"),
+    ]
+    qs = [EvalQuestion("a", "?"), EvalQuestion("b", "?"), EvalQuestion("c", "?"),
+          EvalQuestion("u", "?", unanswerable=True), EvalQuestion("v", "?", unanswerable=True)]
+    fit = ev.fit_thresholds(qs, results, min_refused=1.0)
+    # 0.6 would answer the unanswerable u; quoting below 0.45 would answer the unanswerable v
+    assert fit["answer_similarity"] == 0.7 and fit["extract_similarity"] == 0.45 and fit["answered"] == 2
+
+
+def test_a_question_file_names_the_fix_when_it_is_wrong(tmp_path):
+    import pytest
+
+    from bot.evaluation.datasets import DatasetError
+
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "ok?", "relevant": ["a.md"]}\n{"nope": 1}\n')
+    with pytest.raises(DatasetError, match=r"q.jsonl:2: each line needs a non-empty \"question\""):
+        load_jsonl(bad)
+    with pytest.raises(DatasetError, match="--set python-faq"):
+        load_jsonl(tmp_path / "missing.jsonl")
+    good = tmp_path / "g.jsonl"
+    good.write_text('{"question": "ok?", "relevant": ["a.md"], "reference": "yes"}\n')
+    assert load_jsonl(good, "wiki")[0].relevant[0].document_id == "wiki:a.md"

@@ -1,0 +1,80 @@
+"""The grounding check: a sentence stays only if the passage it cites supports it."""
+
+import torch
+
+from bot.answering.answerer import REFUSAL
+from bot.answering.generator import LoopStop
+from bot.answering.grounding import GroundingChecker, extractive_answer, specifics
+
+GIT = ("You should put your personal name, generally a form using a given name and family name. For example, "
+       "the current maintainer of Git uses \"Junio C Hamano\". Set it with git config user.name in ~/.gitconfig.")
+CANTEEN = "The canteen is open from 12:00 to 14:30 on weekdays."
+
+
+def check(answer, question="what should I put in user.name?"):
+    return GroundingChecker().check(answer, [GIT, CANTEEN], question, REFUSAL)
+
+
+def test_a_sentence_the_cited_passage_says_is_kept():
+    g = check("You should put your personal name, for example \"Junio C Hamano\" [1].")
+    assert g.text == "You should put your personal name, for example \"Junio C Hamano\" [1]." and not g.removed
+
+
+def test_a_name_in_no_passage_is_removed_whatever_it_cites():
+    g = check("Put your personal name in user.name [1]. Ask Simon Pinder in #people if unsure [1].")
+    assert g.text == "Put your personal name in user.name [1]."
+    assert g.removed[0].unsupported_specifics == ["#people", "Simon Pinder"]
+
+
+def test_a_number_in_no_passage_is_removed():
+    g = check("The canteen opens at 12:00 [2]. It closes at 15:00 [2].")
+    assert g.text == "The canteen opens at 12:00 [2]." and g.removed[0].unsupported_specifics == ["15:00"]
+
+
+def test_commands_and_paths_must_be_in_a_passage():
+    assert check("Run `git config user.name` and edit ~/.gitconfig [1].").text
+    g = check("Run `git config --global core.name` and edit ~/.bashrc [1].")
+    assert g.text == "" and {"git config --global core.name", "~/.bashrc"} <= set(g.removed[0].unsupported_specifics)
+
+
+def test_a_claim_the_cited_passage_does_not_make_is_removed():
+    g = check("Git is maintained by a foundation with no shareholders [1].")
+    assert g.text == "" and g.removed[0].reason == "not supported by the passage it cites"
+
+
+def test_a_true_sentence_citing_the_wrong_passage_is_removed():
+    assert check("You should put your personal name [2].").text == ""
+
+
+def test_an_uncited_supported_sentence_gets_its_citation():
+    g = check("The canteen is open from 12:00 to 14:30.")
+    assert g.text == "The canteen is open from 12:00 to 14:30 [2]."
+
+
+def test_bullets_are_checked_one_by_one():
+    g = check("Use your own name [1].\n• Junio C Hamano is an example [1]\n• It costs 40 euros [1]")
+    assert g.text == "Use your own name [1].\n\n• Junio C Hamano is an example [1]"
+
+
+def test_the_refusal_is_kept_as_it_is():
+    g = check("I couldn't find this in the documents I searched.")
+    assert g.text == "I couldn't find this in the documents I searched."
+
+
+def test_specifics_are_numbers_names_commands_and_paths():
+    found = specifics("Ask Dana Reyes in #it-help, run foo() with --force on Python 3.11 (see sys.path, ~/.bashrc).")
+    assert {"Dana Reyes", "#it-help", "foo()", "--force", "3.11", "sys.path", "~/.bashrc", "Python"} <= found
+    assert not specifics("Put your personal name there, then commit.")
+
+
+def test_extractive_answer_quotes_the_passage_closest_to_the_question():
+    text, n = extractive_answer("when does the canteen open?", [GIT, CANTEEN])
+    assert n == 2 and text == "The canteen is open from 12:00 to 14:30 on weekdays [2]."
+
+
+def test_a_repetition_loop_stops_generation():
+    stop = LoopStop(prompt_len=3)
+    looping = torch.tensor([[1, 2, 3] + [7, 8, 9] * 6])
+    assert stop(looping, None) and stop.triggered
+    varied = torch.tensor([[1, 2, 3] + list(range(10, 40))])
+    assert not LoopStop(prompt_len=3)(varied, None)
