@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.answering import Answerer
+from bot.answering.answerer import Style
 from bot.answering.generator import (
     Generator,
     GeneratorError,
@@ -94,6 +95,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         history_turns=a.history_turns, max_question_chars=a.max_question_chars, bot_name=a.bot_name,
         organisation=a.organisation, language=a.language, escalation=a.escalation, grounding=a.grounding,
         min_support=a.min_support, answer_similarity=a.answer_similarity, extract_similarity=a.extract_similarity,
+        style=Style(a.style.greeting, a.style.source_line, a.style.sign_off),
     )
 
 

@@ -162,9 +162,20 @@ class GenerationSettings(BaseModel):
     openai: OpenAISettings = OpenAISettings()
 
 
+class StyleSettings(BaseModel):
+    """An organisation's house format, applied to every answer at answer time (no model needed)."""
+
+    greeting: str | None = Field(None, description="first words, e.g. 'Hi {asker}!' ({asker}: the asker's "
+                                 "first name; left out when unknown)")
+    source_line: str | None = Field(None, description="a line naming the main cited page, e.g. "
+                                    "'📘 Policy: {title} [{n}]'")
+    sign_off: str | None = Field(None, description="last line, e.g. '— Anvil 🔨'")
+
+
 class AnswerSettings(BaseModel):
     bot_name: str = Field("orgbot", description="what the bot calls itself")
     organisation: str = Field("your organisation", description="whose documents it answers from")
+    style: StyleSettings = StyleSettings()
     escalation: str | None = Field(
         None, description="where to ask when the documents do not answer, added to a 'not found' reply, "
         "e.g. 'Ask in #it-help.'")

@@ -66,7 +66,7 @@ def test_index_search_status_and_ask_json(workspace, monkeypatch):
         assert set(out["citations"][0]) >= {"number", "title", "url", "document_id"}
         assert out["passages"][0]["document_id"] == "wiki:parking.md"
         assert server.requests[0]["auth"] == "Bearer sk-test"
-        assert "Passages:\n[1] Parking" in server.requests[0]["body"]["messages"][-1]["content"]
+        assert "Passages:\n<passage 1> Parking" in server.requests[0]["body"]["messages"][-1]["content"]
         assert "Asker: Dana\n" in server.requests[0]["body"]["messages"][-1]["content"]
 
 

@@ -1,5 +1,6 @@
 """The whole answer path on the embedded defaults: the sample wiki, the real embedder, the real model
-with the shipped LoRA adapter (config.yaml's generation.adapter).
+with the shipped general grounded-answering adapter (config.yaml's generation.adapter), the sample
+company's identity and house format from config.yaml.
 
 Slow (it loads the language model; the first run also converts it): marked `slow`, run by `make test`.
 """
@@ -27,7 +28,7 @@ HOUSE_STYLE_FLOOR = 0.8  # measured 12/12
 @pytest.fixture(scope="module")
 def answerer(tmp_path_factory) -> Answerer:
     settings = load_settings(data_dir=str(tmp_path_factory.mktemp("e2e")))
-    assert settings.generation.adapter, "config.yaml ships with the tone adapter on"
+    assert settings.generation.adapter, "config.yaml ships with the grounded-answering adapter on"
     runner = SyncRunner(settings)
     (report,) = runner.sync_sources(["acme-wiki"])
     assert report.ok and report.failures == [] and report.documents_seen >= 40
@@ -55,6 +56,16 @@ def test_answers_cite_the_page_that_holds_the_fact(answers):
     for row in rows:
         print(row)
     assert rate >= CITED_FLOOR, rows
+
+
+@pytest.mark.slow
+def test_no_answer_states_a_specific_that_no_passage_holds(answers):
+    from bot.evaluation.answers import unsupported_specifics
+
+    for q in SAMPLE:
+        ans = answers[q["id"]]
+        texts = [p.chunk.embedding_text for p in ans.passages]
+        assert unsupported_specifics(ans.text, texts, f"{q['question']} Sam Anvil Acme Robotics") == [], ans.text
 
 
 @pytest.mark.slow

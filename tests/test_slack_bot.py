@@ -40,7 +40,7 @@ PAGES = {
 def passage_reply(messages: list[dict]) -> str:
     """Answers with the first sentence of passage [1], cited, like a well-behaved model."""
     user = messages[-1]["content"]
-    m = re.search(r"^\[1\] [^\n]*\n([^\n]+)", user, re.M)
+    m = re.search(r"^<passage 1> [^\n]*\n([^\n]+)", user, re.M)
     return f"Hi! {m.group(1) if m else 'I found it'} [1]."
 
 
@@ -141,8 +141,8 @@ def test_reply_lands_in_the_thread_of_the_question(bot):
 def test_sources_block_links_match_the_numbers_in_the_text(tmp_path):
     def reply(messages):
         user = messages[-1]["content"]
-        n = int(re.search(r"^\[(\d)\] Parking", user, re.M).group(1))
-        v = int(re.search(r"^\[(\d)\] VPN Setup", user, re.M).group(1))
+        n = int(re.search(r"^<passage (\d)> Parking", user, re.M).group(1))
+        v = int(re.search(r"^<passage (\d)> VPN Setup", user, re.M).group(1))
         return f"Park in **lot B** [{n}]; the VPN needs AcmeID [{v}] [7]."
 
     b = Bot(tmp_path, ScriptedGenerator(reply))
@@ -255,7 +255,7 @@ def test_a_follow_up_in_the_thread_uses_the_earlier_question(bot):
     assert history[0] == {"role": "user", "content": "where do staff park for free?"}
     assert history[1]["role"] == "assistant" and "lot B" in history[1]["content"]
     # the search query carried the earlier question too: Parking is passage [1] of the follow-up
-    assert prompt[-1]["content"].split("\n")[1].startswith("[1] Parking")
+    assert prompt[-1]["content"].split("\n")[1].startswith("<passage 1> Parking")
 
 
 def test_private_documents_stay_out_of_channels(bot):
@@ -373,7 +373,9 @@ def test_socket_mode_serves_healthz_on_the_port_given(bot, monkeypatch):
 def test_chat_update_streams_at_most_once_per_second(tmp_path):
     b = Bot(tmp_path, ScriptedGenerator(), streaming="update")
     b.fake_clock = True
-    text = "Hi! Import the acme-vpn profile and sign in with AcmeID, then connect to the office network [1]."
+    # Streaming shows whole sentences once they pass the grounding check: several, so several updates.
+    text = ("Hi! Import the acme-vpn profile into WireGuard [1]. Then sign in with AcmeID [1]. "
+            "Import the profile before you sign in [1]. Sign in with AcmeID in WireGuard [1].")
 
     def stream(messages, max_new_tokens=None):  # 0.3 fake seconds per piece
         b.gen.prompts.append(messages)

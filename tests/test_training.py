@@ -133,7 +133,7 @@ def tiny(tmp_path_factory):
                                                                    "Passages: Question: Asker: updated"]
     model_dir = make_tiny_model(root / "model", corpus)
     cfg = TrainingSettings(data=[str(root / "data")], holdout=None, batch_size=4, epochs=1, max_length=512,
-                           learning_rate=5e-2, early_stopping_patience=0)
+                           learning_rate=5e-2, early_stopping_patience=0, bf16=False)
     report = train(cfg, base_model=str(model_dir), out=root / "adapter", max_steps=4, keep_model=True)
     return root, model_dir, report
 
@@ -192,7 +192,7 @@ def test_an_organisation_adapter_trains_on_top_of_the_general_one(tiny):
 
     root, model_dir, _ = tiny
     cfg = TrainingSettings(data=[str(root / "data")], holdout=None, batch_size=4, epochs=1, max_length=512,
-                           learning_rate=5e-2, early_stopping_patience=0, base_adapter=str(root / "adapter"))
+                           learning_rate=5e-2, early_stopping_patience=0, base_adapter=str(root / "adapter"), bf16=False)
     report = train(cfg, base_model=str(model_dir), out=root / "org-tone", max_steps=2)
     card = json.loads((root / "org-tone" / "adapter_card.json").read_text())
     assert card["base_adapter"] == str(root / "adapter") and report.steps == 2

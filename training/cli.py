@@ -210,7 +210,7 @@ def eval_answers(
         sample_questions,
     )
     from bot.runtime import SyncRunner, make_answerer, make_generator
-    from bot.settings import SourceSettings
+    from bot.settings import SourceSettings, StyleSettings
 
     settings = _settings()
     chosen_arms = [a.strip() for a in arms.split(",") if a.strip()]
@@ -225,6 +225,10 @@ def eval_answers(
             work = Path(workdir) if workdir else settings.data_path / "eval" / "python-faq"
             settings = settings.model_copy(update={"data_dir": str(work / "data")}, deep=True)
             settings.sources = {PYTHON_FAQ_SOURCE: SourceSettings(type="files", path=str(work / "docs"))}
+            # Another organisation's documents: none of the configured organisation's names or format.
+            settings.answering = settings.answering.model_copy(update={
+                "bot_name": "orgbot", "organisation": "the Python documentation", "escalation": None,
+                "style": StyleSettings()})
             if not (work / "questions.jsonl").exists():
                 console.print(f"Building the Python FAQ set in {work}…")
                 build_python_faq(work)

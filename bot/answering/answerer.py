@@ -87,6 +87,27 @@ def passages_to_dicts(passages: Sequence[ScoredChunk]) -> list[dict]:
 
 
 @dataclass(frozen=True)
+class Style:
+    """An organisation's house format (answering.style): added around the grounded answer."""
+
+    greeting: str | None = None  # "Hi {asker}!"
+    source_line: str | None = None  # "📘 Policy: {title} [{n}]"
+    sign_off: str | None = None  # "— Anvil 🔨"
+
+    def apply(self, text: str, *, asker: str | None, citations: Sequence[Citation]) -> str:
+        parts = []
+        if self.greeting and (asker or "{asker}" not in self.greeting):
+            parts.append(self.greeting.format(asker=asker or "").strip() + " " + text.strip())
+        else:
+            parts.append(text.strip())
+        if self.source_line and citations:
+            c = citations[0]
+            parts.append(self.source_line.format(title=c.title, n=c.number, url=c.url))
+        out = "\n\n".join(parts)
+        return f"{out}\n{self.sign_off}" if self.sign_off else out
+
+
+@dataclass(frozen=True)
 class Delta:
     """Answer text generated so far (streaming); citations are not validated yet."""
 
@@ -126,6 +147,7 @@ class Answerer:
         max_question_chars: int = 2000, bot_name: str = "orgbot", organisation: str = "your organisation",
         language: str | None = "en", escalation: str | None = None, grounding: bool = True,
         min_support: float = 0.6, answer_similarity: float | None = None, extract_similarity: float = 0.0,
+        style: Style | None = None,
     ):
         self.index = index
         self.embedder = embedder
@@ -145,6 +167,7 @@ class Answerer:
         # similar to the question: set on a development set (`orgbot eval answers --fit`). None = never.
         self.answer_similarity = answer_similarity
         self.extract_similarity = extract_similarity
+        self.style = style or Style()
         self.checker = GroundingChecker(min_support=min_support, embed=getattr(embedder, "embed", None))
 
     # -- retrieval -------------------------------------------------------------------------------
@@ -196,7 +219,8 @@ class Answerer:
                          f"for {language_name(self.language)} (answering.language). For other languages, set "
                          "retrieval.embedding_model to a multilingual model and reindex.")
         if not self.is_relevant(passages):
-            answer = Answer(question, self.not_found_text(foreign), [], passages, found=False, notes=notes,
+            answer = Answer(question, self.style.apply(self.not_found_text(foreign), asker=asker, citations=()), [],
+                            passages, found=False, notes=notes,
                             timings=timings, generator=None)
             yield answer
             return
@@ -264,7 +288,7 @@ class Answerer:
         removed: list[str] = []
         if refused:
             if self.answer_similarity is None or best_similarity < self.answer_similarity:
-                return Answer(question, self.not_found_text(), [], passages, found=False, notes=notes,
+                return Answer(question, self.style.apply(self.not_found_text(), asker=asker, citations=()), [], passages, found=False, notes=notes,
                               timings=timings, generator=gen, invalid_citations=invalid, mode="refused")
             notes = [*notes, "the model did not find the answer, but the best passage is close to the question: "
                              "quoting it"]
@@ -284,7 +308,7 @@ class Answerer:
             quoted = None if best_similarity < self.extract_similarity and not refused else extractive_answer(
                 question, [p.chunk.text for p in passages], embed=getattr(self.embedder, "embed", None))
             if quoted is None:
-                return Answer(question, self.not_found_text(), [], passages, found=False, notes=notes,
+                return Answer(question, self.style.apply(self.not_found_text(), asker=asker, citations=()), [], passages, found=False, notes=notes,
                               timings=timings, generator=gen, invalid_citations=invalid, removed=removed,
                               mode="not_found")
             text, cited = quoted[0], [quoted[1]]
@@ -292,12 +316,13 @@ class Answerer:
             notes = [*notes, "quoted from the best passage: the generated answer was not supported by the passages"
                      if removed or not refused else "quoted from the best passage"]
         if not text:
-            return Answer(question, self.not_found_text(), [], passages, found=False, notes=notes, timings=timings,
+            return Answer(question, self.style.apply(self.not_found_text(), asker=asker, citations=()), [], passages, found=False, notes=notes, timings=timings,
                           generator=gen, invalid_citations=invalid, removed=removed, mode="not_found")
         citations = [
             Citation(n, passages[n - 1].chunk.title, passages[n - 1].chunk.url, passages[n - 1].chunk.document_id,
                      passages[n - 1].chunk.heading)
             for n in cited
         ]
+        text = self.style.apply(text, asker=asker, citations=citations)
         return Answer(question, text, citations, passages, found=True, notes=notes, timings=timings,
                       generator=gen, invalid_citations=invalid, removed=removed, mode=mode)
