@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 ORGBOT := $(VENV)/bin/orgbot
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench train eval-tone lint clean
+.PHONY: install demo test test-fast bench train train-data train-tone eval-answers eval-tone lint clean
 
 install: $(VENV)/.installed
 
@@ -32,9 +32,23 @@ bench: install
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) bench/run.py
 
-# Reproduces the shipped adapter (measured: 46 minutes on 2 CPU cores, 11.6 GB peak; minutes on a GPU).
+# Reproduces the shipped general adapter, adapters/grounded, from training/data/grounded (timings: README).
 train: install
 	$(ORGBOT) train --overwrite
+
+# Rebuilds training/data/grounded from the Debian documentation packages (git, SQLite, zsh FAQs and manuals).
+train-data: install
+	apt-get install -y --no-install-recommends git-doc sqlite3-doc zsh-doc
+	$(PY) training/tools/build_grounded.py training/data/grounded
+
+# An organisation's tone on top of the general adapter: the sample company's house-style examples.
+train-tone: install
+	$(ORGBOT) train --data training/data/acme --base-adapter adapters/grounded --out adapters/acme-tone --overwrite
+
+# What retrieval and fine-tuning each bring: four arms on the Python FAQ (needs python3.11-doc) and the sample.
+eval-answers: install
+	$(ORGBOT) eval answers --set python-faq --limit 60
+	$(ORGBOT) eval answers --set sample --limit 40
 
 eval-tone: install
 	$(ORGBOT) eval tone --card

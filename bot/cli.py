@@ -330,6 +330,14 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="print one JSON
             console.print(f"[yellow]{escape(r['source'])}:[/] … and {len(r['failures']) - 5} more (--json)")
     console.print(f"[dim]{stats.documents} documents, {stats.chunks} chunks in {settings.retrieval.backend} "
                   f"index ({settings.index_path if settings.retrieval.backend == 'embedded' else 'elasticsearch'})")
+    g = settings.generation
+    if g.backend == "transformers":
+        from bot.answering.generator import choose_dtype
+
+        dtype = choose_dtype(g.dtype, "cpu")
+        why = {"bf16": "this CPU has native bf16 (AVX-512 BF16 / AMX)", "fp32": "no native bf16 on this CPU"}
+        console.print(f"[dim]generation: {escape(g.model)} + {escape(g.adapter or 'no adapter')}, {dtype} on CPU "
+                      f"({why[dtype] if g.dtype == 'auto' else 'generation.dtype'}; bf16 on a GPU)")
     health = getattr(idx, "health", None)
     if callable(health):
         try:

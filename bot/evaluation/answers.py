@@ -75,7 +75,7 @@ def unsupported_specifics(answer: str, sources: Sequence[str], question: str) ->
 def closed_book(generator: Generator, question: str, bot: str, org: str) -> str:
     messages = [{"role": "system", "content": CLOSED_BOOK_SYSTEM.format(bot=bot, org=org)},
                 {"role": "user", "content": f"Question: {question}"}]
-    return clean_generation(generate(generator, messages))
+    return clean_generation(generate(generator, messages, max_new_tokens=100))
 
 
 def run_closed_book(generator: Generator, q: EvalQuestion, relevant_text: str, bot: str, org: str) -> ArmResult:
