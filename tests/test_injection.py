@@ -9,7 +9,6 @@ Slow (loads the language model): marked `slow`, run by `make test`.
 """
 
 import shutil
-from pathlib import Path
 
 import pytest
 

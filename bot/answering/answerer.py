@@ -245,7 +245,7 @@ class Answerer:
                 if len(units) - 1 > complete:
                     complete = len(units) - 1
                     text = self.checker.check("\n".join(units[:complete]), texts,
-                                              self._context(question, asker), REFUSAL).text
+                                              self.context(question, asker), REFUSAL).text
                     if text and text != shown:
                         shown = text
                         timings.setdefault("first_text_s", round(time.perf_counter() - t1, 3))
@@ -272,9 +272,11 @@ class Answerer:
                     f"{escalate} The nearest pages are listed below.")
         return f"{REFUSAL_TEXT}{escalate} The nearest pages are listed below."
 
-    def _context(self, question: str, asker: str | None = None) -> str:
-        """What an answer may name besides the passages: the question, the asker, the bot, the organisation."""
-        return f"{question} {asker or ''} {self.bot_name} {self.organisation}"
+    def context(self, question: str, asker: str | None = None) -> str:
+        """What an answer may name besides the passages: the question, the asker, the bot, the organisation
+        and the words of the configured house format."""
+        style = " ".join(t for t in (self.style.greeting, self.style.source_line, self.style.sign_off) if t)
+        return f"{question} {asker or ''} {self.bot_name} {self.organisation} {self.escalation or ''} {style}"
 
     def _finish(self, question, raw, passages, notes, timings, asker: str | None = None) -> Answer:
         cleaned = clean_generation(raw)
@@ -295,7 +297,7 @@ class Answerer:
             text = ""
         elif text and self.grounding:
             result = self.checker.check(text, [p.chunk.embedding_text for p in passages],
-                                        self._context(question, asker), REFUSAL)
+                                        self.context(question, asker), REFUSAL)
             removed = [c.text for c in result.removed]
             if removed:
                 log.info("grounding removed sentences", extra={"removed": len(removed), "kept": len(result.kept)})

@@ -109,9 +109,9 @@ def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
     return ArmResult(
         q.id, answer.text, refused, cited, retrieved,
         None if q.unanswerable or refused else fact_recall(q.reference, answer.text),
-        [] if refused else unsupported_specifics(answer.text, texts, answerer._context(q.question)),
+        [] if refused else unsupported_specifics(answer.text, texts, answerer.context(q.question)),
         round(seconds, 3),
-        raw_unsupported=unsupported_specifics(raw, texts, answerer._context(q.question)) if raw else [],
+        raw_unsupported=unsupported_specifics(raw, texts, answerer.context(q.question)) if raw else [],
         best_similarity=None if best is None else round(best, 4), mode=answer.mode,
         extractive_relevant=extractive_relevant,
     )
