@@ -14,7 +14,7 @@ console = Console(stderr=True)
 
 train_app = typer.Typer(
     help="Fine-tune a LoRA adapter to the organisation's tone.\n\n"
-         "Example: orgbot train --out adapters/acme-tone --overwrite",
+         "Example: orgbot train --overwrite   (or: --base-adapter adapters/grounded --data my-tone/ --out adapters/my-tone)",
     invoke_without_command=True, no_args_is_help=False,
 )
 eval_app = typer.Typer(help="Evaluations: `orgbot eval tone` compares the base model with an adapter.")
