@@ -277,7 +277,11 @@ def train(
         if "out of memory" in str(e).lower() or "can't allocate memory" in str(e).lower():
             raise TrainingError(_oom_advice(cfg)) from e
         raise
-    trainer.save_model(str(out))  # the adapter only: the base model's tokenizer is loaded with the base
+    trainer.save_model(str(out))
+    # The adapter only: the base model's tokenizer is loaded with the base (trl saves a 33 MB copy), and the
+    # prepared data is rebuilt by `orgbot train prepare`.
+    for extra in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json"):
+        (out / extra).unlink(missing_ok=True)
 
     history = trainer.state.log_history
     train_losses = [{"step": h["step"], "epoch": round(h.get("epoch", 0), 3), "loss": round(h["loss"], 4)}
@@ -296,6 +300,7 @@ def train(
     )
     write_card(out, tr, cfg, report, fingerprint, bf16=bf16)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    shutil.rmtree(out / "data", ignore_errors=True)
     if keep_model:
         tr.model = trainer.model
     return tr
