@@ -33,13 +33,14 @@ def open_index(settings: Settings, *, create: bool = False, embedding_dim: int |
 
         # The mapping's dense_vector dims must be the embedder's real size.
         dim = embedding_dim or make_embedder(settings).dim
-        return open_elasticsearch_index(settings.retrieval.elasticsearch, dim)
+        return open_elasticsearch_index(settings.retrieval.elasticsearch, dim, fusion=settings.retrieval.hybrid.params())
     from retrieval.sqlite_index import EmbeddedIndex
 
     path = settings.index_path
     if not create and not path.exists():
         raise IndexUnavailable(f"No index at {path}. Run: orgbot index")
-    return EmbeddedIndex(path)
+    h = settings.retrieval.hybrid
+    return EmbeddedIndex(path, fusion=h.params(), field_weights=(h.title_weight, h.heading_weight, 1.0))
 
 
 def make_embedder(settings: Settings) -> Embedder:
