@@ -281,6 +281,9 @@ def status():
     console.print(table)
     console.print(f"[dim]{stats.documents} documents, {stats.chunks} chunks in {settings.retrieval.backend} "
                   f"index ({settings.index_path if settings.retrieval.backend == 'embedded' else 'elasticsearch'})")
+    built_by = getattr(idx, "embedder_name", lambda: None)()
+    if built_by:
+        console.print(f"[dim]vectors built by {escape(built_by)}[/dim]")
     health = getattr(idx, "health", None)
     if callable(health):
         try:

@@ -40,7 +40,14 @@ def open_index(settings: Settings, *, create: bool = False, embedding_dim: int |
     if not create and not path.exists():
         raise IndexUnavailable(f"No index at {path}. Run: orgbot index")
     h = settings.retrieval.hybrid
-    return EmbeddedIndex(path, fusion=h.params(), field_weights=(h.title_weight, h.heading_weight, 1.0))
+    index = EmbeddedIndex(path, fusion=h.params(), field_weights=(h.title_weight, h.heading_weight, 1.0))
+    built_by, model = index.embedder_name(), settings.retrieval.embedding_model
+    if not create and built_by and built_by != model:
+        raise IndexUnavailable(
+            f"The index at {path} was built with embedder {built_by!r} but retrieval.embedding_model is {model!r}: "
+            f"its vectors cannot be searched with this model. Rebuild it: orgbot index --full "
+            f"(or set retrieval.embedding_model back to {built_by!r})")
+    return index
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -37,7 +37,9 @@ class FusionParams:
             raise ValueError("rrf_k must be >= 1")
 
 
-DEFAULT_FUSION = FusionParams()
+# An index opened without settings fuses by plain RRF; orgbot's config (`retrieval.hybrid`, whose
+# defaults are the fitted values) passes its own.
+PLAIN_RRF = DEFAULT_FUSION = FusionParams()
 
 
 def _collect(bm25: Sequence[ScoredChunk], vector: Sequence[ScoredChunk]) -> dict[str, dict]:

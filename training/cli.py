@@ -184,7 +184,9 @@ def eval_tone(
 def register(app: typer.Typer) -> None:
     """Add the training and evaluation commands to the `orgbot` CLI."""
     from bot.evaluation.retrieval_cli import register as register_retrieval
+    from training.retriever_cli import register as register_retriever
 
     register_retrieval(eval_app)
+    register_retriever(train_app)
     app.add_typer(train_app, name="train")
     app.add_typer(eval_app, name="eval")

@@ -116,7 +116,7 @@ def eval_retrieval(
     from bot.evaluation.datasets import DatasetError
     from bot.evaluation.retrieval import evaluate, fetch_runs, fit_field_weights, fit_hybrid
     from bot.runtime import make_embedder
-    from retrieval.fusion import FusionParams
+    from retrieval.fusion import PLAIN_RRF, FusionParams
     from training.cli import _settings
 
     settings = _settings()
@@ -129,7 +129,7 @@ def eval_retrieval(
     embedder = make_embedder(settings)
     r = settings.retrieval
     configured = (r.hybrid.params(), r.candidates)
-    variants = {"hybrid (plain RRF)": (FusionParams(), 50), "hybrid (configured)": configured}
+    variants = {"hybrid (plain RRF)": (PLAIN_RRF, 50), "hybrid (configured)": configured}
     opened, runs = {}, {}
     t0 = time.perf_counter()
     try:

@@ -45,7 +45,7 @@ from retrieval.elasticsearch.mapping import (
     unit_vector,
     unsupported_vector_type,
 )
-from retrieval.fusion import FusionParams, fuse
+from retrieval.fusion import PLAIN_RRF, FusionParams, fuse
 from retrieval.index import IndexUnavailable, SearchMode, iter_batches
 from retrieval.types import Chunk, IndexStats, Query, ScoredChunk
 
@@ -156,6 +156,12 @@ class ElasticsearchIndex:
     def fusion_path(self) -> str:
         """"native" when configured and the licence allows the rrf retriever, else "client"."""
         if self.settings.fusion != "native":
+            return "client"
+        if self.fusion not in (None, PLAIN_RRF):  # the rrf retriever cannot weight its lists
+            if not self._fusion_warned:
+                self._fusion_warned = True
+                log.warning("native rrf is plain RRF; fusing in orgbot with retrieval.hybrid", extra={
+                    "method": self.fusion.method, "bm25_weight": self.fusion.bm25_weight})
             return "client"
         server = self._ready()
         if server.native_rrf_allowed and not self._native_failed:
