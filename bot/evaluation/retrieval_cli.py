@@ -106,6 +106,9 @@ def eval_retrieval(
     eval_dir: Annotated[str | None, typer.Option(
         help="where the sets' documents and indexes live (default: <data_dir>/eval)")] = None,
     reindex: Annotated[bool, typer.Option(help="re-index the sets' documents even if an index exists")] = False,
+    embedder_model: Annotated[str | None, typer.Option(
+        "--embedder", help="also measure vector and hybrid search with this embedder (e.g. one from "
+        "`orgbot train retriever`), on a re-embedded copy of each set's index")] = None,
     out: Annotated[str, typer.Option(help="JSON report")] = DEFAULT_OUT,
 ) -> None:
     """Retrieval quality (nDCG@10, MRR@10, recall@10/@100, hit@1) and query latency for BM25, vector and
@@ -152,6 +155,8 @@ def eval_retrieval(
         result = evaluate(index, embedder, qset.questions, variants=variants, runs=runs[name])
         report["sets"][qset.name] = {"questions": len(qset.questions), "chunks": index.stats().chunks, "modes": result,
                                 "threshold": _threshold(index, embedder, runs[name], unanswerable, r.min_similarity)}
+    if embedder_model:
+        _compare_embedder(report, embedder_model, names, opened, settings, variants["hybrid (configured)"])
     report["seconds"] = round(time.perf_counter() - t0, 1)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -163,6 +168,38 @@ def eval_retrieval(
                       f"{f['bm25_weight']}, vector_weight: {f['vector_weight']}, rrf_k: {f['rrf_k']}, "
                       f"title_weight: {fld['title_weight']}, heading_weight: {fld['heading_weight']}}}")
     console.print(f"Report: {out}")
+
+
+def _compare_embedder(report: dict, model: str, names: list[str], opened: dict, settings, configured) -> None:
+    """Vector and hybrid rows for another embedder, on a copy of each set's index re-embedded with it."""
+    import re
+
+    from bot.evaluation.retrieval import evaluate, fetch_runs, reembed_copy
+    from retrieval.embedding import Embedder
+    from retrieval.sqlite_index import EmbeddedIndex
+
+    other = Embedder(model, batch_size=settings.retrieval.embedding_batch_size)
+    label = Path(model).name or model
+    h = settings.retrieval.hybrid
+    report["compared_embedder"] = model
+    for name in names:
+        qset, index, s, _ = opened[name]
+        src = getattr(index, "path", None)
+        if src is None:
+            console.print(f"[yellow]{name}: --embedder needs the embedded engine; skipped[/yellow]")
+            continue
+        dst = Path(src).with_name(f"index-{re.sub(r'[^A-Za-z0-9]+', '-', label)}.db")
+        console.print(f"{name}: vectors by {escape(model)} in {dst}…")
+        t = time.perf_counter()
+        reembed_copy(Path(src), dst, other)
+        copy = EmbeddedIndex(dst, fusion=h.params(), field_weights=(h.title_weight, h.heading_weight, 1.0))
+        result = evaluate(copy, other, qset.questions, variants={"hybrid (configured)": configured},
+                          runs=fetch_runs(copy, other, qset.questions))
+        modes = report["sets"][qset.name]["modes"]
+        modes[f"vector [{label}]"] = result["vector"]
+        modes[f"hybrid (configured) [{label}]"] = result["hybrid (configured)"]
+        report["sets"][qset.name].setdefault("reembed_seconds", {})[label] = round(time.perf_counter() - t, 1)
+        copy.close()
 
 
 def _print_table(report: dict) -> None:
