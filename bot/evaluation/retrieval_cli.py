@@ -203,12 +203,13 @@ def _compare_embedder(report: dict, model: str, names: list[str], opened: dict, 
 
 
 def _print_table(report: dict) -> None:
-    table = Table(title="Retrieval: chunk hits rolled up to the judged section / document")
+    table = Table(title="Retrieval: chunk hits rolled up to the judged section / document; latency includes "
+                        "embedding the query")
     for col in ("set", "variant", "nDCG@10", "MRR@10", "R@10", "R@100", "hit@1", "p50 ms", "p95 ms"):
         table.add_column(col, justify="left" if col in ("set", "variant") else "right")
     for name, res in report["sets"].items():
         for variant, m in res["modes"].items():
-            table.add_row(f"{name} ({res['questions']})", variant, *(str(m[k]) for k in (
+            table.add_row(escape(f"{name} ({res['questions']})"), escape(variant), *(str(m[k]) for k in (
                 "ndcg@10", "mrr@10", "recall@10", "recall@100", "hit@1", "latency_ms_p50", "latency_ms_p95")))
     out = Console()
     if not out.is_terminal:
