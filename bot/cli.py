@@ -338,6 +338,9 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="print one JSON
         why = {"bf16": "this CPU has native bf16 (AVX-512 BF16 / AMX)", "fp32": "no native bf16 on this CPU"}
         console.print(f"[dim]generation: {escape(g.model)} + {escape(g.adapter or 'no adapter')}, {dtype} on CPU "
                       f"({why[dtype] if g.dtype == 'auto' else 'generation.dtype'}; bf16 on a GPU)")
+    built_by = getattr(idx, "embedder_name", lambda: None)()
+    if built_by:
+        console.print(f"[dim]vectors built by {escape(built_by)}[/dim]")
     health = getattr(idx, "health", None)
     if callable(health):
         try:

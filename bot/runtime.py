@@ -39,13 +39,21 @@ def open_index(settings: Settings, *, create: bool = False, embedding_dim: int |
 
         # The mapping's dense_vector dims must be the embedder's real size.
         dim = embedding_dim or make_embedder(settings).dim
-        return open_elasticsearch_index(settings.retrieval.elasticsearch, dim)
+        return open_elasticsearch_index(settings.retrieval.elasticsearch, dim, fusion=settings.retrieval.hybrid.params())
     from retrieval.sqlite_index import EmbeddedIndex
 
     path = settings.index_path
     if not create and not path.exists():
         raise IndexUnavailable(f"No index at {path}. Run: orgbot index")
-    return EmbeddedIndex(path)
+    h = settings.retrieval.hybrid
+    index = EmbeddedIndex(path, fusion=h.params(), field_weights=(h.title_weight, h.heading_weight, 1.0))
+    built_by, model = index.embedder_name(), settings.retrieval.embedding_model
+    if not create and built_by and built_by != model:
+        raise IndexUnavailable(
+            f"The index at {path} was built with embedder {built_by!r} but retrieval.embedding_model is {model!r}: "
+            f"its vectors cannot be searched with this model. Rebuild it: orgbot index --full "
+            f"(or set retrieval.embedding_model back to {built_by!r})")
+    return index
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -67,6 +67,33 @@ class ElasticsearchSettings(BaseModel):
         return v
 
 
+class HybridSettings(BaseModel):
+    """How hybrid search fuses the keyword and vector lists; fitted by `orgbot eval retrieval --fit`
+    on questions that are not the benchmark's (see README, "Retrieval quality")."""
+
+    # Defaults = the fit on the git/SQLite/zsh FAQs and the sample wiki (README, "Retrieval quality").
+    method: Literal["rrf", "convex"] = Field(
+        "convex", description="rrf = weighted reciprocal rank fusion; convex = weighted sum of min-max normalised scores"
+    )
+    bm25_weight: float = Field(0.45, ge=0)
+    vector_weight: float = Field(0.55, ge=0)
+    rrf_k: int = Field(60, ge=1, description="rank constant of RRF (ignored by convex)")
+    title_weight: float = Field(2.0, gt=0, description="embedded engine: BM25 weight of a title match (body = 1)")
+    heading_weight: float = Field(1.0, gt=0, description="embedded engine: BM25 weight of a heading match")
+
+    @field_validator("vector_weight")
+    @classmethod
+    def _not_both_zero(cls, v: float, info) -> float:
+        if v == 0 and info.data.get("bm25_weight", 1.0) == 0:
+            raise ValueError("bm25_weight and vector_weight cannot both be 0; set one above 0")
+        return v
+
+    def params(self):
+        from retrieval.fusion import FusionParams
+
+        return FusionParams(self.method, self.bm25_weight, self.vector_weight, self.rrf_k)
+
+
 class RetrievalSettings(BaseModel):
     backend: Literal["embedded", "elasticsearch"] = "embedded"
     embedding_model: str = Field(
@@ -76,8 +103,9 @@ class RetrievalSettings(BaseModel):
     embedding_batch_size: int = Field(32, ge=1)
     chunk_target_tokens: int = Field(200, ge=32, description="chunks are packed up to this; never over the model limit")
     top_k: int = Field(5, ge=1, le=50, description="passages given to the generator")
-    candidates: int = Field(50, ge=5, description="per retriever (BM25, vector) before fusion")
+    candidates: int = Field(100, ge=5, description="per retriever (BM25, vector) before fusion; fitted with hybrid")
     # Below this cosine similarity of the best passage, the bot says it did not find the answer
     # instead of guessing. Measured on examples/acme-wiki/questions.jsonl (see README).
     min_similarity: float = Field(0.25, ge=-1.0, le=1.0)
+    hybrid: HybridSettings = HybridSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()

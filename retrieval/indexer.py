@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]  # (documents done, total if known)
 
 
+class EmbedderChanged(Exception):
+    """The configured embedder is not the one that built the index: its vectors would not compare."""
+
+
 @dataclass
 class SyncReport:
     source: str
@@ -119,6 +123,13 @@ class Indexer:
             # Taken before reading: whatever changes while we read is polled again next time.
             mark = connector.checkpoint() if isinstance(connector, PollConnector) else None
             total = None if incremental else getattr(connector, "estimate", lambda: None)()
+            built_by = getattr(self.index, "embedder_name", lambda: None)()
+            model = self.embedder.model_name
+            if built_by and built_by != model and not full and self.index.stats().chunks:
+                raise EmbedderChanged(
+                    f"the index was built with embedder {built_by!r} but retrieval.embedding_model is {model!r}; "
+                    "vectors of the two cannot be compared. Rebuild it: orgbot index --full "
+                    f"(or set retrieval.embedding_model back to {built_by!r})")
             known = {} if full else self.index.document_hashes(source)
             self._acl_only = self._acl_updater(source) if known else None
             previous_ids = self.index.document_ids(source)
@@ -126,6 +137,9 @@ class Indexer:
             deleted: set[str] = set()
             self._pending = []
             with self.index.update(replace_source=source if full else None):
+                record = getattr(self.index, "record_embedder", None)
+                if record is not None:
+                    record(model)
                 if incremental:
                     batches = connector.poll(checkpoint, mark)
                     retry = set(retry_ids) if isinstance(connector, FetchConnector) else set()
@@ -158,6 +172,8 @@ class Indexer:
         except IndexUnavailable as e:  # the message says what to check; the traceback goes to the log file
             report.error = str(e)
             log.info("sync failed", extra={"source": source}, exc_info=True)
+        except EmbedderChanged as e:
+            report.error = f"{e}. The index still serves the previous data."
         except Exception as e:  # noqa: BLE001 - the report says what broke; the index is unchanged
             log.exception("sync failed", extra={"source": source})
             report.error = f"{type(e).__name__}: {e}. The index still serves the previous data."

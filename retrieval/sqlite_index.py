@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.fusion import FusionParams, fuse
 from retrieval.index import IndexUnavailable, SearchMode
 from retrieval.types import Chunk, IndexStats, Query, ScoredChunk
 
@@ -64,7 +64,8 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 """
 
-# Column weights for bm25(): a word in the title says more than one in the body.
+# Column weights for bm25() (title, heading, body): a word in the title says more than one in the
+# body. For an index opened without settings; orgbot passes `retrieval.hybrid.title_weight` / `heading_weight`.
 BM25_WEIGHTS = (4.0, 2.0, 1.0)
 
 _STOPWORDS = frozenset(
@@ -90,8 +91,11 @@ def fts_query(text: str) -> str | None:
 class EmbeddedIndex:
     """`DocumentIndex` on one SQLite file. Safe to search from many threads while one writes."""
 
-    def __init__(self, path: str | Path, create: bool = True):
+    def __init__(self, path: str | Path, create: bool = True, fusion: FusionParams | None = None,
+                 field_weights: tuple[float, float, float] = BM25_WEIGHTS):
         self.path = Path(path)
+        self.fusion = fusion  # None = plain RRF
+        self.field_weights = tuple(float(w) for w in field_weights)
         if not create and not self.path.exists():
             raise IndexUnavailable(f"No index at {self.path}. Run: orgbot index")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +180,20 @@ class EmbeddedIndex:
                         "INSERT INTO chunk_acl(chunk_rowid, principal) VALUES (?, ?)",
                         [(cur.lastrowid, p) for p in c.acl],
                     )
+
+    def embedder_name(self) -> str | None:
+        """The embedding model that built the vectors (None: an index from before this was recorded)."""
+        row = self._conn_for_read().execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+        return row[0] if row else None
+
+    def record_embedder(self, name: str) -> None:
+        """Say which embedding model built the vectors; call inside `update()`."""
+        w = self._writer
+        if w is None:
+            with self.update():
+                self.record_embedder(name)
+            return
+        w.execute("INSERT OR REPLACE INTO meta VALUES ('embedder', ?)", (name,))
 
     def _check_dim(self, w: sqlite3.Connection, chunks: Sequence[Chunk]) -> int:
         first = next((c.embedding for c in chunks if c.embedding is not None), None)
@@ -306,7 +324,7 @@ class EmbeddedIndex:
         if match is None:
             return []
         where, params = self._filter_sql(query)
-        w1, w2, w3 = BM25_WEIGHTS
+        w1, w2, w3 = self.field_weights
         # No JOIN: SQLite then ranks inside FTS5 (measured 3x faster at 100k chunks). Filters, when
         # there are any, become a rowid set the FTS scan checks; the unary + keeps SQLite from
         # handing that set to FTS5 as rowid lookups (one MATCH per allowed row: 70x slower at 10k).
@@ -389,7 +407,7 @@ class EmbeddedIndex:
             return [
                 ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.score) for i, c in enumerate(vec_sc[:k], 1)
             ]
-        return reciprocal_rank_fusion(bm25_sc, vec_sc, k)
+        return fuse(bm25_sc, vec_sc, k, self.fusion)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -41,13 +41,13 @@ class Query:
     # The principals the asker has (user id, channel id, groups). None = no ACL filtering
     # (trusted callers such as the CLI); an empty tuple sees only public documents.
     principals: Sequence[str] | None = None
-    candidates: int = 50  # per retriever, before fusion
+    candidates: int = 100  # per retriever, before fusion (retrieval.candidates)
 
 
 @dataclass(frozen=True)
 class ScoredChunk:
     chunk: Chunk
-    score: float  # fused (RRF) score, higher is better
+    score: float  # fused score (retrieval.hybrid), higher is better
     bm25_rank: int | None = None  # 1-based rank in the keyword list, None if absent
     vector_rank: int | None = None
     vector_score: float | None = None  # cosine similarity to the query, when known

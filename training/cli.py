@@ -17,7 +17,8 @@ train_app = typer.Typer(
          "Example: orgbot train --overwrite   (or: --base-adapter adapters/grounded --data my-tone/ --out adapters/my-tone)",
     invoke_without_command=True, no_args_is_help=False,
 )
-eval_app = typer.Typer(help="Evaluations: `orgbot eval tone` compares the base model with an adapter.")
+eval_app = typer.Typer(help="Evaluations: `orgbot eval tone` compares the base model with an adapter; "
+                            "`orgbot eval retrieval` measures search quality.")
 
 
 def _settings():
@@ -290,5 +291,10 @@ def eval_answers(
 
 def register(app: typer.Typer) -> None:
     """Add the training and evaluation commands to the `orgbot` CLI."""
+    from bot.evaluation.retrieval_cli import register as register_retrieval
+    from training.retriever_cli import register as register_retriever
+
+    register_retrieval(eval_app)
+    register_retriever(train_app)
     app.add_typer(train_app, name="train")
     app.add_typer(eval_app, name="eval")

@@ -165,3 +165,143 @@ def sample_questions(path: str | Path = SAMPLE_QUESTIONS) -> list[EvalQuestion]:
     before any model runs, so they say nothing about the answerer)."""
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     return [_question(r, f"{path}:{i}", SAMPLE_SOURCE) for i, r in enumerate(rows, 1) if not r.get("off_topic")]
+
+
+# -- the development set: other projects' FAQs (never the Python FAQ) ------------------------------------
+# Fusion weights are fitted on these, so the Python FAQ stays a test of whether they generalise.
+# Parsers adapted from training/tools/build_grounded.py (git_faq, sqlite_faq, zsh_faq).
+
+DEBIAN_DOC = Path("/usr/share/doc")
+DEV_FAQ_SOURCE = "dev-faq"
+_DEV_DISTRACTOR_BYTES = 600_000  # HTML per manual copied beside its FAQ, so the FAQ is not the whole corpus
+
+
+def _clean(text: str) -> str:
+    import html
+
+    return re.sub(r"[ \t]+", " ", html.unescape(text)).strip()
+
+
+def _git_faq(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
+    """(title, [(question, heading path, answer)]) from gitfaq.txt (AsciiDoc)."""
+    text = path.read_text(encoding="utf-8")
+    out, category = [], ""
+    for block in re.split(r"\n(?=\[\[[\w-]+\]\]\n)|\n(?=[A-Z][\w ]+\n-{3,}\n)", text):
+        m = re.match(r"([A-Z][\w ]+)\n-{3,}\n", block)
+        if m:
+            category = m.group(1).strip()
+            continue
+        m = re.match(r"\[\[[\w-]+\]\]\n(.+?)::\n(.*)", block, re.S)
+        if not m:
+            continue
+        body = re.sub(r"^\+\n", "\n", m.group(2), flags=re.M).replace("\n----\n", "\n")
+        body = re.sub(r"linkgit:([\w-]+)\[\d\]", r"\1", body)
+        answer = "\n\n".join(p for p in (_clean(" ".join(x.strip() for x in p.splitlines()))
+                                         for p in re.split(r"\n\s*\n", body)) if p)
+        out.append((_clean(m.group(1).replace("`", "")), [category] if category else [], answer))
+    return "gitfaq(7) — Frequently asked questions about using Git", out
+
+
+def _sqlite_faq(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(path.read_text(encoding="utf-8", errors="replace"), "lxml")
+    out = []
+    for b in soup.find_all("b"):
+        m = re.match(r"\((\d+)\)\s*(.+)", b.get_text(" ", strip=True), re.S)
+        quote = b.find_parent("p").find_next_sibling("blockquote") if b.find_parent("p") else None
+        if not m or quote is None:
+            continue
+        parts = []
+        for el in quote.find_all(["p", "pre", "li"]):
+            t = el.get_text("\n" if el.name == "pre" else " ", strip=True)
+            if t:
+                parts.append(t if el.name == "pre" else " ".join(_clean(t).split()))
+        answer = "\n\n".join(dict.fromkeys(parts)) or _clean(quote.get_text(" ", strip=True))
+        out.append((_clean(re.sub(r"\s+", " ", m.group(2))), [], answer))
+    return "SQLite Frequently Asked Questions", out
+
+
+def _zsh_faq(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
+    from connectors.files.parsers import parse
+
+    parsed = parse(path.suffix, path.read_bytes())
+    out = []
+    for s in parsed.sections:
+        parts = s.heading.split(" › ")
+        m = re.match(r"(\d+\.\d+):\s*(.+)", parts[-1])
+        if not m or len(s.text) < 80:
+            continue
+        title = m.group(2).strip()
+        if is_question_heading(title):
+            question = re.sub(r"\bit\b", "zsh", title, count=1) if "zsh" not in title.lower() else title
+        else:
+            question = f"zsh: {title[0].lower() + title[1:]}"
+        out.append((question, parts[:-1], s.text))
+    return _clean(parsed.title or path.stem), out
+
+
+def _faq_page(title: str, entries: list[tuple[str, list[str], str]]) -> str:
+    """An HTML page of the FAQ with each question heading replaced by "Entry N"."""
+    import html
+
+    lines = [f"<html><head><title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"]
+    current: list[str] = []
+    for n, (_question, path, answer) in enumerate(entries, start=1):
+        for level, part in enumerate(path):
+            if level >= len(current) or current[level] != part:
+                lines.append(f"<h{level + 2}>{html.escape(part)}</h{level + 2}>")
+        current = path
+        lines.append(f"<h{len(path) + 2}>Entry {n}</h{len(path) + 2}>")
+        for para in answer.split("\n\n"):
+            tag = "pre" if "\n" in para.strip() else "p"
+            lines.append(f"<{tag}>{html.escape(para.strip())}</{tag}>")
+    lines.append("</body></html>")
+    return "\n".join(lines)
+
+
+def build_dev_faq(out_dir: str | Path, doc_root: str | Path = DEBIAN_DOC) -> tuple[Path, list[EvalQuestion]]:
+    """The development set for fitting retrieval settings: the Git, SQLite and zsh FAQs (Debian's
+    git-doc, sqlite3-doc, zsh-doc) with question headings replaced by "Entry N", plus pages of each
+    manual as distractors, written to `out_dir/docs`; questions to `out_dir/questions.jsonl`."""
+    root, out = Path(doc_root), Path(out_dir)
+    faqs = [("git", root / "git-doc/gitfaq.txt", _git_faq, root / "git-doc"),
+            ("sqlite", root / "sqlite3/faq.html", _sqlite_faq, root / "sqlite3"),
+            *[("zsh", p, _zsh_faq, root / "zsh-common/html") for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
+    missing = [str(p) for _, p, _, _ in faqs[:2] if not p.exists()]
+    if missing or len(faqs) < 3:
+        raise DatasetError(f"the FAQs of the development set are missing ({', '.join(missing) or 'zsh FAQ'}). "
+                           "Install them: apt-get install git-doc sqlite3-doc zsh-doc")
+    target = out / "docs"
+    if target.exists():
+        shutil.rmtree(target)
+    questions: list[EvalQuestion] = []
+    for corpus, path, parse_faq, _ in faqs:
+        title, entries = parse_faq(path)
+        rel = f"{corpus}/{path.stem}-faq.html" if corpus != "zsh" else f"zsh/{path.stem}.html"
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        (target / rel).write_text(_faq_page(title, entries), encoding="utf-8")
+        for n, (question, _path, answer) in enumerate(entries, start=1):
+            questions.append(EvalQuestion(
+                id=f"{rel.removesuffix('.html').replace('/', '-')}-{n}", question=question,
+                reference=answer.split("\n\n")[0], relevant=[Relevant(f"{DEV_FAQ_SOURCE}:{rel}", f"Entry {n}")],
+                kind=corpus))
+    # Distractors: manual pages of each project (not the FAQ itself, nor tables of contents and
+    # indexes, which list the questions), smallest first, up to a budget per manual.
+    for corpus, folder in (("git", root / "git-doc"), ("sqlite", root / "sqlite3"), ("zsh", root / "zsh-common/html")):
+        budget = _DEV_DISTRACTOR_BYTES
+        pages = [p for p in folder.glob("*.html") if not re.search(r"faq|index|toc|contents", p.name, re.I)]
+        for page in sorted(pages, key=lambda p: (p.stat().st_size, p.name)):
+            size = page.stat().st_size
+            if size < 2_000:
+                continue
+            if size > budget:
+                break
+            budget -= size
+            dest = target / corpus / "manual" / page.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(page, dest)
+    with (out / "questions.jsonl").open("w", encoding="utf-8") as f:
+        for q in questions:
+            f.write(json.dumps(q.to_json(), ensure_ascii=False) + "\n")
+    return target, questions

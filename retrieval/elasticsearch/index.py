@@ -45,7 +45,7 @@ from retrieval.elasticsearch.mapping import (
     unit_vector,
     unsupported_vector_type,
 )
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.fusion import PLAIN_RRF, FusionParams, fuse
 from retrieval.index import IndexUnavailable, SearchMode, iter_batches
 from retrieval.types import Chunk, IndexStats, Query, ScoredChunk
 
@@ -89,7 +89,8 @@ class ElasticsearchIndex:
     Safe to search from many threads while one writes (writes are serialised by a lock).
     """
 
-    def __init__(self, settings: ElasticsearchSettings, embedding_dim: int, *, client: Elasticsearch | None = None):
+    def __init__(self, settings: ElasticsearchSettings, embedding_dim: int, *, client: Elasticsearch | None = None,
+                 fusion: FusionParams | None = None):
         if client is None and not settings.url:
             raise IndexUnavailable(
                 "retrieval.backend is elasticsearch but no URL is set. "
@@ -106,6 +107,7 @@ class ElasticsearchIndex:
         self._local = threading.local()
         self._native_failed = False
         self._fusion_warned = False
+        self.fusion = fusion  # client-side fusion (retrieval.hybrid); None = plain RRF
         self._exact_warned = False
         self._keep: set[str] = set()  # half-built indices a task that would not stop may still write to
 
@@ -154,6 +156,12 @@ class ElasticsearchIndex:
     def fusion_path(self) -> str:
         """"native" when configured and the licence allows the rrf retriever, else "client"."""
         if self.settings.fusion != "native":
+            return "client"
+        if self.fusion not in (None, PLAIN_RRF):  # the rrf retriever cannot weight its lists
+            if not self._fusion_warned:
+                self._fusion_warned = True
+                log.warning("native rrf is plain RRF; fusing in orgbot with retrieval.hybrid", extra={
+                    "method": self.fusion.method, "bm25_weight": self.fusion.bm25_weight})
             return "client"
         server = self._ready()
         if server.native_rrf_allowed and not self._native_failed:
@@ -676,7 +684,7 @@ class ElasticsearchIndex:
         if mode == "vector":
             out = [ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.score) for i, c in enumerate(vec[:k], 1)]
         else:
-            out = reciprocal_rank_fusion(bm25, vec, k)
+            out = fuse(bm25, vec, k, self.fusion)
         if quantized and not rescore:
             out = self._exact_cosines(target, out, vector, mode)
         return out
@@ -812,6 +820,7 @@ def _reason(error: Any) -> str:
     return str(error)
 
 
-def open_elasticsearch_index(settings: ElasticsearchSettings, embedding_dim: int) -> ElasticsearchIndex:
+def open_elasticsearch_index(settings: ElasticsearchSettings, embedding_dim: int,
+                             fusion: FusionParams | None = None) -> ElasticsearchIndex:
     """The Elasticsearch `DocumentIndex` for these settings; connects on first use, not here."""
-    return ElasticsearchIndex(settings, embedding_dim)
+    return ElasticsearchIndex(settings, embedding_dim, fusion=fusion)

