@@ -436,6 +436,7 @@ def test_feedback_click_is_stored_and_exported_in_the_training_shape(bot, tmp_pa
     reply = bot.slack.wait_calls("chat.postMessage")[0]
     answer_id = button_value(reply["blocks"], FEEDBACK_UP)
     bot.send.click("feedback_down", answer_id, user="UVOTER")
+    bot.slack.wait_calls("response_url", 1)  # the first vote is stored before the second click arrives
     bot.send.click(FEEDBACK_UP, answer_id, user="UVOTER")  # changed their mind: the latest vote wins
     thanks = bot.slack.wait_calls("response_url", 2)
     assert "Thanks" in thanks[-1]["text"] and thanks[-1]["response_type"] == "ephemeral"
