@@ -36,6 +36,13 @@ _CODE = re.compile(r"`([^`]+)`")
 # Tokens only code, commands, paths, versions and addresses have: user.name, ~/.bashrc, --force,
 # sys.path, foo(), C:\temp, #it-help, @alice, snake_case.
 _CODEISH = re.compile(r"^(?:[#@~/$][\w/.~]|--?\w).*|.*\w[._/\\:]\w.*|.*\w\(\)$|.*_.*")
+# Words aimed at the assistant, not the reader: a page that says them is trying to steer the bot. An
+# answer sentence that repeats one is removed, even though the passage "supports" it.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget)\b.{0,40}\b(?:instructions?|passages?|question|rules|prompt)\b"
+    r"|\bsystem prompt\b|\b(?:reply|answer|respond)\b.{0,30}\bonly\b.{0,30}\b(?:with|in)\b"
+    r"|\bfrom now on\b|\b(?:AI|language model|chat ?bot|the assistant)\b.{0,40}\b(?:must|should|tell|say|reply)\b"
+    r"|\bsystem override\b|\bdeveloper mode\b|\bnew instructions\b|\b(?:reveal|print|show) your (?:full )?(?:system )?(?:prompt|instructions)\b", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 
@@ -160,6 +167,9 @@ class GroundingChecker:
                 continue  # a bare marker or punctuation
             if refusal is not None and refusal.search(body):
                 checks.append(SentenceCheck(unit, cited, True, support=1.0))
+                continue
+            if _INSTRUCTION.search(body):
+                checks.append(SentenceCheck(unit, cited, False, "an instruction quoted from a passage"))
                 continue
             missing = sorted(s for s in specifics(body) if not _present(s, all_text, all_stems))
             if missing:
