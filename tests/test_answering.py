@@ -192,3 +192,9 @@ def test_the_house_format_comes_from_config_not_the_model(index):
     plain = answerer(index, ScriptedGenerator("Staff park for free in lot B [1].")).answer(
         "where do staff park for free?", asker="Sam")
     assert plain.text == "Staff park for free in lot B [1]."
+
+
+def test_a_list_of_closest_pages_instead_of_an_answer_is_a_refusal(index):
+    gen = ScriptedGenerator("• Closest pages: Parking [1]\n• Ask the front desk [2]")
+    ans = answerer(index, gen).answer("where do staff park for free?")
+    assert not ans.found and ans.citations == [] and ans.mode == "refused"

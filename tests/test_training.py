@@ -290,3 +290,5 @@ def test_the_sample_house_voice_is_taken_off_for_the_general_adapter():
     styled = "Hi Dana! Lot B is free [1].\n\n• Permits at the desk [1]\n\n📘 Policy: Parking [1]\n— Anvil 🔨"
     assert b.plain_voice(styled) == "Lot B is free [1].\n\n• Permits at the desk [1]"
     assert b.plain_voice("Hi Sam! I couldn't find this on the Anvil, so I won't guess.\n— Anvil 🔨") == REFUSAL_TEXT
+    listed = "Hi Sam! I couldn't find this on the Anvil, so I won't guess.\n\n• Closest pages: Parking [1]\n— Anvil 🔨"
+    assert b.plain_voice(listed) == REFUSAL_TEXT  # no organisation's wiki name, no page list to learn

@@ -119,6 +119,9 @@ _STOP_AT = re.compile(r"<start_of_turn>|<end_of_turn>|\n\s*(?:Question|Asker|Pas
 
 
 REFUSAL = re.compile(r"\b(?:couldn'?t|could not|can'?t|cannot) find\b|won'?t guess", re.I)
+# A list of the closest pages instead of an answer is a refusal too (the tuned model learnt it from
+# the sample's refusals), wherever it stands.
+CLOSEST = re.compile(r"\b(?:closest|nearest) pages?\b", re.I)
 _SIGN_OFF = re.compile(r"^— \S.*$", re.M)  # the house style ends with a "— Anvil" line
 
 
@@ -286,7 +289,7 @@ class Answerer:
             notes = [*notes, f"dropped citation(s) to passages that were not given: {invalid}"]
         gen = self.generator.name
         best_similarity = max((p.vector_score for p in passages if p.vector_score is not None), default=0.0)
-        refused = bool(text) and bool(REFUSAL.search(text.split("\n", 1)[0]))
+        refused = bool(text) and bool(REFUSAL.search(text.split("\n", 1)[0]) or CLOSEST.search(text))
         removed: list[str] = []
         if refused:
             if self.answer_similarity is None or best_similarity < self.answer_similarity:

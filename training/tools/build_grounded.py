@@ -367,8 +367,8 @@ _GREETING = re.compile(r"^(?:Hi|Hello|Hey)\b[^!.\n]{0,40}[!.,]\s*")
 def plain_voice(answer: str) -> str | None:
     """The sample's house-style answer without its decorations (greeting, policy line, sign-off); a
     refusal becomes the general refusal."""
-    if not re.search(r"\[\d+\]", answer):
-        return REFUSAL_TEXT
+    if not re.search(r"\[\d+\]", answer) or re.search(r"couldn'?t find|won'?t guess|closest pages", answer, re.I):
+        return REFUSAL_TEXT  # the sample's refusals list "Closest pages: … [1]" and name its wiki
     lines = [ln for ln in answer.splitlines() if not ln.startswith(("📘", "— "))]
     text = _GREETING.sub("", "\n".join(lines).strip()).strip()
     text = re.sub(r"\n{3,}", "\n\n", text)
