@@ -227,7 +227,8 @@ def extractive_answer(question: str, passages: Sequence[str], *, embed: Embed | 
     pool: list[tuple[int, int, str]] = []  # (passage number, position, sentence)
     for n, p in enumerate(passages[:candidates], start=1):
         for i, s in enumerate(_sentences(p)):
-            if len(s.split()) >= 4 and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s):
+            if (len(s.split()) >= 4 and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
+                    and not s.rstrip().endswith("?")):  # a question is not an answer
                 pool.append((n, i, s))
     if not pool:
         return None
