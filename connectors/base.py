@@ -9,7 +9,7 @@ that kills the whole sync.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -72,6 +72,18 @@ class Deletion:
 
 
 Batch = list["SourceDocument | ConnectorFailure | Deletion"]
+
+
+def batched(items: Iterable, size: int) -> Iterator[Batch]:
+    """`items` in lists of `size` (the last one may be shorter): how connectors hand documents over."""
+    batch: Batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class SourceUnavailable(Exception):

@@ -31,6 +31,7 @@ from connectors.base import (
     Section,
     SourceDocument,
     SourceUnavailable,
+    batched,
     parse_time_checkpoint,
     time_checkpoint,
 )
@@ -317,14 +318,7 @@ class ConfluenceConnector:
         return out
 
     def _batched(self, items: Iterable) -> Iterator[Batch]:
-        batch: Batch = []
-        for item in items:
-            batch.append(item)
-            if len(batch) >= self.batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        return batched(items, self.batch_size)
 
     def close(self) -> None:
         self.http.close()

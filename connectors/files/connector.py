@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from connectors.base import Batch, ConnectorFailure, SourceDocument, SourceUnavailable
+from connectors.base import Batch, ConnectorFailure, SourceDocument, SourceUnavailable, batched
 from connectors.files.parsers import SUPPORTED, ParseError, parse
 
 log = logging.getLogger(__name__)
@@ -113,11 +113,4 @@ class FilesConnector:
         )
 
     def load(self) -> Iterator[Batch]:
-        batch: Batch = []
-        for path in self._files():
-            batch.append(self.read(path))
-            if len(batch) >= self.batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        yield from batched((self.read(path) for path in self._files()), self.batch_size)

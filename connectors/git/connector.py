@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from connectors.base import Batch, ConnectorFailure, Deletion, SourceDocument, SourceUnavailable
+from connectors.base import Batch, ConnectorFailure, Deletion, SourceDocument, SourceUnavailable, batched
 from connectors.files.connector import DEFAULT_EXCLUDE, _title_from_name
 from connectors.files.parsers import SUPPORTED, ParseError, parse
 
@@ -201,14 +201,7 @@ class GitConnector:
                 yield self.read(until, path)
 
     def _batched(self, items: Iterable) -> Iterator[Batch]:
-        batch: Batch = []
-        for item in items:
-            batch.append(item)
-            if len(batch) >= self.batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        return batched(items, self.batch_size)
 
 
 def _env() -> dict[str, str]:

@@ -24,6 +24,7 @@ from connectors.base import (
     Deletion,
     SourceDocument,
     SourceUnavailable,
+    batched,
     parse_time_checkpoint,
     time_checkpoint,
 )
@@ -330,14 +331,7 @@ class MediaWikiConnector:
         )
 
     def _batched(self, items: Iterable) -> Iterator[Batch]:
-        batch: Batch = []
-        for item in items:
-            batch.append(item)
-            if len(batch) >= self.batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        return batched(items, self.batch_size)
 
     def close(self) -> None:
         self.http.close()

@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.answering.prompt import REFUSAL_TEXT  # noqa: E402
+from bot.evaluation.datasets import is_question_heading as is_question  # noqa: E402
 from connectors.base import Section, SourceDocument  # noqa: E402
 from connectors.files.parsers import parse  # noqa: E402
 from retrieval.chunking import chunk_document  # noqa: E402
@@ -157,9 +158,6 @@ def casual(question: str, rng: random.Random) -> str:
     return rng.choice(("quick q: {q}?", "{q}", "hey, {q}?", "anyone know {q}?", "{q}??", "question: {q}")).format(q=q)
 
 
-def is_question(text: str) -> bool:
-    return "?" in text or bool(re.match(r"(how|what|why|is|are|can|where|when|which|who|do|does|should)\b", text,
-                                         re.I))
 
 
 # -- the manuals ---------------------------------------------------------------------------------------
