@@ -182,7 +182,7 @@ def _clean(text: str) -> str:
     return re.sub(r"[ \t]+", " ", html.unescape(text)).strip()
 
 
-def _git_faq(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
+def git_faq_entries(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
     """(title, [(question, heading path, answer)]) from gitfaq.txt (AsciiDoc)."""
     text = path.read_text(encoding="utf-8")
     out, category = [], ""
@@ -202,7 +202,7 @@ def _git_faq(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
     return "gitfaq(7) — Frequently asked questions about using Git", out
 
 
-def _sqlite_faq(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
+def sqlite_faq_entries(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(path.read_text(encoding="utf-8", errors="replace"), "lxml")
@@ -265,8 +265,8 @@ def build_dev_faq(out_dir: str | Path, doc_root: str | Path = DEBIAN_DOC) -> tup
     git-doc, sqlite3-doc, zsh-doc) with question headings replaced by "Entry N", plus pages of each
     manual as distractors, written to `out_dir/docs`; questions to `out_dir/questions.jsonl`."""
     root, out = Path(doc_root), Path(out_dir)
-    faqs = [("git", root / "git-doc/gitfaq.txt", _git_faq, root / "git-doc"),
-            ("sqlite", root / "sqlite3/faq.html", _sqlite_faq, root / "sqlite3"),
+    faqs = [("git", root / "git-doc/gitfaq.txt", git_faq_entries, root / "git-doc"),
+            ("sqlite", root / "sqlite3/faq.html", sqlite_faq_entries, root / "sqlite3"),
             *[("zsh", p, _zsh_faq, root / "zsh-common/html") for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
     missing = [str(p) for _, p, _, _ in faqs[:2] if not p.exists()]
     if missing or len(faqs) < 3:

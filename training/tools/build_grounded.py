@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.answering.prompt import REFUSAL_TEXT  # noqa: E402
+from bot.evaluation.datasets import git_faq_entries, sqlite_faq_entries  # noqa: E402
 from bot.evaluation.datasets import is_question_heading as is_question  # noqa: E402
 from connectors.base import Section, SourceDocument  # noqa: E402
 from connectors.files.parsers import parse  # noqa: E402
@@ -79,59 +80,27 @@ def clean(text: str) -> str:
 
 # -- the FAQs -----------------------------------------------------------------------------------------
 
-def git_faq(path: Path = DOC / "git-doc/gitfaq.txt") -> list[Entry]:
-    text = path.read_text(encoding="utf-8")
-    docs_sections: list[Section] = []
-    questions: list[tuple[str, str]] = []
-    category = ""
-    blocks = re.split(r"\n(?=\[\[[\w-]+\]\]\n)|\n(?=[A-Z][\w ]+\n-{3,}\n)", text)
-    for block in blocks:
-        m = re.match(r"([A-Z][\w ]+)\n-{3,}\n", block)
-        if m:
-            category = m.group(1).strip()
-            continue
-        m = re.match(r"\[\[[\w-]+\]\]\n(.+?)::\n(.*)", block, re.S)
-        if not m:
-            continue
-        question = clean(m.group(1).replace("`", ""))
-        body = m.group(2)
-        body = re.sub(r"^\+\n", "\n", body, flags=re.M).replace("\n----\n", "\n")
-        body = re.sub(r"linkgit:([\w-]+)\[\d\]", r"\1", body)
-        paras = [clean(" ".join(line.strip() for line in p.splitlines())) for p in re.split(r"\n\s*\n", body)]
-        answer = "\n\n".join(p for p in paras if p)
-        heading = f"{category} › {question}" if category else question
-        docs_sections.append(Section(heading, answer))
+def _faq_document(doc_id: str, source: str, url: str, title: str,
+                  entries: list[tuple[str, list[str], str]]) -> list[Entry]:
+    """Entries from one of the eval's FAQ parsers (question, heading path, answer) as a document."""
+    sections, questions = [], []
+    for question, path, answer in entries:
+        heading = " › ".join([*path, question])
+        sections.append(Section(heading, re.sub(r"^Short answer:\s*", "", answer)))
         questions.append((question, heading))
-    doc = SourceDocument("git-doc:gitfaq", "git-doc", "gitfaq(7) — Frequently asked questions about using Git",
-                         "file:///usr/share/doc/git-doc/gitfaq.html", tuple(docs_sections))
-    return [Entry("git", q, doc, h) for q, h in questions]
+    doc = SourceDocument(doc_id, source, title, url, tuple(sections))
+    return [Entry(source.split("-")[0].removesuffix("3"), q, doc, h) for q, h in questions]
+
+
+def git_faq(path: Path = DOC / "git-doc/gitfaq.txt") -> list[Entry]:
+    title, entries = git_faq_entries(path)
+    return _faq_document("git-doc:gitfaq", "git-doc", title, "file:///usr/share/doc/git-doc/gitfaq.html", entries)
 
 
 def sqlite_faq(path: Path = DOC / "sqlite3/faq.html") -> list[Entry]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(path.read_text(encoding="utf-8", errors="replace"), "lxml")
-    sections, questions = [], []
-    for b in soup.find_all("b"):
-        m = re.match(r"\((\d+)\)\s*(.+)", b.get_text(" ", strip=True), re.S)
-        quote = b.find_parent("p").find_next_sibling("blockquote") if b.find_parent("p") else None
-        if not m or quote is None:
-            continue
-        question = clean(re.sub(r"\s+", " ", m.group(2)))
-        parts = []
-        for el in quote.find_all(["p", "pre", "li"]):
-            t = el.get_text("\n" if el.name == "pre" else " ", strip=True)
-            if t:
-                parts.append(" ".join(clean(t).split()) if el.name != "pre" else t)
-        if not parts:
-            parts = [clean(quote.get_text(" ", strip=True))]
-        answer = "\n\n".join(dict.fromkeys(parts))
-        answer = re.sub(r"^Short answer:\s*", "", answer)
-        sections.append(Section(question, answer))
-        questions.append(question)
-    doc = SourceDocument("sqlite3-doc:faq.html", "sqlite3-doc", "SQLite Frequently Asked Questions",
-                         "file:///usr/share/doc/sqlite3/faq.html", tuple(sections))
-    return [Entry("sqlite", q, doc, q) for q in questions]
+    title, entries = sqlite_faq_entries(path)
+    return _faq_document("sqlite3-doc:faq.html", "sqlite3-doc", title, "file:///usr/share/doc/sqlite3/faq.html",
+                         entries)
 
 
 def zsh_faq(folder: Path = DOC / "zsh-common/html") -> list[Entry]:
