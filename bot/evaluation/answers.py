@@ -30,7 +30,6 @@ from statistics import mean, median
 
 from bot.answering import Answerer
 from bot.answering.answerer import REFUSAL, clean_generation
-from bot.answering.citations import cited_numbers
 from bot.answering.generator import Generator, generate
 from bot.answering.grounding import _present, content_stems, normalise, specifics, split_units
 from bot.evaluation.datasets import EvalQuestion
@@ -53,7 +52,6 @@ class ArmResult:
     raw_unsupported: list[str] = field(default_factory=list)  # before the grounding check
     best_similarity: float | None = None
     mode: str = ""
-    extractive_relevant: bool | None = None  # would quoting the best passage cite a relevant section?
 
     def to_json(self) -> dict:
         return self.__dict__
@@ -93,8 +91,6 @@ def run_closed_book(generator: Generator, q: EvalQuestion, relevant_text: str, b
 
 
 def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
-    from bot.answering.grounding import extractive_answer
-
     t = time.perf_counter()
     answer = answerer.answer(q.question)
     seconds = time.perf_counter() - t
@@ -104,9 +100,6 @@ def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
     cited = any(q.is_relevant(c.document_id, c.heading) for c in answer.citations)
     refused = not answer.found
     raw = "\n".join([answer.text, *answer.removed]) if not refused else ""
-    quoted = extractive_answer(q.question, [p.chunk.text for p in passages], embed=answerer.embedder.embed)
-    extractive_relevant = bool(quoted) and q.is_relevant(passages[quoted[1] - 1].chunk.document_id,
-                                                         passages[quoted[1] - 1].chunk.heading)
     best = max((p.vector_score for p in passages if p.vector_score is not None), default=None)
     return ArmResult(
         q.id, answer.text, refused, cited, retrieved,
@@ -115,7 +108,6 @@ def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
         round(seconds, 3),
         raw_unsupported=unsupported_specifics(raw, texts, answerer.context(q.question)) if raw else [],
         best_similarity=None if best is None else round(best, 4), mode=answer.mode,
-        extractive_relevant=extractive_relevant,
     )
 
 
@@ -269,5 +261,3 @@ def table(report: dict) -> str:
                     f"{f(s['unanswerable_refused'])} | {f(s['wrongly_refused'])} | {f(s['seconds_p50'])} |")
     return "\n".join(rows)
 
-
-__all__ = ["ARMS", "evaluate", "pick", "write", "table", "cited_numbers"]
