@@ -189,6 +189,11 @@ class AnswerSettings(BaseModel):
     extract_similarity: float = Field(
         0.0, ge=0, le=1, description="when no generated sentence survives the grounding check, quote the best "
         "passage only if it is at least this similar to the question; else say it was not found")
+    refusal_confidence: float | None = Field(
+        None, ge=0, le=1, description="the local model may say it could not find the answer only when its "
+        "probability of starting that refusal is at least this; below, it answers from the passages and the "
+        "grounding check keeps what they support. null = the model's own (greedy) choice. Fitted on a "
+        "development set by orgbot eval answers")
     history_turns: int = Field(3, ge=0, le=20, description="earlier thread turns a follow-up sees")
     max_question_chars: int = Field(2000, ge=50)
     language: str | None = Field("en", description="ISO 639-1 code of the language the embedder and model handle; "

@@ -92,6 +92,21 @@ def test_refusal_thresholds_are_fitted_to_keep_unanswerables_refused():
     assert fit["answer_similarity"] == 0.7 and fit["extract_similarity"] == 0.45 and fit["answered"] == 2
 
 
+def test_a_refusal_the_model_was_unsure_of_is_answered_when_unanswerables_stay_refused():
+    def refused(qid, p, sim=0.5):
+        return ev.ArmResult(qid, "", True, False, True, None, [], 1.0, best_similarity=sim, mode="refused",
+                            refusal_probability=p)
+
+    # b is answerable and its refusal was hesitant (0.30); the unanswerable u's refusal was sure (0.80);
+    # the similarities cannot tell them apart
+    results = [refused("a", 0.9), refused("b", 0.3), refused("u", 0.8), refused("w", 0.55)]
+    qs = [EvalQuestion("a", "?"), EvalQuestion("b", "?"),
+          EvalQuestion("u", "?", unanswerable=True), EvalQuestion("w", "?", unanswerable=True)]
+    fit = ev.fit_thresholds(qs, results, min_refused=1.0)
+    assert fit["answered"] == 1 and fit["unanswerable_refused"] == 1.0
+    assert 0.3 < fit["refusal_confidence"] <= 0.55 and fit["answer_similarity"] is None
+
+
 def test_a_question_file_names_the_fix_when_it_is_wrong(tmp_path):
     import pytest
 

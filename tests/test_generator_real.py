@@ -35,6 +35,23 @@ def test_stopping_early_stops_the_model(generator):
     stream.close()  # the consumer goes away (a Slack request cancelled): generation must end, not leak
 
 
+@pytest.mark.slow
+def test_the_refusal_gate_reads_the_models_confidence_and_can_forbid_the_refusal(generator):
+    from bot.answering.generator import RefusalGate
+    from bot.answering.prompt import REFUSAL_TEXT
+
+    messages = build_messages("What colour is the office door in Lisbon?",
+                              [PromptPassage("Parking", "Toronto", "Toronto staff park in lot B.")], few_shot=True)
+    watch = RefusalGate(REFUSAL_TEXT)
+    free = "".join(generator.stream(messages, gate=watch))
+    assert 0.0 < watch.probability < 1.0 and not watch.blocked
+    floor = RefusalGate(REFUSAL_TEXT, min_probability=1.0)  # never sure enough: it may not start the refusal
+    forced = "".join(generator.stream(messages, gate=floor))
+    assert floor.blocked and floor.probability == pytest.approx(watch.probability, abs=1e-3)
+    assert not forced.lstrip().startswith("I ") and forced.strip()
+    assert free != forced or not free.lstrip().startswith("I ")
+
+
 def test_a_missing_model_path_names_the_setting(tmp_path):
     with pytest.raises(GeneratorError, match="generation.model"):
         resolve_model(str(tmp_path / "nope"), tmp_path)

@@ -50,6 +50,23 @@ def test_prepare_renders_the_answerers_prompt_with_distractors_and_renumbered_ci
         assert f"get {fact} days" in block
 
 
+def test_ranked_rows_keep_their_retrieval_order_so_the_answer_may_sit_below_the_top(tmp_path):
+    def ranked(i):
+        passages = [{"title": f"Other {i}-{j}", "heading": "h", "text": f"Unrelated text {j}."} for j in range(3)]
+        passages.insert(2, {"title": f"Leave {i}", "heading": "h", "text": f"Team {i} crew get {20 + i} days."})
+        return {"id": f"r{i}", "question": f"leave days in team {i}?", "passages": passages,
+                "answer": f"Team {i} crew get {20 + i} days [3].", "ranked": True}
+
+    write_jsonl(tmp_path / "src" / "g.jsonl", [ranked(i) for i in range(20)])
+    prepare([tmp_path / "src"], tmp_path / "out", eval_fraction=0.2, seed=1, max_passages=5)
+    for row in load_chat_jsonl(tmp_path / "out" / "train.jsonl"):
+        user, answer = row["messages"][1]["content"], row["messages"][2]["content"]
+        assert answer.endswith("days [3].")  # not renumbered: nothing was shuffled
+        third = user.split("<passage 3> ")[1].split("</passage 3>")[0]
+        assert "crew get" in third
+        assert "Other" not in user.split("<passage 5> ")[1]  # a distractor is added last, as a low hit would be
+
+
 def test_each_example_names_a_made_up_assistant_so_no_organisation_is_learnt(tmp_path):
     write_jsonl(tmp_path / "src" / "g.jsonl", [grounded_row(i) for i in range(30)])
     prepare([tmp_path / "src"], tmp_path / "out", eval_fraction=0.2, seed=1, bot_name="Anvil",

@@ -197,6 +197,10 @@ def eval_answers(
     workdir: Annotated[str | None, typer.Option(help="where the python-faq documents and index are built "
                                                 "(default: <data_dir>/eval/python-faq)")] = None,
     out: Annotated[str, typer.Option(help="folder for answers_<set>.json and .png")] = "bench/results",
+    refusal_confidence: Annotated[str | None, typer.Option(
+        help="override answering.refusal_confidence for this run: a number in 0–1, or 'none' (what the fit "
+             "needs: the model's own refusals)")] = None,
+    name: Annotated[str | None, typer.Option(help="report name (default: the set's)")] = None,
 ) -> None:
     """Base vs tuned model, with and without retrieval, on the same questions.
 
@@ -214,6 +218,14 @@ def eval_answers(
     from bot.settings import SourceSettings, StyleSettings
 
     settings = _settings()
+    if refusal_confidence is not None:
+        try:
+            conf = None if refusal_confidence.lower() in ("none", "null") else float(refusal_confidence)
+            if conf is not None and not 0 <= conf <= 1:
+                raise ValueError
+        except ValueError:
+            raise _fail(f"--refusal-confidence {refusal_confidence!r}: give a number between 0 and 1, or 'none'") from None
+        settings.answering = settings.answering.model_copy(update={"refusal_confidence": conf})
     chosen_arms = [a.strip() for a in arms.split(",") if a.strip()]
     unknown = [a for a in chosen_arms if a not in ev.ARMS]
     if unknown:
@@ -234,11 +246,11 @@ def eval_answers(
                 console.print(f"Building the Python FAQ set in {work}…")
                 build_python_faq(work)
             questions = load_jsonl(work / "questions.jsonl")
-            name = "python-faq"
+            set_name = "python-faq"
         elif set_ == "sample":
-            questions, name = sample_questions(), "sample"
+            questions, set_name = sample_questions(), "sample"
         else:
-            questions, name = load_jsonl(set_, next(iter(settings.sources), None)), Path(set_).stem
+            questions, set_name = load_jsonl(set_, next(iter(settings.sources), None)), Path(set_).stem
     except DatasetError as e:
         raise _fail(str(e)) from None
     questions = ev.pick(questions, limit)
@@ -277,12 +289,14 @@ def eval_answers(
     a = settings.answering
     report = ev.evaluate(questions, arms=chosen_arms, make_answerer=answerer, closed_generator=generator,
                          relevant_text=relevant_text, bot=a.bot_name, org=a.organisation, progress=progress)
-    report["set"] = name
+    report["set"] = set_name
     report["adapter"] = tuned_adapter
     report["config"] = {"top_k": settings.retrieval.top_k, "min_similarity": settings.retrieval.min_similarity,
                         "answer_similarity": a.answer_similarity, "extract_similarity": a.extract_similarity,
-                        "grounding": a.grounding, "dtype": settings.generation.dtype}
-    js, png = ev.write(report, Path(out), name, f"orgbot eval answers --set {name}: {len(questions)} questions")
+                        "grounding": a.grounding, "dtype": settings.generation.dtype,
+                        "refusal_confidence": a.refusal_confidence}
+    js, png = ev.write(report, Path(out), name or set_name,
+                       f"orgbot eval answers --set {set_name}: {len(questions)} questions")
     Console().print(ev.table(report))
     if "fit" in report:
         console.print(f"Fitted refusal override: {report['fit']}")

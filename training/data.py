@@ -209,7 +209,10 @@ def with_distractors(
     g: _Grounded, pool: Sequence[tuple[str, PromptPassage]], *, seed: int, max_passages: int,
     min_distractors: int = 1, max_distractors: int = 3,
 ) -> tuple[list[PromptPassage], str]:
-    """Add distractors from other examples, shuffle deterministically, renumber the answer's [n]."""
+    """Add distractors from other examples, shuffle deterministically, renumber the answer's [n].
+
+    A row marked `"ranked": true` already holds its passages in retrieval order (best first): its order
+    is kept and any distractors go last, as low-scoring hits would."""
     rng = random.Random(f"{seed}:{g.row.get('id') or g.question}")
     own_titles = {p.title for p in g.passages}
     topic = g.row.get("topic")
@@ -226,7 +229,8 @@ def with_distractors(
             distractors.append(p)
     passages = list(g.passages) + distractors
     order = list(range(len(passages)))
-    rng.shuffle(order)  # order[new_position] = old index
+    if not g.row.get("ranked"):
+        rng.shuffle(order)  # order[new_position] = old index
     mapping = {old + 1: new + 1 for new, old in enumerate(order)}
     return [passages[i] for i in order], renumber_citations(g.answer, mapping)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bot.answering.citations import cited_numbers, validate_citations
-from bot.answering.generator import Generator
+from bot.answering.generator import Generator, RefusalGate
 from bot.answering.grounding import GroundingChecker, extractive_answer, split_units
 from bot.answering.language import detect as detect_language
 from bot.answering.language import name as language_name
@@ -45,6 +45,7 @@ class Answer:
     generator: str | None = None
     invalid_citations: list[int] = field(default_factory=list)  # markers the model invented, dropped
     removed: list[str] = field(default_factory=list)  # generated sentences the grounding check removed
+    refusal_probability: float | None = None  # the model's probability of starting its refusal (local models)
     # generated | extractive (nothing generated was supported: the best passage quoted) | overruled (the model
     # refused, the best passage was close enough to quote) | refused (the model's refusal) | not_found
     mode: str = "generated"
@@ -74,6 +75,7 @@ class Answer:
             "generator": self.generator,
             "mode": self.mode,
             "removed": self.removed,
+            "refusal_probability": self.refusal_probability,
         }
 
 
@@ -150,7 +152,7 @@ class Answerer:
         max_question_chars: int = 2000, bot_name: str = "orgbot", organisation: str = "your organisation",
         language: str | None = "en", escalation: str | None = None, grounding: bool = True,
         min_support: float = 0.6, answer_similarity: float | None = None, extract_similarity: float = 0.0,
-        style: Style | None = None,
+        refusal_confidence: float | None = None, style: Style | None = None,
     ):
         self.index = index
         self.embedder = embedder
@@ -170,6 +172,9 @@ class Answerer:
         # similar to the question: set on a development set (`orgbot eval answers --fit`). None = never.
         self.answer_similarity = answer_similarity
         self.extract_similarity = extract_similarity
+        # The model may start its refusal only when at least this sure of it (a local model's first-token
+        # probability); below, it answers and the grounding check decides. None = its own greedy choice.
+        self.refusal_confidence = refusal_confidence
         self.style = style or Style()
         self.checker = GroundingChecker(min_support=min_support, embed=getattr(embedder, "embed", None))
 
@@ -238,7 +243,9 @@ class Answerer:
         t1 = time.perf_counter()
         raw, shown, complete = "", "", 0
         texts = [p.chunk.embedding_text for p in passages]
-        for piece in self.generator.stream(messages):
+        gate = RefusalGate(REFUSAL_TEXT, self.refusal_confidence) if getattr(self.generator, "accepts_gate", False) \
+            else None
+        for piece in self.generator.stream(messages, gate=gate) if gate else self.generator.stream(messages):
             if not raw:
                 timings["first_token_s"] = round(time.perf_counter() - t1, 3)
             raw += piece
@@ -258,7 +265,13 @@ class Answerer:
             if _STOP_AT.search(raw) or _SIGN_OFF.search(raw.rstrip("\n")) and raw.endswith("\n"):
                 break
         timings["generate_s"] = round(time.perf_counter() - t1, 3)
-        yield self._finish(question, raw, passages, notes, timings, asker)
+        final = self._finish(question, raw, passages, notes, timings, asker)
+        if gate is not None:
+            final.refusal_probability = None if gate.probability is None else round(gate.probability, 4)
+            if gate.blocked:
+                final.notes.append("the model leaned towards not finding it, below answering.refusal_confidence: "
+                                   "it answered from the passages")
+        yield final
 
     def answer(self, question: str, **kw) -> Answer:
         final = None

@@ -130,6 +130,41 @@ class LoopStop:
                 return True
         return False
 
+class RefusalGate:
+    """How sure the model is that it should refuse, read at its first generated token, and a floor under it.
+
+    The probability that the reply starts with the refusal's first token is recorded in `probability`. When
+    it is below `min_probability`, that start is forbidden, so a model that only leans towards "I couldn't
+    find this" answers from the passages instead (and the grounding check decides what of it stays). The
+    floor is `answering.refusal_confidence`, fitted by `orgbot eval answers`; None only records.
+    """
+
+    def __init__(self, text: str, min_probability: float | None = None):
+        self.text = text
+        self.min_probability = min_probability
+        self.probability: float | None = None
+        self.blocked = False
+
+    def processor(self, tok, prompt_len: int):
+        import torch
+        from transformers import LogitsProcessor
+
+        token_id = tok(self.text, add_special_tokens=False)["input_ids"][0]
+        gate = self
+
+        class _Gate(LogitsProcessor):
+            def __call__(self, input_ids, scores):
+                if input_ids.shape[1] != prompt_len:  # only the first generated token
+                    return scores
+                gate.probability = float(torch.softmax(scores[0].float(), -1)[token_id])
+                if gate.min_probability is not None and gate.probability < gate.min_probability:
+                    gate.blocked = True
+                    scores[:, token_id] = float("-inf")
+                return scores
+
+        return _Gate()
+
+
 class TransformersGenerator:
     """A causal LM run with transformers on CPU (or CUDA when present), optionally with a LoRA adapter."""
 
@@ -193,9 +228,16 @@ class TransformersGenerator:
         tok = self.warm_up()[0]
         return len(tok(text, add_special_tokens=False)["input_ids"])
 
-    def stream(self, messages, max_new_tokens: int | None = None) -> Iterator[str]:
+    accepts_gate = True  # stream(..., gate=RefusalGate): the answerer reads and steers the refusal
+
+    def stream(self, messages, max_new_tokens: int | None = None, gate: RefusalGate | None = None) -> Iterator[str]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import (
+            LogitsProcessorList,
+            StoppingCriteria,
+            StoppingCriteriaList,
+            TextIteratorStreamer,
+        )
 
         tok, model, end_ids, device = self.warm_up()
         stop = threading.Event()
@@ -209,6 +251,7 @@ class TransformersGenerator:
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
         errors: list[BaseException] = []
         loop = LoopStop(inputs["input_ids"].shape[1])
+        processors = LogitsProcessorList([gate.processor(tok, inputs["input_ids"].shape[1])] if gate else [])
 
         def run():
             try:
@@ -217,7 +260,7 @@ class TransformersGenerator:
                         **inputs, max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False,
                         repetition_penalty=self.repetition_penalty, eos_token_id=end_ids,
                         pad_token_id=tok.pad_token_id, streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([_Stop(), loop]),
+                        stopping_criteria=StoppingCriteriaList([_Stop(), loop]), logits_processor=processors,
                     )
             except BaseException as e:  # noqa: BLE001 - re-raised in the consumer thread
                 errors.append(e)

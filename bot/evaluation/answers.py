@@ -52,6 +52,7 @@ class ArmResult:
     raw_unsupported: list[str] = field(default_factory=list)  # before the grounding check
     best_similarity: float | None = None
     mode: str = ""
+    refusal_probability: float | None = None
 
     def to_json(self) -> dict:
         return self.__dict__
@@ -108,6 +109,7 @@ def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
         round(seconds, 3),
         raw_unsupported=unsupported_specifics(raw, texts, answerer.context(q.question)) if raw else [],
         best_similarity=None if best is None else round(best, 4), mode=answer.mode,
+        refusal_probability=answer.refusal_probability,
     )
 
 
@@ -141,37 +143,45 @@ def summarise(questions: Sequence[EvalQuestion], results: Sequence[ArmResult]) -
 
 def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResult],
                    min_refused: float = 0.8) -> dict:
-    """The refusal thresholds (`answering.answer_similarity`, `answering.extract_similarity`) that answer
-    the most answerable questions while refusing at least `min_refused` of the unanswerable ones, from
-    one arm's per-question results (run with the override off and the extract threshold at 0):
-    - a refused question whose best passage is at least `answer_similarity` close is quoted instead;
-    - a quoted answer (nothing generated survived the check) below `extract_similarity` is refused."""
+    """The refusal thresholds that answer the most answerable questions while refusing at least
+    `min_refused` of the unanswerable ones, from one arm's per-question results (run with
+    `refusal_confidence` and `answer_similarity` null and `extract_similarity` 0):
+    - `refusal_confidence`: a refusal the model was less sure of than this is answered instead;
+    - `answer_similarity`: a refused question whose best passage is at least this close is quoted instead;
+    - `extract_similarity`: a quoted answer (nothing generated survived the check) below it is refused.
+    A refusal turned into an answer counts as answered: what that answer says is measured by running
+    the eval again with the fitted values."""
     by_id = {q.id: q for q in questions}
     sims = sorted({r.best_similarity for r in results if r.best_similarity is not None})
+    probs = sorted({round(r.refusal_probability, 2) + 0.005 for r in results
+                    if r.mode == "refused" and r.refusal_probability is not None})
     best: dict | None = None
-    for tau_a in [*sims, 1.01]:
-        for tau_e in [0.0, *sims]:
-            refused_u = answered_a = n_u = n_a = 0
-            for r in results:
-                sim = r.best_similarity or 0.0
-                refused = r.refused
-                if r.mode == "refused" and sim >= tau_a:
-                    refused = False
-                elif r.mode == "extractive" and sim < tau_e:
-                    refused = True
-                if by_id[r.question_id].unanswerable:
-                    n_u += 1
-                    refused_u += refused
-                else:
-                    n_a += 1
-                    answered_a += not refused
-            rate_u = refused_u / n_u if n_u else 1.0
-            key = (answered_a, rate_u)
-            if rate_u >= min_refused and (best is None or key > (best["answered"], best["unanswerable_refused"])):
-                best = {"answer_similarity": None if tau_a > 1 else round(tau_a, 4),
-                        "extract_similarity": round(tau_e, 4), "answered": answered_a, "answerable": n_a,
-                        "unanswerable_refused": round(rate_u, 4)}
-    return best or {"answer_similarity": None, "extract_similarity": 0.0}
+    for tau_p in [None, *probs]:
+        for tau_a in [*sims, 1.01]:
+            for tau_e in [0.0, *sims]:
+                refused_u = answered_a = n_u = n_a = 0
+                for r in results:
+                    sim = r.best_similarity or 0.0
+                    refused = r.refused
+                    if r.mode == "refused" and (sim >= tau_a or tau_p is not None and r.refusal_probability is not None
+                                                and r.refusal_probability < tau_p):
+                        refused = False
+                    elif r.mode == "extractive" and sim < tau_e:
+                        refused = True
+                    if by_id[r.question_id].unanswerable:
+                        n_u += 1
+                        refused_u += refused
+                    else:
+                        n_a += 1
+                        answered_a += not refused
+                rate_u = refused_u / n_u if n_u else 1.0
+                key = (answered_a, rate_u)
+                if rate_u >= min_refused and (best is None or key > (best["answered"], best["unanswerable_refused"])):
+                    best = {"refusal_confidence": None if tau_p is None else round(tau_p, 3),
+                            "answer_similarity": None if tau_a > 1 else round(tau_a, 4),
+                            "extract_similarity": round(tau_e, 4), "answered": answered_a, "answerable": n_a,
+                            "unanswerable_refused": round(rate_u, 4)}
+    return best or {"refusal_confidence": None, "answer_similarity": None, "extract_similarity": 0.0}
 
 
 def evaluate(
