@@ -84,7 +84,8 @@ def make_generator(settings: Settings, adapter: str | None = "config") -> Genera
                                          max_new_tokens=g.max_new_tokens, timeout_s=g.openai.timeout_s,
                                          tokenizer=tokenizer)
     return TransformersGenerator(g.model, adapter=chosen, cache_dir=g.cache_dir, max_new_tokens=g.max_new_tokens,
-                                 repetition_penalty=g.repetition_penalty, threads=g.threads, dtype=g.dtype)
+                                 repetition_penalty=g.repetition_penalty, threads=g.threads, dtype=g.dtype,
+                                 output_vocabulary=g.output_vocabulary)
 
 
 def make_answerer(settings: Settings, *, generator: Generator | None = None, embedder=None,

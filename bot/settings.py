@@ -156,6 +156,10 @@ class GenerationSettings(BaseModel):
         1.0, ge=1.0, le=2.0, description="1.0 = off: a penalty also hits the passage words an answer should copy; "
         "loops are cut by a repetition detector instead")
     threads: int | None = Field(None, ge=1)
+    output_vocabulary: int | None = Field(
+        32768, ge=256, description="score only the tokenizer's first N ids (its most frequent pieces) plus every "
+        "token of the prompt (the passages, the question) and the byte and special tokens: the output head over "
+        "Gemma's 262k ids is most of the model's work per token. null = the whole vocabulary")
     dtype: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="auto = bf16 on a GPU or a CPU with native bf16 (AVX-512 BF16/AMX), else fp32")
     cache_dir: str = Field("~/.cache/orgbot/models", description="converted GGUF models are kept here")

@@ -117,7 +117,10 @@ class LoopStop:
         self.triggered = False
 
     def __call__(self, input_ids, scores, **kwargs) -> bool:
-        out = input_ids[0, self.prompt_len:].tolist()
+        return self.check(input_ids[0, self.prompt_len:].tolist())
+
+    def check(self, out: list[int]) -> bool:
+        """True when the generated ids `out` end in a loop."""
         for period in range(self.min_period, self.max_period + 1):
             span = period * self.repeats
             if len(out) < max(span, self.min_span):
@@ -171,9 +174,12 @@ class TransformersGenerator:
     def __init__(
         self, model: str, *, adapter: str | None = None, cache_dir: str = "~/.cache/orgbot/models",
         max_new_tokens: int = 160, repetition_penalty: float = 1.0, threads: int | None = None,
-        dtype: str = "auto",
+        dtype: str = "auto", output_vocabulary: int | None = None, decoder: str = "loop",
     ):
         self.model_name = model
+        self.decoder = decoder  # loop: our greedy loop (trimmed head); generate: transformers' generate()
+        self.output_vocabulary = output_vocabulary
+        self._head = None  # (kept ids, their output-head rows) when the output vocabulary is trimmed
         self.adapter = adapter
         self.cache_dir = cache_dir
         self.max_new_tokens = max_new_tokens
@@ -216,12 +222,22 @@ class TransformersGenerator:
             model = merge_adapters(model, self.adapter, path)
         model = model.to(device=device, dtype=torch.bfloat16 if self.dtype == "bf16" else torch.float32)
         model.eval()
-        log.info("generator loaded", extra={"model": path, "adapter": self.adapter, "dtype": self.dtype,
-                                            "device": device})
         end_ids = [tok.eos_token_id]
         eot = tok.convert_tokens_to_ids(END_OF_TURN)
         if isinstance(eot, int) and eot != tok.unk_token_id:
             end_ids.append(eot)
+        vocab = model.get_output_embeddings().weight.shape[0]
+        if self.output_vocabulary and self.output_vocabulary < vocab:
+            # The tokenizer's first ids are its most frequent pieces; byte tokens can spell anything else,
+            # and each prompt's own tokens are added per request (`_kept`).
+            pieces = tok.convert_ids_to_tokens(list(range(vocab)))
+            extra = {i for i, t in enumerate(pieces) if t and t.startswith("<0x") and t.endswith(">")}
+            extra |= {i for i in (*tok.all_special_ids, *end_ids) if isinstance(i, int) and 0 <= i < vocab}
+            ids = torch.tensor(sorted(set(range(self.output_vocabulary)) | extra), device=device)
+            self._head = (ids, model.get_output_embeddings().weight[ids].detach())
+        log.info("generator loaded", extra={"model": path, "adapter": self.adapter, "dtype": self.dtype,
+                                            "device": device, "output_vocabulary": None if self._head is None
+                                            else int(self._head[0].numel())})
         return tok, model, end_ids, device
 
     def count_tokens(self, text: str) -> int:
@@ -248,6 +264,9 @@ class TransformersGenerator:
 
         prompt = render(messages, tok)
         inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(device)
+        if self.repetition_penalty == 1.0 and self.decoder == "loop":
+            yield from self._greedy(inputs["input_ids"], max_new_tokens or self.max_new_tokens, gate)
+            return
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
         errors: list[BaseException] = []
         loop = LoopStop(inputs["input_ids"].shape[1])
@@ -277,6 +296,71 @@ class TransformersGenerator:
             log.info("generation stopped: the output repeated itself")
         if errors:
             raise GeneratorError(f"generation failed: {errors[0]}") from errors[0]
+
+
+    def _kept(self, prompt_ids, also=()):
+        """The output ids scored for one request and their head rows: the trimmed vocabulary plus every
+        token of the prompt (the passages an answer quotes, the question's words), so the answer can copy
+        any of them. None: the whole vocabulary."""
+        import torch
+
+        if self._head is None:
+            return None, None
+        ids, rows = self._head
+        extra = torch.unique(torch.cat([prompt_ids.flatten(), torch.tensor(list(also), dtype=prompt_ids.dtype,
+                                                                              device=prompt_ids.device)]))
+        extra = extra[~torch.isin(extra, ids)]
+        if not extra.numel():
+            return ids, rows
+        _, model, _, _ = self.warm_up()
+        return torch.cat([ids, extra]), torch.cat([rows, model.get_output_embeddings().weight[extra].detach()])
+
+    def _greedy(self, prompt_ids, max_new_tokens: int, gate: RefusalGate | None) -> Iterator[str]:
+        """Greedy decoding with a KV cache that scores only the kept output ids (the last position only),
+        maps each choice back to its full id, and streams the text as it grows."""
+        import torch
+
+        tok, model, end_ids, device = self.warm_up()
+        gate_id = tok(gate.text, add_special_tokens=False)["input_ids"][0] if gate else None
+        kept, rows = self._kept(prompt_ids, [gate_id] if gate_id is not None else [])
+        softcap = getattr(model.config, "final_logit_softcapping", None)
+        loop = LoopStop(0)
+        out: list[int] = []
+        shown = ""
+        past, step_ids = None, prompt_ids
+        try:
+            with torch.inference_mode():
+                for step in range(max_new_tokens):
+                    if kept is None:
+                        res = model(input_ids=step_ids, cache=past, use_cache=True, logits_to_keep=1)
+                        logits = res.logits[0, -1].float()
+                    else:
+                        res = model.model(input_ids=step_ids, cache=past, use_cache=True)
+                        logits = (rows @ res.last_hidden_state[0, -1]).float()
+                        if softcap:
+                            logits = torch.tanh(logits / softcap) * softcap
+                    past = res.cache
+                    if step == 0 and gate is not None:
+                        local = gate_id if kept is None else int((kept == gate_id).nonzero()[0, 0])
+                        gate.probability = float(torch.softmax(logits, -1)[local])
+                        if gate.min_probability is not None and gate.probability < gate.min_probability:
+                            gate.blocked = True
+                            logits[local] = float("-inf")
+                    choice = int(logits.argmax())
+                    token = choice if kept is None else int(kept[choice])
+                    if token in end_ids:
+                        break
+                    out.append(token)
+                    text = tok.decode(out, skip_special_tokens=True)
+                    if len(text) > len(shown) and not text.endswith("\ufffd"):  # not mid-way through a character
+                        yield text[len(shown):]
+                        shown = text
+                    if loop.check(out):
+                        log.info("generation stopped: the output repeated itself")
+                        break
+                    step_ids = torch.tensor([[token]], device=device)
+        except (RuntimeError, ValueError, IndexError) as e:
+            raise GeneratorError(f"generation failed: {e}") from e
 
 
 def model_fingerprint(model) -> str:
