@@ -201,6 +201,11 @@ def test_training_changes_the_adapter_not_the_base_and_the_saved_adapter_reloads
     assert card["base_model"] == str(model_dir) and card["data"]["hash"] == report.data_hash
     assert card["hyperparameters"]["lora"]["r"] == 16 and card["training"]["steps"] == 4
     assert not (adapter / "checkpoints").exists()
+    # the answers' token ids travel with the adapter, so a trimmed output vocabulary can still write them
+    from transformers import AutoTokenizer
+
+    ids = set(json.loads((adapter / "output_ids.json").read_text())["ids"])
+    assert set(AutoTokenizer.from_pretrained(str(model_dir))("crew get", add_special_tokens=False)["input_ids"]) <= ids
 
 
 def test_an_organisation_adapter_trains_on_top_of_the_general_one(tiny):

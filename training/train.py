@@ -22,7 +22,7 @@ from typing import Any
 from bot.answering.generator import cpu_has_bf16, load_adapter, model_fingerprint, resolve_model
 from bot.answering.prompt import ensure_chat_template, render
 from training.config import TrainingSettings
-from training.data import PrepareReport, prepare
+from training.data import PrepareReport, load_chat_jsonl, prepare
 
 log = logging.getLogger(__name__)
 
@@ -299,11 +299,28 @@ def train(
         trainable_params=int(trainable), total_params=int(total),
     )
     write_card(out, tr, cfg, report, fingerprint, bf16=bf16)
+    write_output_ids(out, tok, [out / "data" / "train.jsonl", out / "data" / "eval.jsonl"])
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     shutil.rmtree(out / "data", ignore_errors=True)
     if keep_model:
         tr.model = trainer.model
     return tr
+
+
+def write_output_ids(out: Path, tok, files) -> int:
+    """The token ids of every training answer, next to the adapter: the generator's trimmed output
+    vocabulary keeps them (generation.output_vocabulary), so what the adapter learnt to write stays writable."""
+    from bot.answering.generator import OUTPUT_IDS
+
+    ids: set[int] = set()
+    for f in files:
+        for row in load_chat_jsonl(f):
+            for m in row["messages"]:
+                if m["role"] == "assistant":
+                    ids.update(tok(m["content"], add_special_tokens=False)["input_ids"])
+    (out / OUTPUT_IDS).write_text(json.dumps({"tokenizer_size": len(tok), "ids": sorted(ids)}) + "\n",
+                                  encoding="utf-8")
+    return len(ids)
 
 
 def write_card(out: Path, tr: TrainReport, cfg: TrainingSettings, report: PrepareReport,

@@ -180,6 +180,7 @@ class TransformersGenerator:
         self.decoder = decoder  # loop: our greedy loop (trimmed head); generate: transformers' generate()
         self.output_vocabulary = output_vocabulary
         self._head = None  # (kept ids, their output-head rows) when the output vocabulary is trimmed
+        self._variants: dict[int, tuple] = {}
         self.adapter = adapter
         self.cache_dir = cache_dir
         self.max_new_tokens = max_new_tokens
@@ -228,13 +229,10 @@ class TransformersGenerator:
             end_ids.append(eot)
         vocab = model.get_output_embeddings().weight.shape[0]
         if self.output_vocabulary and self.output_vocabulary < vocab:
-            # The tokenizer's first ids are its most frequent pieces; byte tokens can spell anything else,
-            # and each prompt's own tokens are added per request (`_kept`).
-            pieces = tok.convert_ids_to_tokens(list(range(vocab)))
-            extra = {i for i, t in enumerate(pieces) if t and t.startswith("<0x") and t.endswith(">")}
-            extra |= {i for i in (*tok.all_special_ids, *end_ids) if isinstance(i, int) and 0 <= i < vocab}
-            ids = torch.tensor(sorted(set(range(self.output_vocabulary)) | extra), device=device)
-            self._head = (ids, model.get_output_embeddings().weight[ids].detach())
+            ids, self._variants = output_vocabulary(tok, vocab, self.output_vocabulary, end_ids,
+                                                    adapter_chain(self.adapter) if self.adapter else [])
+            ids_t = torch.tensor(ids, device=device)
+            self._head = (ids_t, model.get_output_embeddings().weight[ids_t].detach())
         log.info("generator loaded", extra={"model": path, "adapter": self.adapter, "dtype": self.dtype,
                                             "device": device, "output_vocabulary": None if self._head is None
                                             else int(self._head[0].numel())})
@@ -307,8 +305,9 @@ class TransformersGenerator:
         if self._head is None:
             return None, None
         ids, rows = self._head
-        extra = torch.unique(torch.cat([prompt_ids.flatten(), torch.tensor(list(also), dtype=prompt_ids.dtype,
-                                                                              device=prompt_ids.device)]))
+        own = set(prompt_ids.flatten().tolist()) | set(also)
+        own |= {v for i in list(own) for v in self._variants.get(i, ())}  # "▁Usually" → "Usually", "usually"…
+        extra = torch.tensor(sorted(own), dtype=ids.dtype, device=ids.device)
         extra = extra[~torch.isin(extra, ids)]
         if not extra.numel():
             return ids, rows
@@ -361,6 +360,44 @@ class TransformersGenerator:
                     step_ids = torch.tensor([[token]], device=device)
         except (RuntimeError, ValueError, IndexError) as e:
             raise GeneratorError(f"generation failed: {e}") from e
+
+
+OUTPUT_IDS = "output_ids.json"  # in an adapter folder: the token ids of its training answers
+
+
+def output_vocabulary(tok, vocab: int, first: int, end_ids, adapters=()) -> tuple[list[int], dict[int, tuple]]:
+    """The output ids always scored, and each piece's spelling variants.
+
+    Always: the tokenizer's first `first` ids (its most frequent pieces), every short ASCII piece (Gemma
+    keeps "I", "]", digits and most punctuation at high ids), the byte tokens (they spell anything else),
+    the special and end tokens, the refusal's tokens, and the ids of the adapters' training answers
+    (`output_ids.json`). Variants: the same piece with and without the word-start mark and with its first
+    letter's case flipped, so an answer can start a sentence with a word the passages use mid-sentence."""
+    from bot.answering.prompt import REFUSAL_TEXT
+
+    pieces = tok.convert_ids_to_tokens(list(range(vocab)))
+    keep = set(range(first))
+    for i, t in enumerate(pieces):
+        bare = (t or "").replace("\u2581", "")
+        if t and (t.startswith("<0x") and t.endswith(">") or len(bare) <= 2 and bare.isascii()):
+            keep.add(i)
+    keep |= {i for i in (*tok.all_special_ids, *end_ids) if isinstance(i, int) and 0 <= i < vocab}
+    keep |= set(tok(REFUSAL_TEXT, add_special_tokens=False)["input_ids"])
+    for adapter in adapters:
+        f = Path(adapter).expanduser() / OUTPUT_IDS
+        if f.exists():
+            keep |= {i for i in json.loads(f.read_text())["ids"] if 0 <= i < vocab}
+    index = {t: i for i, t in enumerate(pieces) if t}
+    variants: dict[int, tuple] = {}
+    for i, t in enumerate(pieces):
+        if not t:
+            continue
+        bare = t.removeprefix("\u2581")
+        forms = {bare, "\u2581" + bare, bare[:1].swapcase() + bare[1:], "\u2581" + bare[:1].swapcase() + bare[1:]}
+        found = tuple(index[f] for f in forms if f != t and f in index)
+        if found:
+            variants[i] = found
+    return sorted(keep), variants
 
 
 def model_fingerprint(model) -> str:
