@@ -46,7 +46,7 @@ def open_index(settings: Settings, *, create: bool = False, embedding_dim: int |
     if not create and not path.exists():
         raise IndexUnavailable(f"No index at {path}. Run: orgbot index")
     h = settings.retrieval.hybrid
-    index = EmbeddedIndex(path, fusion=h.params(), field_weights=(h.title_weight, h.heading_weight, 1.0))
+    index = EmbeddedIndex(path, **h.engine_options())
     built_by, model = index.embedder_name(), settings.retrieval.embedding_model
     if not create and built_by and built_by != model:
         raise IndexUnavailable(

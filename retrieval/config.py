@@ -80,6 +80,10 @@ class HybridSettings(BaseModel):
     rrf_k: int = Field(60, ge=1, description="rank constant of RRF (ignored by convex)")
     title_weight: float = Field(2.0, gt=0, description="embedded engine: BM25 weight of a title match (body = 1)")
     heading_weight: float = Field(1.0, gt=0, description="embedded engine: BM25 weight of a heading match")
+    max_df: float | None = Field(
+        0.2, gt=0, le=1, description="embedded engine: leave out of the keyword query the words found in more than "
+        "this share of chunks (their IDF is small, their posting lists are what a search spends its time on; like "
+        "Elasticsearch's cutoff_frequency). null = every word")
 
     @field_validator("vector_weight")
     @classmethod
@@ -87,6 +91,11 @@ class HybridSettings(BaseModel):
         if v == 0 and info.data.get("bm25_weight", 1.0) == 0:
             raise ValueError("bm25_weight and vector_weight cannot both be 0; set one above 0")
         return v
+
+    def engine_options(self) -> dict:
+        """Keyword arguments for the embedded index."""
+        return {"fusion": self.params(), "field_weights": (self.title_weight, self.heading_weight, 1.0),
+                "max_df": self.max_df}
 
     def params(self):
         from retrieval.fusion import FusionParams

@@ -76,24 +76,33 @@ _STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def fts_query(text: str) -> str | None:
-    """A safe FTS5 MATCH expression (any word may match) from free text, or None if no words.
-
-    User text can hold FTS5 syntax (quotes, `-`, `NEAR`, `*`); quoting every word keeps it literal.
-    """
+def query_words(text: str) -> list[str]:
+    """The distinct words of free text that a keyword search looks for (stopwords out unless that is all)."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
     if not words:
         words = _WORD.findall(text.lower())
-    seen: dict[str, None] = dict.fromkeys(words[:64])
-    return " OR ".join(f'"{w}"' for w in seen) or None
+    return list(dict.fromkeys(words[:64]))
+
+
+def fts_query(text: str | Sequence[str]) -> str | None:
+    """A safe FTS5 MATCH expression (any word may match) from free text or words, or None if no words.
+
+    User text can hold FTS5 syntax (quotes, `-`, `NEAR`, `*`); quoting every word keeps it literal.
+    """
+    words = query_words(text) if isinstance(text, str) else list(text)
+    return " OR ".join(f'"{w}"' for w in words) or None
 
 
 class EmbeddedIndex:
     """`DocumentIndex` on one SQLite file. Safe to search from many threads while one writes."""
 
     def __init__(self, path: str | Path, create: bool = True, fusion: FusionParams | None = None,
-                 field_weights: tuple[float, float, float] = BM25_WEIGHTS):
+                 field_weights: tuple[float, float, float] = BM25_WEIGHTS, max_df: float | None = None,
+                 post_filter: bool = True):
         self.path = Path(path)
+        self.max_df = max_df
+        self.post_filter = post_filter  # False: filters always inside the SQL (the path before; benchmarks)
+        self._df: tuple[int, int, dict[str, int]] | None = None  # (generation, chunks, word → chunks holding it)
         self.fusion = fusion  # None = plain RRF
         self.field_weights = tuple(float(w) for w in field_weights)
         if not create and not self.path.exists():
@@ -319,21 +328,56 @@ class EmbeddedIndex:
                 )
         return out
 
+    def _generation(self) -> int:
+        if self._in_update():
+            return -1  # uncommitted writes: never cache
+        row = self._conn_for_read().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0])
+
+    def _keyword_words(self, text: str) -> list[str]:
+        """The query's words, less those in more than `max_df` of the chunks (kept when all are)."""
+        words = query_words(text)
+        if not self.max_df or len(words) < 2:
+            return words
+        conn = self._conn_for_read()
+        gen = self._generation()
+        if self._df is None or self._df[0] != gen or gen < 0 or len(self._df[2]) > 50_000:
+            self._df = (gen, conn.execute("SELECT count(*) FROM chunks").fetchone()[0], {})
+        _, total, cache = self._df
+        if total < 1000:
+            return words  # a small index is fast anyway, and its counts say little
+        for w in words:
+            if w not in cache:
+                cache[w] = conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                        [f'"{w}"']).fetchone()[0]
+        rare = [w for w in words if cache[w] <= self.max_df * total]
+        return rare or [min(words, key=cache.__getitem__)]
+
     def _bm25(self, query: Query, n: int) -> list[tuple[int, float]]:
-        match = fts_query(query.text)
+        match = fts_query(self._keyword_words(query.text))
         if match is None:
             return []
         where, params = self._filter_sql(query)
         w1, w2, w3 = self.field_weights
+        sql = (f"SELECT rowid, bm25(chunks_fts, {w1}, {w2}, {w3}) AS s FROM chunks_fts"
+               " WHERE chunks_fts MATCH ?{filtered} ORDER BY s LIMIT ?")
+        conn = self._conn_for_read()
+        if where != "1" and self.post_filter and not self._in_update():
+            # Rank without the filter and drop what the asker may not see (the vector search's cached
+            # mask): exact whenever enough allowed rows are among the first 4n, and no SQL filter then.
+            m = 4 * n
+            rows = conn.execute(sql.format(filtered=""), [match, m]).fetchall()
+            rowids, _ = self._load_vectors()
+            mask = self._allowed_mask(query, rowids)
+            pos = np.searchsorted(rowids, [r[0] for r in rows])
+            kept = [r for r, i in zip(rows, pos, strict=True) if i < len(rowids) and rowids[i] == r[0] and mask[i]]
+            if len(kept) >= n or len(rows) < m:
+                return [(r[0], -float(r[1])) for r in kept[:n]]
         # No JOIN: SQLite then ranks inside FTS5 (measured 3x faster at 100k chunks). Filters, when
         # there are any, become a rowid set the FTS scan checks; the unary + keeps SQLite from
         # handing that set to FTS5 as rowid lookups (one MATCH per allowed row: 70x slower at 10k).
         filtered = "" if where == "1" else f" AND +rowid IN (SELECT c.rowid FROM chunks c WHERE {where})"
-        rows = self._conn_for_read().execute(
-            f"SELECT rowid, bm25(chunks_fts, {w1}, {w2}, {w3}) AS s FROM chunks_fts"
-            f" WHERE chunks_fts MATCH ?{filtered} ORDER BY s LIMIT ?",
-            [match, *params, n],
-        ).fetchall()
+        rows = conn.execute(sql.format(filtered=filtered), [match, *params, n]).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
     def _load_vectors(self) -> tuple[np.ndarray, np.ndarray]:

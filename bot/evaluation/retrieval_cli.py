@@ -192,7 +192,7 @@ def _compare_embedder(report: dict, model: str, names: list[str], opened: dict, 
         console.print(f"{name}: vectors by {escape(model)} in {dst}…")
         t = time.perf_counter()
         reembed_copy(Path(src), dst, other)
-        copy = EmbeddedIndex(dst, fusion=h.params(), field_weights=(h.title_weight, h.heading_weight, 1.0))
+        copy = EmbeddedIndex(dst, **h.engine_options())
         result = evaluate(copy, other, qset.questions, variants={"hybrid (configured)": configured},
                           runs=fetch_runs(copy, other, qset.questions))
         modes = report["sets"][qset.name]["modes"]
