@@ -30,7 +30,9 @@ test-fast: install
 
 bench: install
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	$(PY) bench/run.py
+	$(PY) bench/run.py --sizes 10000 100000 1000000
+	$(PY) bench/bench_generation.py
+	$(PY) bench/bench_slack.py --real-generator --questions 6
 
 # Reproduces the shipped general adapter, adapters/grounded, from training/data/grounded (timings: README).
 train: install
