@@ -2,10 +2,8 @@
 
 Each example is what the answerer sees at run time: a question, the passage that answers it among
 distractor passages (chunks cut by the product's own chunker, the hard ones found by TF-IDF over the
-same manual), and a target answer that takes its words from that passage and cites it. The passages come
-in the order retrieval would give them (`"ranked": true`): the answering one first half the time, lower
-the rest, so the model may lean on the rank as the product's retrieval lets it. About one in seven
-examples gives only near-topic distractors, and the target is the refusal. About one in twelve hides an
+same manual), and a target answer that takes its words from that passage and cites it. About one in
+five examples gives only distractors, and the target is the refusal. About one in twelve hides an
 injected instruction in a passage ("ignore previous instructions…"); the target ignores it.
 
 Sources (Debian packages; nothing here is the Python FAQ, which is the evaluation set):
@@ -165,7 +163,7 @@ def manual_entries(rng: random.Random) -> tuple[list[Entry], list[SourceDocument
         docs.append(doc)
         for section in doc.sections:
             name = clean(re.sub(r"^[\d.]+\s*", "", section.heading.split(" › ")[-1])).lower()
-            if len(section.text) > 200 and 3 < len(name) < 50 and rng.random() < 0.4:
+            if len(section.text) > 200 and 3 < len(name) < 50 and rng.random() < 0.3:
                 q = rng.choice(QUESTION_TEMPLATES["zsh"]).format(name=name)
                 entries.append(Entry("zsh-manual", q, doc, section.heading))
     sqlite_pages = sorted(p for p in (DOC / "sqlite3").glob("*.html")
@@ -175,7 +173,7 @@ def manual_entries(rng: random.Random) -> tuple[list[Entry], list[SourceDocument
         docs.append(doc)
         for section in doc.sections:
             name = clean(re.sub(r"^[\d.]+\s*", "", section.heading.split(" › ")[-1]))
-            if len(section.text) > 200 and 3 < len(name) < 60 and rng.random() < 0.12:
+            if len(section.text) > 200 and 3 < len(name) < 60 and rng.random() < 0.06:
                 q = rng.choice(QUESTION_TEMPLATES["sqlite-topic"]).format(name=name)
                 entries.append(Entry("sqlite-manual", q, doc, section.heading))
     return entries, docs
@@ -216,19 +214,19 @@ def answer_from(text: str, max_words: int = 60) -> str | None:
     return text if len(text.split()) >= 4 else None
 
 
-def cite(answer: str, n: int = 1) -> str:
+def cite(answer: str) -> str:
     answer = re.sub(r"\s*\[[\d,\s–-]+\]", "", answer).rstrip()  # the page's own [n] would read as a citation
     if answer.endswith((".", "!", "?")):
-        return f"{answer[:-1]} [{n}]{answer[-1]}"
-    return f"{answer} [{n}]."
+        return f"{answer[:-1]} [1]{answer[-1]}"
+    return f"{answer} [1]."
 
 
 def passage(chunk) -> dict:
     return {"title": chunk.title, "heading": chunk.heading, "text": chunk.text}
 
 
-def build(out_dir: Path, acme_dirs: list[Path], seed: int = 7, refusal_share: float = 0.15,
-          injection_share: float = 0.08, passages_per_example: int = 4, acme_max: int = 200) -> Counter:
+def build(out_dir: Path, acme_dirs: list[Path], seed: int = 7, refusal_share: float = 0.2,
+          injection_share: float = 0.08) -> Counter:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics.pairwise import linear_kernel
 
@@ -270,28 +268,18 @@ def build(out_dir: Path, acme_dirs: list[Path], seed: int = 7, refusal_share: fl
         ranked = [int(i) for i in sims.argsort()[::-1][:40] if (chunks[i].document_id, chunks[i].heading)
                   != (e.doc.id, e.heading)]
         refusal = rng.random() < refusal_share
-        k = passages_per_example
-        if refusal:  # ranks 4+ are near the topic but (almost always) do not answer it
-            pool = range(3, min(20, len(ranked)))
-            picked = [ranked[i] for i in sorted(rng.sample(pool, k=min(k, len(pool))))]
+        k = rng.choice((3, 4, 4))
+        if refusal:  # ranks 3+ are near the topic but (almost always) do not answer it
+            picked = rng.sample(ranked[2:15], k=min(k, len(ranked[2:15])))
         else:
-            # What retrieval hands the answerer: passages ranked by score, the answering one usually near
-            # the top but not always first, the rest the closest non-answers (the answering section's own
-            # next chunk among them when the section is long), and sometimes an unrelated one.
-            others = [i for i in gold_ids[1:2] if rng.random() < 0.5] + ranked[: rng.choice((2, 3, 3))]
-            others = list(dict.fromkeys(others))[: k - 1]
-            while len(others) < k - 1:
-                i = rng.randrange(len(chunks))
-                if i not in gold_ids and i not in others:
-                    others.append(i)
-            at = rng.choices(range(k), weights=(50, 25, 15, 10)[:k])[0]
-            picked = others[:at] + [gold_ids[0]] + others[at:]
+            hard = ranked[: rng.choice((1, 2, 2))]
+            rest = rng.sample(range(len(chunks)), k=k - 1 - len(hard))
+            picked = [gold_ids[0], *hard, *[i for i in rest if i not in gold_ids]]
         passages = [passage(chunks[i]) for i in picked]
-        gold_at = None if refusal else at
-        if not refusal and rng.random() < 0.6:
-            # Wikis often head a section with its question; FAQs like the eval's do not. Teach both.
+        if not refusal and rng.random() < 0.5:
+            # Wikis often head a section with its question; the eval's FAQ does not. Teach both.
             parent = gold.heading.rsplit(" › ", 1)[0] if " › " in gold.heading else gold.title
-            passages[gold_at] = {**passages[gold_at], "heading": parent}
+            passages[0] = {**passages[0], "heading": parent}
         if rng.random() < injection_share:
             j = rng.randrange(len(passages))
             text = passages[j]["text"]
@@ -300,13 +288,12 @@ def build(out_dir: Path, acme_dirs: list[Path], seed: int = 7, refusal_share: fl
             passages[j] = {**passages[j], "text": f"{text[:cut]}\n\n{inj}\n\n{text[cut:]}" if cut > 0
                            else f"{text}\n\n{inj}"}
             counts["injection"] += 1
-        counts[f"gold_at_{gold_at + 1}" if gold_at is not None else "gold_absent"] += 1
-        target = REFUSAL_TEXT if refusal else cite(answer, gold_at + 1)
+        target = REFUSAL_TEXT if refusal else cite(answer)
         counts["refusal" if refusal else "answer"] += 1
         counts[e.corpus] += 1
         rows.setdefault(e.corpus.split("-")[0], []).append(
             {"id": f"{e.corpus}-{n}", "topic": e.corpus, "question": e.question, "passages": passages,
-             "answer": target, "ranked": True})
+             "answer": target})
     for acme in acme_dirs:
         for f in sorted(acme.glob("*.jsonl")):
             for line in f.read_text(encoding="utf-8").splitlines():
@@ -318,9 +305,7 @@ def build(out_dir: Path, acme_dirs: list[Path], seed: int = 7, refusal_share: fl
                     counts["acme_skipped"] += 1
                     continue
                 rows.setdefault("acme-wiki", []).append({**row, "answer": plain})
-    if len(rows.get("acme-wiki", [])) > acme_max:  # the sample is one organisation among several domains
-        rows["acme-wiki"] = rng.sample(rows["acme-wiki"], acme_max)
-    counts["acme-wiki"] = len(rows.get("acme-wiki", []))
+                counts["acme-wiki"] += 1
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance = {
         "built_by": "training/tools/build_grounded.py",
