@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -91,6 +92,17 @@ def fts_query(text: str | Sequence[str]) -> str | None:
     """
     words = query_words(text) if isinstance(text, str) else list(text)
     return " OR ".join(f'"{w}"' for w in words) or None
+
+
+def _scores(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """matrix @ q on torch's thread pool when torch is loaded (it is, for the query embedder): numpy's
+    OpenBLAS threads left spinning after the product slowed the next query embedding in the same
+    process 3x (6.9 ms alone, 21 ms after a 100k-row product); one pool for both avoids it."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return matrix @ q
+    with torch.inference_mode():
+        return torch.from_numpy(matrix).mv(torch.from_numpy(q)).numpy()
 
 
 class EmbeddedIndex:
@@ -428,7 +440,7 @@ class EmbeddedIndex:
         if q.shape[0] != matrix.shape[1]:
             raise ValueError(f"query vector has {q.shape[0]} dims, the index holds {matrix.shape[1]}")
         q = q / (np.linalg.norm(q) or 1.0)
-        scores = matrix @ q  # stored vectors are unit length
+        scores = _scores(matrix, q)  # stored vectors are unit length
         if query.sources is not None or query.principals is not None:
             scores = np.where(self._allowed_mask(query, rowids), scores, -np.inf)
         n = min(n, len(scores))
