@@ -2,13 +2,14 @@
 
 - indexing throughput (chunks/s) on the sample wiki: chunking + writing with embedding
   excluded (precomputed vectors), and the whole path with the real embedder;
-- query latency p50/p95 for BM25, vector and hybrid search on the embedded SQLite index at 10k
-  and 100k chunks (synthetic text drawn from the sample wiki's vocabulary, random unit vectors),
-  with same-run baselines: numpy brute force over an in-memory matrix (the floor for exact
-  vector search) and bm25s (an in-memory BM25 library) over the same texts;
-- generation tokens/s of the configured generator (skip with --no-generation).
+- query latency p50/p95 for BM25, vector and hybrid search (with and without an ACL filter, and with the
+  query embedding) on the embedded SQLite index (synthetic text drawn from the sample wiki's vocabulary,
+  random unit vectors, 30 % of chunks restricted), the path before issue 13 on the same index, and
+  same-run baselines: numpy brute force over an in-memory matrix (the floor for exact vector search)
+  and bm25s (an in-memory BM25 library) over the same texts.
+Generation speed is bench/bench_generation.py's.
 
-    python bench/run.py [--sizes 10000 100000] [--queries 100] [--no-generation]
+    python bench/run.py [--sizes 10000 100000 1000000] [--queries 100]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from common import pct  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.runtime import make_connector, make_embedder, make_generator  # noqa: E402
+from bot.runtime import make_connector, make_embedder  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from connectors.base import ConnectorFailure  # noqa: E402
 from retrieval.chunking import chunk_document  # noqa: E402
@@ -189,46 +190,10 @@ def bench_queries(sizes: list[int], n_queries: int, dim: int, embedder=None, can
     return out
 
 
-def bench_generation(settings, n: int = 3) -> dict:
-    gen = make_generator(settings)
-    t = time.perf_counter()
-    tok, *_ = gen.warm_up()
-    load_s = time.perf_counter() - t
-    from bot.answering.prompt import PromptPassage, build_messages
-
-    docs = wiki_documents()[:n]
-    runs = []
-    for d in docs:
-        msgs = build_messages(f"What does {d.title} say?", [PromptPassage(d.title, s.heading, s.text[:600])
-                                                            for s in d.sections[:3]], few_shot=True)
-        t = time.perf_counter()
-        first = None
-        text = ""
-        for piece in gen.stream(msgs, max_new_tokens=64):
-            if first is None:
-                first = time.perf_counter() - t
-            text += piece
-        total = time.perf_counter() - t
-        prompt_tokens = len(tok(gen_render(msgs, tok))["input_ids"])
-        new_tokens = len(tok(text, add_special_tokens=False)["input_ids"])
-        runs.append({"prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "first_token_s": round(first or 0, 2),
-                     "total_s": round(total, 2),
-                     "decode_tokens_per_s": round(max(new_tokens - 1, 1) / max(total - (first or 0), 1e-6), 2)})
-    return {"generator": gen.name, "load_s": round(load_s, 1), "runs": runs,
-            "decode_tokens_per_s_mean": round(statistics.fmean(r["decode_tokens_per_s"] for r in runs), 2)}
-
-
-def gen_render(msgs, tok):
-    from bot.answering.prompt import render
-
-    return render(msgs, tok)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description="orgbot core benchmarks")
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--queries", type=int, default=100)
-    ap.add_argument("--no-generation", action="store_true")
     ap.add_argument("--out", default="bench/results/core.json")
     args = ap.parse_args()
     settings = load_settings()
@@ -241,10 +206,6 @@ def main() -> None:
     print("query latency…", flush=True)
     result["queries"] = bench_queries(args.sizes, args.queries, embedder.dim, embedder,
                                       settings.retrieval.candidates, settings.retrieval.hybrid.max_df)
-    if not args.no_generation:
-        print("generation…", flush=True)
-        result["generation"] = bench_generation(settings)
-        print("  " + json.dumps(result["generation"]), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -394,9 +394,7 @@ class EmbeddedIndex:
 
     def _load_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         conn = self._conn_for_read()
-        gen = int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
-        if self._in_update():
-            gen = -1  # uncommitted writes: never cache
+        gen = self._generation()
         with self._vectors_lock:
             if self._vectors is not None and self._vectors[0] == gen and gen >= 0:
                 return self._vectors[1], self._vectors[2]

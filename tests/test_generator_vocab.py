@@ -54,8 +54,9 @@ def test_a_trimmed_vocabulary_scores_only_frequent_ids_and_the_prompts_own_words
     assert "holidays" not in text.split() and "holidays" not in render(messages(), tok)
 
 
-def test_the_refusal_gate_works_in_the_trimmed_loop(tiny):
-    gen = TransformersGenerator(tiny, max_new_tokens=8, dtype="fp32", output_vocabulary=8)
+@pytest.mark.parametrize("decoder", ["loop", "generate"])
+def test_the_refusal_gate_works_in_both_decoders(tiny, decoder):
+    gen = TransformersGenerator(tiny, max_new_tokens=8, dtype="fp32", output_vocabulary=8, decoder=decoder)
     watch = RefusalGate("I couldn't find this")
     "".join(gen.stream(messages(), gate=watch))
     assert watch.probability is not None and 0 < watch.probability < 1

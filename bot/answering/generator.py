@@ -148,21 +148,29 @@ class RefusalGate:
         self.probability: float | None = None
         self.blocked = False
 
-    def processor(self, tok, prompt_len: int):
+    def token_id(self, tok) -> int:
+        return tok(self.text, add_special_tokens=False)["input_ids"][0]
+
+    def apply(self, logits, index: int) -> None:
+        """Read and, below the floor, forbid the refusal's first token at `index` of the first step's
+        `logits` (one row, changed in place)."""
         import torch
+
+        self.probability = float(torch.softmax(logits.float(), -1)[index])
+        if self.min_probability is not None and self.probability < self.min_probability:
+            self.blocked = True
+            logits[index] = float("-inf")
+
+    def processor(self, tok, prompt_len: int):
+        """The gate as a transformers LogitsProcessor (for generate())."""
         from transformers import LogitsProcessor
 
-        token_id = tok(self.text, add_special_tokens=False)["input_ids"][0]
-        gate = self
+        token_id, gate = self.token_id(tok), self
 
         class _Gate(LogitsProcessor):
             def __call__(self, input_ids, scores):
-                if input_ids.shape[1] != prompt_len:  # only the first generated token
-                    return scores
-                gate.probability = float(torch.softmax(scores[0].float(), -1)[token_id])
-                if gate.min_probability is not None and gate.probability < gate.min_probability:
-                    gate.blocked = True
-                    scores[:, token_id] = float("-inf")
+                if input_ids.shape[1] == prompt_len:  # only the first generated token
+                    gate.apply(scores[0], token_id)
                 return scores
 
         return _Gate()
@@ -320,7 +328,7 @@ class TransformersGenerator:
         import torch
 
         tok, model, end_ids, device = self.warm_up()
-        gate_id = tok(gate.text, add_special_tokens=False)["input_ids"][0] if gate else None
+        gate_id = gate.token_id(tok) if gate else None
         kept, rows = self._kept(prompt_ids, [gate_id] if gate_id is not None else [])
         softcap = getattr(model.config, "final_logit_softcapping", None)
         loop = LoopStop(0)
@@ -340,11 +348,7 @@ class TransformersGenerator:
                             logits = torch.tanh(logits / softcap) * softcap
                     past = res.cache
                     if step == 0 and gate is not None:
-                        local = gate_id if kept is None else int((kept == gate_id).nonzero()[0, 0])
-                        gate.probability = float(torch.softmax(logits, -1)[local])
-                        if gate.min_probability is not None and gate.probability < gate.min_probability:
-                            gate.blocked = True
-                            logits[local] = float("-inf")
+                        gate.apply(logits, gate_id if kept is None else int((kept == gate_id).nonzero()[0, 0]))
                     choice = int(logits.argmax())
                     token = choice if kept is None else int(kept[choice])
                     if token in end_ids:
