@@ -57,7 +57,8 @@ def open_index(settings: Settings, *, create: bool = False, embedding_dim: int |
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    return Embedder(settings.retrieval.embedding_model, batch_size=settings.retrieval.embedding_batch_size)
+    r = settings.retrieval
+    return Embedder(r.embedding_model, batch_size=r.embedding_batch_size, dtype=r.embedding_dtype)
 
 
 def make_generator(settings: Settings, adapter: str | None = "config") -> Generator:
@@ -104,7 +105,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         history_turns=a.history_turns, max_question_chars=a.max_question_chars, bot_name=a.bot_name,
         organisation=a.organisation, language=a.language, escalation=a.escalation, grounding=a.grounding,
         min_support=a.min_support, answer_similarity=a.answer_similarity, extract_similarity=a.extract_similarity,
-        refusal_confidence=a.refusal_confidence,
+        refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin,
         style=Style(a.style.greeting, a.style.source_line, a.style.sign_off),
     )
 

@@ -198,6 +198,10 @@ class AnswerSettings(BaseModel):
         "probability of starting that refusal is at least this; below, it answers from the passages and the "
         "grounding check keeps what they support. null = the model's own (greedy) choice. Fitted on a "
         "development set by orgbot eval answers")
+    focus_margin: float | None = Field(
+        0.05, ge=0, le=1, description="an answer that cites only passages this much further from the question "
+        "(closest sentence, by the embedder) than a passage the retriever ranked above them answers something "
+        "else: that passage is quoted instead. null = never")
     history_turns: int = Field(3, ge=0, le=20, description="earlier thread turns a follow-up sees")
     max_question_chars: int = Field(2000, ge=50)
     language: str | None = Field("en", description="ISO 639-1 code of the language the embedder and model handle; "

@@ -110,6 +110,9 @@ class RetrievalSettings(BaseModel):
         description="a local folder, a hub id, or package:<module> for a model shipped in a pip package",
     )
     embedding_batch_size: int = Field(32, ge=1)
+    embedding_dtype: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32", description="fp32, bf16, or auto (bf16 where the CPU has native bf16): bf16 embeds ~10x faster "
+        "there; the vectors differ by rounding only")
     chunk_target_tokens: int = Field(200, ge=32, description="chunks are packed up to this; never over the model limit")
     top_k: int = Field(5, ge=1, le=50, description="passages given to the generator")
     candidates: int = Field(100, ge=5, description="per retriever (BM25, vector) before fusion; fitted with hybrid")

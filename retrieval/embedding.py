@@ -41,11 +41,25 @@ def resolve_embedder_path(name: str, setting: str = "retrieval.embedding_model")
     return str(Path(name).expanduser()) if looks_local else name
 
 
+def cpu_has_bf16() -> bool:
+    """True where the CPU runs bfloat16 matrix work natively (AVX-512 BF16 or AMX): there bf16 runs
+    transformer models several times faster than fp32. Elsewhere bf16 is emulated and slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 class Embedder:
-    def __init__(self, model: str = DEFAULT_EMBEDDER, batch_size: int = 32, device: str | None = None):
+    def __init__(self, model: str = DEFAULT_EMBEDDER, batch_size: int = 32, device: str | None = None,
+                 dtype: str = "fp32"):
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
+        # bf16 (or auto: bf16 where the CPU has it natively) embeds ~10x faster on such CPUs; vectors differ
+        # from fp32 ones by rounding only (README: retrieval quality measured both ways).
+        self.dtype = "bf16" if dtype == "bf16" or dtype == "auto" and cpu_has_bf16() else "fp32"
         self._model = None
         self._lock = threading.Lock()
 
@@ -61,7 +75,12 @@ class Embedder:
                 hf_logging.disable_progress_bar()
 
                 log.info("loading embedder", extra={"model": path})
-                self._model = SentenceTransformer(path, device=self.device or "cpu")
+                model = SentenceTransformer(path, device=self.device or "cpu")
+                if self.dtype == "bf16":
+                    import torch
+
+                    model = model.to(torch.bfloat16)
+                self._model = model
         return self._model
 
     @property

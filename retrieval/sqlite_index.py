@@ -401,7 +401,9 @@ class EmbeddedIndex:
             rows = conn.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid").fetchall()
             rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             if rows:
-                matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+                # a bytearray, so the matrix is writable: torch.from_numpy warns on every search otherwise
+                matrix = np.frombuffer(bytearray(b"".join(r[1] for r in rows)), dtype=np.float32).reshape(
+                    len(rows), -1)
             else:
                 matrix = np.zeros((0, 0), dtype=np.float32)
             if gen >= 0:

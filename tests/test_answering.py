@@ -54,7 +54,7 @@ def test_nothing_relevant_means_no_guess_and_nearest_pages(index):
     ans = answerer(index, gen).answer("quarterly revenue, Brazil subsidiary?")
     assert not ans.found and gen.prompts == []
     assert "couldn't find" in ans.text
-    assert ans.citations == [] and ans.nearest
+    assert ans.citations == [] and ans.nearest and ans.mode == "not_found"
 
 
 def test_prompt_numbers_passages_and_names_the_asker(index):
@@ -198,3 +198,24 @@ def test_a_list_of_closest_pages_instead_of_an_answer_is_a_refusal(index):
     gen = ScriptedGenerator("• Closest pages: Parking [1]\n• Ask the front desk [2]")
     ans = answerer(index, gen).answer("where do staff park for free?")
     assert not ans.found and ans.citations == [] and ans.mode == "refused"
+
+
+def test_an_answer_drawn_from_a_passage_far_from_the_question_is_replaced_by_the_closest_passage(index):
+    def reply(messages):
+        user = messages[-1]["content"]
+        n = next(i for i in range(1, 4) if f"<passage {i}> Canteen" in user)
+        return f"Lunch is served in the canteen from noon [{n}]."
+
+    question = "where do staff park for free behind the Toronto office?"
+    ans = answerer(index, ScriptedGenerator(reply)).answer(question)
+    assert ans.mode == "extractive" and [c.document_id for c in ans.citations] == ["wiki:parking"]
+    assert "lot B" in ans.text and any("quoted" in n for n in ans.notes)
+    # an answer from the closest passage stays as written
+    on_target = answerer(index, ScriptedGenerator(lambda m: reply(m).replace("Lunch is served in the canteen from "
+                                                                             "noon", "Staff park for free in lot B")))
+    assert on_target.answer(question).mode in ("generated",)
+    # and the check can be turned off
+    assert answerer(index, ScriptedGenerator(reply), focus_margin=None).answer(question).citations[0].title == "Canteen"
+    # off target, and no passage close enough to quote (answering.extract_similarity): not found
+    far = answerer(index, ScriptedGenerator(reply), extract_similarity=0.999).answer(question)
+    assert not far.found and far.mode == "not_found" and "couldn't find" in far.text

@@ -107,6 +107,18 @@ def test_a_refusal_the_model_was_unsure_of_is_answered_when_unanswerables_stay_r
     assert 0.3 < fit["refusal_confidence"] <= 0.55 and fit["answer_similarity"] is None
 
 
+def test_questions_too_far_from_every_passage_are_refused_when_that_separates_them():
+    def row(qid, sim, mode="generated"):
+        return ev.ArmResult(qid, "", mode == "refused", False, True, None, [], 1.0, best_similarity=sim, mode=mode)
+
+    # The model answered the unanswerable u and w; their best passages are further than the answerable ones'.
+    results = [row("a", 0.71), row("b", 0.62), row("c", 0.35, "refused"), row("u", 0.48), row("w", 0.3)]
+    qs = [EvalQuestion("a", "?"), EvalQuestion("b", "?"), EvalQuestion("c", "?"),
+          EvalQuestion("u", "?", unanswerable=True), EvalQuestion("w", "?", unanswerable=True)]
+    fit = ev.fit_thresholds(qs, results, min_refused=1.0)
+    assert 0.48 < fit["min_similarity"] <= 0.62 and fit["answered"] == 2 and fit["unanswerable_refused"] == 1.0
+
+
 def test_a_question_file_names_the_fix_when_it_is_wrong(tmp_path):
     import pytest
 
@@ -121,3 +133,15 @@ def test_a_question_file_names_the_fix_when_it_is_wrong(tmp_path):
     good = tmp_path / "g.jsonl"
     good.write_text('{"question": "ok?", "relevant": ["a.md"], "reference": "yes"}\n')
     assert load_jsonl(good, "wiki")[0].relevant[0].document_id == "wiki:a.md"
+
+
+def test_applying_a_fit_from_a_file_that_has_none_is_one_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    report = tmp_path / "answers_x.json"
+    report.write_text('{"arms": {}}')
+    res = CliRunner().invoke(app, ["eval", "answers", "--fitted", str(report)])
+    assert res.exit_code == 1 and "--fitted" in res.output and "with a fit" in res.output
+    assert "Traceback" not in res.output

@@ -253,6 +253,17 @@ def test_heading_pairs_skip_headings_that_say_nothing():
     assert pairs == [("heading", "Toronto office parking", f"Parking\n{body}")]  # the heading is not in the passage
 
 
+def test_faq_pairs_read_the_debian_faqs_and_nothing_when_they_are_missing(tmp_path):
+    from training.retriever import faq_pairs
+
+    assert faq_pairs(tmp_path) == []  # no packages: no pairs, no error
+    if Path("/usr/share/doc/git-doc/gitfaq.txt").exists():
+        pairs = faq_pairs()
+        git = [p for p in pairs if p[0] == "faq-git"]
+        assert git and all(q.strip() and "\n" in passage for _, q, passage in git)
+        assert any("user.name" in q for _, q, _ in git)
+
+
 @pytest.mark.slow
 def test_train_retriever_saves_a_model_the_embedder_loads(tmp_path):
     from retrieval.embedding import Embedder
@@ -292,3 +303,23 @@ def test_a_reembedded_copy_has_the_new_embedders_vectors_and_leaves_the_index_al
     assert np.isclose(hit.score, float(expected @ query_vector), atol=1e-5)
     calls = other.calls
     assert reembed_copy(tmp_path / "index.db", dst, other) == dst and other.calls == calls  # reused, not redone
+
+
+@pytest.mark.slow
+def test_bf16_embeddings_rank_like_fp32_ones():
+    import numpy as np
+
+    from retrieval.embedding import Embedder
+
+    docs = ["Staff park for free in lot B behind the office.", "Lunch is served in the canteen from noon.",
+            "Import the VPN profile and sign in with your company account.",
+            "Git stores your name from user.name in every commit.", "SQLite keeps a whole database in one file."]
+    queries = ["where can I park my car?", "when is lunch?", "how do I connect to the VPN?",
+               "what name ends up in my commits?", "how many files does an SQLite database use?"]
+    fp32, bf16 = Embedder(dtype="fp32"), Embedder(dtype="bf16")
+    a, b = fp32.embed(docs), bf16.embed(docs)
+    assert a.dtype == b.dtype == np.float32 and bf16.dtype == "bf16"
+    assert float(np.min(np.sum(a * b, axis=1))) > 0.99  # the same vectors up to rounding
+    ranks32 = np.argmax(fp32.embed(queries) @ a.T, axis=1)
+    ranks16 = np.argmax(bf16.embed(queries) @ b.T, axis=1)
+    assert ranks32.tolist() == ranks16.tolist() == list(range(5))

@@ -185,6 +185,16 @@ def eval_tone(
         console.print(f"Scores written to {chosen}/adapter_card.json")
 
 
+def _unit_or_none(flag: str, value: str) -> float | None:
+    try:
+        number = None if value.lower() in ("none", "null") else float(value)
+        if number is not None and not 0 <= number <= 1:
+            raise ValueError
+    except ValueError:
+        raise _fail(f"{flag} {value!r}: give a number between 0 and 1, or 'none'") from None
+    return number
+
+
 @eval_app.command("answers")
 def eval_answers(
     set_: Annotated[str, typer.Option("--set", help="python-faq, sample, or a JSONL file of questions "
@@ -200,6 +210,15 @@ def eval_answers(
     refusal_confidence: Annotated[str | None, typer.Option(
         help="override answering.refusal_confidence for this run: a number in 0–1, or 'none' (what the fit "
              "needs: the model's own refusals)")] = None,
+    min_similarity: Annotated[str | None, typer.Option(
+        help="override retrieval.min_similarity for this run: a number in 0–1, or 'none' (0: what the fit needs)")]
+        = None,
+    fitted: Annotated[str | None, typer.Option(
+        help="apply the thresholds an earlier run fitted (its answers_<name>.json) to this run, to measure them")]
+        = None,
+    unfitted: Annotated[bool, typer.Option(
+        help="run with every refusal threshold off (the model's own refusals, no similarity cut, no quoting "
+             "threshold): the run the fit needs")] = False,
     name: Annotated[str | None, typer.Option(help="report name (default: the set's)")] = None,
 ) -> None:
     """Base vs tuned model, with and without retrieval, on the same questions.
@@ -218,14 +237,25 @@ def eval_answers(
     from bot.settings import SourceSettings, StyleSettings
 
     settings = _settings()
-    if refusal_confidence is not None:
+    if unfitted:
+        settings.answering = settings.answering.model_copy(update={
+            "refusal_confidence": None, "answer_similarity": None, "extract_similarity": 0.0})
+        settings.retrieval = settings.retrieval.model_copy(update={"min_similarity": 0.0})
+    if fitted is not None:
         try:
-            conf = None if refusal_confidence.lower() in ("none", "null") else float(refusal_confidence)
-            if conf is not None and not 0 <= conf <= 1:
-                raise ValueError
-        except ValueError:
-            raise _fail(f"--refusal-confidence {refusal_confidence!r}: give a number between 0 and 1, or 'none'") from None
-        settings.answering = settings.answering.model_copy(update={"refusal_confidence": conf})
+            fit = json.loads(Path(fitted).read_text(encoding="utf-8"))["fit"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise _fail(f"--fitted {fitted}: not a report of orgbot eval answers with a fit ({e})") from None
+        settings.answering = settings.answering.model_copy(update={
+            k: fit[k] for k in ("refusal_confidence", "answer_similarity", "extract_similarity") if k in fit})
+        if fit.get("min_similarity") is not None:
+            settings.retrieval = settings.retrieval.model_copy(update={"min_similarity": fit["min_similarity"]})
+    if refusal_confidence is not None:
+        settings.answering = settings.answering.model_copy(
+            update={"refusal_confidence": _unit_or_none("--refusal-confidence", refusal_confidence)})
+    if min_similarity is not None:
+        settings.retrieval = settings.retrieval.model_copy(
+            update={"min_similarity": _unit_or_none("--min-similarity", min_similarity) or 0.0})
     chosen_arms = [a.strip() for a in arms.split(",") if a.strip()]
     unknown = [a for a in chosen_arms if a not in ev.ARMS]
     if unknown:
@@ -291,7 +321,8 @@ def eval_answers(
                          relevant_text=relevant_text, bot=a.bot_name, org=a.organisation, progress=progress)
     report["set"] = set_name
     report["adapter"] = tuned_adapter
-    report["config"] = {"top_k": settings.retrieval.top_k, "min_similarity": settings.retrieval.min_similarity,
+    report["config"] = {"fitted_from": fitted, "top_k": settings.retrieval.top_k,
+                        "min_similarity": settings.retrieval.min_similarity,
                         "answer_similarity": a.answer_similarity, "extract_similarity": a.extract_similarity,
                         "grounding": a.grounding, "dtype": settings.generation.dtype,
                         "refusal_confidence": a.refusal_confidence}

@@ -51,11 +51,12 @@ class RetrieverReport:
 
 def faq_pairs(doc_root: str | Path = "/usr/share/doc") -> list[tuple[str, str, str]]:
     """(kind, question, passage) from the Git, SQLite and zsh FAQs; [] when the packages are missing."""
-    from bot.evaluation.datasets import _git_faq, _sqlite_faq, _zsh_faq
+    from bot.evaluation.datasets import git_faq_entries, sqlite_faq_entries, zsh_faq_entries
 
     root = Path(doc_root)
-    found = [("git", root / "git-doc/gitfaq.txt", _git_faq), ("sqlite", root / "sqlite3/faq.html", _sqlite_faq),
-             *[("zsh", p, _zsh_faq) for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
+    found = [("git", root / "git-doc/gitfaq.txt", git_faq_entries),
+             ("sqlite", root / "sqlite3/faq.html", sqlite_faq_entries),
+             *[("zsh", p, zsh_faq_entries) for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
     out = []
     for kind, path, parse in found:
         if not path.exists():

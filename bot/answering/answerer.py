@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from bot.answering.citations import cited_numbers, validate_citations
 from bot.answering.generator import Generator, RefusalGate
-from bot.answering.grounding import GroundingChecker, extractive_answer, split_units
+from bot.answering.grounding import GroundingChecker, extractive_answer, passage_closeness, split_units
 from bot.answering.language import detect as detect_language
 from bot.answering.language import name as language_name
 from bot.answering.prompt import REFUSAL_TEXT, PromptPassage, Turn, build_messages
@@ -46,8 +46,9 @@ class Answer:
     invalid_citations: list[int] = field(default_factory=list)  # markers the model invented, dropped
     removed: list[str] = field(default_factory=list)  # generated sentences the grounding check removed
     refusal_probability: float | None = None  # the model's probability of starting its refusal (local models)
-    # generated | extractive (nothing generated was supported: the best passage quoted) | overruled (the model
-    # refused, the best passage was close enough to quote) | refused (the model's refusal) | not_found
+    # generated | extractive (nothing generated was supported, or it drew on a passage far from the question:
+    # the closest passage quoted) | overruled (the model refused, the best passage was close enough to quote) |
+    # refused (the model's refusal) | not_found (nothing close enough was retrieved, or nothing usable was left)
     mode: str = "generated"
 
     @property
@@ -152,7 +153,7 @@ class Answerer:
         max_question_chars: int = 2000, bot_name: str = "orgbot", organisation: str = "your organisation",
         language: str | None = "en", escalation: str | None = None, grounding: bool = True,
         min_support: float = 0.6, answer_similarity: float | None = None, extract_similarity: float = 0.0,
-        refusal_confidence: float | None = None, style: Style | None = None,
+        refusal_confidence: float | None = None, style: Style | None = None, focus_margin: float | None = 0.05,
     ):
         self.index = index
         self.embedder = embedder
@@ -176,6 +177,9 @@ class Answerer:
         # probability); below, it answers and the grounding check decides. None = its own greedy choice.
         self.refusal_confidence = refusal_confidence
         self.style = style or Style()
+        # An answer citing only passages this much further from the question than the closest one, ranked
+        # below it, is replaced by a quote of the closest one (None: never).
+        self.focus_margin = focus_margin
         self.checker = GroundingChecker(min_support=min_support, embed=getattr(embedder, "embed", None))
 
     # -- retrieval -------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ class Answerer:
         if not self.is_relevant(passages):
             answer = Answer(question, self.style.apply(self.not_found_text(foreign), asker=asker, citations=()), [],
                             passages, found=False, notes=notes,
-                            timings=timings, generator=None)
+                            timings=timings, generator=None, mode="not_found")
             yield answer
             return
         messages = build_messages(
@@ -294,6 +298,19 @@ class Answerer:
         style = " ".join(t for t in (self.style.greeting, self.style.source_line, self.style.sign_off) if t)
         return f"{question} {asker or ''} {self.bot_name} {self.organisation} {self.escalation or ''} {style}"
 
+    def _off_target(self, question: str, passages: Sequence[ScoredChunk], cited: Sequence[int]):
+        """(quote, number) of the passage closest to the question when the answer cites none of it, it is
+        `focus_margin` closer than every passage the answer cites, and the retriever ranked it above them
+        too: two signals agree that the answer answers something else (a small model often writes from a
+        neighbouring passage). None when the answer is on target."""
+        closeness = passage_closeness(question, [p.chunk.text for p in passages],
+                                      embed=getattr(self.embedder, "embed", None))
+        best = max(range(len(passages)), key=lambda i: closeness[i]) + 1
+        if best > min(cited) or closeness[best - 1] < max(closeness[c - 1] for c in cited) + self.focus_margin:
+            return None
+        return extractive_answer(question, [p.chunk.text for p in passages],
+                                 embed=getattr(self.embedder, "embed", None), only=best)
+
     def _finish(self, question, raw, passages, notes, timings, asker: str | None = None) -> Answer:
         cleaned = clean_generation(raw)
         text, cited = validate_citations(cleaned, len(passages))
@@ -304,10 +321,15 @@ class Answerer:
         best_similarity = max((p.vector_score for p in passages if p.vector_score is not None), default=0.0)
         refused = bool(text) and bool(REFUSAL.search(text.split("\n", 1)[0]) or CLOSEST.search(text))
         removed: list[str] = []
+
+        def not_found(mode: str) -> Answer:
+            return Answer(question, self.style.apply(self.not_found_text(), asker=asker, citations=()), [], passages,
+                          found=False, notes=notes, timings=timings, generator=gen, invalid_citations=invalid,
+                          removed=removed, mode=mode)
+
         if refused:
             if self.answer_similarity is None or best_similarity < self.answer_similarity:
-                return Answer(question, self.style.apply(self.not_found_text(), asker=asker, citations=()), [], passages, found=False, notes=notes,
-                              timings=timings, generator=gen, invalid_citations=invalid, mode="refused")
+                return not_found("refused")
             notes = [*notes, "the model did not find the answer, but the best passage is close to the question: "
                              "quoting it"]
             text = ""
@@ -320,22 +342,27 @@ class Answerer:
             text = result.text
         text, cited = validate_citations(text, len(passages))
         mode = "generated"
+        if cited and self.grounding and self.focus_margin is not None:
+            off = self._off_target(question, passages, cited)
+            if off is not None and best_similarity < self.extract_similarity:
+                return not_found("not_found")  # off target, and no passage close enough to quote
+            if off is not None:
+                text, cited, mode = off[0], [off[1]], "extractive"
+                notes = [*notes, f"the answer drew on passage(s) {cited_numbers(cleaned) or ''} further from the "
+                                 f"question than [{off[1]}]: quoted [{off[1]}] instead"]
         if not cited and self.grounding:
             # Nothing supported (or cited) is left: quote the best passage rather than say nothing, when it
             # is close enough to the question to be worth quoting.
             quoted = None if best_similarity < self.extract_similarity and not refused else extractive_answer(
                 question, [p.chunk.text for p in passages], embed=getattr(self.embedder, "embed", None))
             if quoted is None:
-                return Answer(question, self.style.apply(self.not_found_text(), asker=asker, citations=()), [], passages, found=False, notes=notes,
-                              timings=timings, generator=gen, invalid_citations=invalid, removed=removed,
-                              mode="not_found")
+                return not_found("not_found")
             text, cited = quoted[0], [quoted[1]]
             mode = "overruled" if refused else "extractive"
             notes = [*notes, "quoted from the best passage: the generated answer was not supported by the passages"
                      if removed or not refused else "quoted from the best passage"]
         if not text:
-            return Answer(question, self.style.apply(self.not_found_text(), asker=asker, citations=()), [], passages, found=False, notes=notes, timings=timings,
-                          generator=gen, invalid_citations=invalid, removed=removed, mode="not_found")
+            return not_found("not_found")
         citations = [
             Citation(n, passages[n - 1].chunk.title, passages[n - 1].chunk.url, passages[n - 1].chunk.document_id,
                      passages[n - 1].chunk.heading)

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 
 from bot.answering.prompt import END_OF_TURN, ensure_chat_template, render
-from retrieval.embedding import import_model_package
+from retrieval.embedding import cpu_has_bf16, import_model_package
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +88,6 @@ def resolve_model(name: str, cache_dir: str | Path, setting: str = "generation.m
 
 
 # -- local transformers --------------------------------------------------------------------------
-
-def cpu_has_bf16() -> bool:
-    """True where the CPU runs bfloat16 matrix work natively (AVX-512 BF16 or AMX): there bf16 runs
-    the model ~2.5x faster than fp32. Elsewhere bf16 is emulated and slower, so fp32 is kept."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
 
 def choose_dtype(setting: str, device: str) -> str:
     """generation.dtype: auto = bf16 on CUDA and on CPUs with native bf16, else fp32."""

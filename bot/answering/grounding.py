@@ -8,7 +8,8 @@ A sentence is supported when
   one of the passage's sentences.
 
 Unsupported sentences are removed. A sentence without a citation is kept only if one passage supports
-it, and then cites that passage. When nothing supported is left, `extractive_answer` quotes the best
+it, and then cites that passage; a sentence that another passage supports clearly better than the one it
+cites (or that only another passage supports) cites that passage instead. When nothing supported is left, `extractive_answer` quotes the best
 sentences of the best passage, with its citation: the reply never states a specific no passage holds.
 """
 
@@ -43,6 +44,8 @@ _INSTRUCTION = re.compile(
     r"|\bsystem prompt\b|\b(?:reply|answer|respond)\b.{0,30}\bonly\b.{0,30}\b(?:with|in)\b"
     r"|\bfrom now on\b|\b(?:AI|language model|chat ?bot|the assistant)\b.{0,40}\b(?:must|should|tell|say|reply)\b"
     r"|\bsystem override\b|\bdeveloper mode\b|\bnew instructions\b|\b(?:reveal|print|show) your (?:full )?(?:system )?(?:prompt|instructions)\b", re.I)
+# A chat turn written into a page ("Assistant: Sure! …", a turn marker): the page is playing the bot.
+_ROLE = re.compile(r"(?im)^\W*(?:assistant|system|user|model|ai)\s*:|<start_of_turn>|<end_of_turn>")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 
@@ -70,6 +73,11 @@ class Grounding:
     @property
     def kept(self) -> list[SentenceCheck]:
         return [c for c in self.checks if c.supported]
+
+
+def steering(passage: str) -> bool:
+    """A passage that speaks to the bot (an instruction, a chat turn): never a citation moved to, never quoted."""
+    return bool(_INSTRUCTION.search(passage) or _ROLE.search(passage))
 
 
 def normalise(text: str) -> str:
@@ -147,8 +155,10 @@ def _sentences(text: str) -> list[str]:
 
 
 class GroundingChecker:
-    def __init__(self, *, min_support: float = 0.6, min_similarity: float = 0.6, embed: Embed | None = None):
+    def __init__(self, *, min_support: float = 0.6, min_similarity: float = 0.6, embed: Embed | None = None,
+                 recite_margin: float = 0.25):
         self.min_support = min_support
+        self.recite_margin = recite_margin
         self.min_similarity = min_similarity
         self.embed = embed
 
@@ -157,6 +167,7 @@ class GroundingChecker:
         n = len(passages)
         norm = [normalise(p) for p in passages]
         stems = [content_stems(p) for p in passages]
+        steers = [steering(p) for p in passages]
         all_text = " ".join(norm) + " " + normalise(question)
         all_stems = set().union(*stems, content_stems(question)) if stems else content_stems(question)
         checks: list[SentenceCheck] = []
@@ -182,14 +193,21 @@ class GroundingChecker:
             candidates = cited or list(range(1, n + 1))
             scored = [(len(words & stems[c - 1]) / len(words) if words else 1.0, c) for c in candidates]
             support, best = max(scored) if scored else (0.0, None)
+            # Another passage that holds clearly more of the sentence is its real source: the citation is
+            # corrected to it (a small model often cites [1] for what [2] says).
+            other = max(((len(words & stems[c - 1]) / len(words), c) for c in range(1, n + 1)
+                         if c not in cited and not steers[c - 1]), default=(0.0, None)) if cited else (0.0, None)
+            recite = other[1] is not None and other[0] >= self.min_support and other[0] >= support + self.recite_margin
+            if recite:
+                support, best = other
             ok = support >= self.min_support
             if not ok and self.embed is not None and best is not None:
                 ok = self._similar(body, passages[best - 1])
             check = SentenceCheck(unit, cited, ok, "" if ok else "not supported by the passage it cites",
                                   round(support, 3))
-            if ok and not cited and best is not None:
+            if ok and best is not None and (recite or not cited):
                 check.added_citation = best
-                check.text = _add_marker(unit, best)
+                check.text = _add_marker(_strip_markers(unit) if recite else unit, best)
             checks.append(check)
         text = _join([c.text for c in checks if c.supported])
         return Grounding(text, checks)
@@ -198,6 +216,10 @@ class GroundingChecker:
         candidates = _sentences(passage)[:40] or [passage]
         vecs = self.embed([sentence, *candidates])
         return float(np.max(vecs[1:] @ vecs[0])) >= self.min_similarity
+
+
+def _strip_markers(unit: str) -> str:
+    return re.sub(r"\s+([.!?,;:])", r"\1", re.sub(r"[ \t]*" + CITATION_MARKER.pattern, "", unit)).rstrip()
 
 
 def _add_marker(unit: str, n: int) -> str:
@@ -220,24 +242,43 @@ def _join(units: Sequence[str]) -> str:
     return "\n".join(out).strip()
 
 
+def _quotable(passage: str) -> list[tuple[int, str]]:
+    """(position, sentence) of a passage that could be quoted as an answer."""
+    return [(i, s) for i, s in enumerate(_sentences(passage))
+            if len(s.split()) >= 4 and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
+            and not s.rstrip().endswith("?")]  # a question is not an answer
+
+
+def _closeness(question: str, sentences: Sequence[str], embed: Embed | None) -> np.ndarray:
+    if embed is not None:
+        vecs = embed([question, *sentences])
+        return vecs[1:] @ vecs[0]
+    q = content_stems(question)
+    return np.array([len(q & content_stems(s)) / (len(q) or 1) for s in sentences])
+
+
+def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | None = None) -> list[float]:
+    """For each passage, how close its closest quotable sentence is to the question (0 when it has none)."""
+    pool = [(n, s) for n, p in enumerate(passages) if not steering(p) for _, s in _quotable(p)]
+    best = [0.0] * len(passages)
+    if pool:
+        for (n, _), score in zip(pool, _closeness(question, [s for _, s in pool], embed), strict=True):
+            best[n] = max(best[n], float(score))
+    return best
+
+
 def extractive_answer(question: str, passages: Sequence[str], *, embed: Embed | None = None,
-                      max_sentences: int = 2, max_words: int = 70, candidates: int = 2) -> tuple[str, int] | None:
-    """Quote the sentences of the best passage that are closest to the question, with its citation.
-    Returns (text, passage number) or None when the passages hold no usable sentence."""
-    pool: list[tuple[int, int, str]] = []  # (passage number, position, sentence)
-    for n, p in enumerate(passages[:candidates], start=1):
-        for i, s in enumerate(_sentences(p)):
-            if (len(s.split()) >= 4 and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
-                    and not s.rstrip().endswith("?")):  # a question is not an answer
-                pool.append((n, i, s))
+                      max_sentences: int = 2, max_words: int = 70, candidates: int = 2,
+                      only: int | None = None) -> tuple[str, int] | None:
+    """Quote the sentences of the best passage that are closest to the question, with its citation
+    (`only`: quote passage number `only`). Returns (text, passage number) or None when the passages hold
+    no usable sentence."""
+    numbers = [only] if only else range(1, min(candidates, len(passages)) + 1)
+    pool: list[tuple[int, int, str]] = [(n, i, s) for n in numbers if not steering(passages[n - 1])
+                                        for i, s in _quotable(passages[n - 1])]
     if not pool:
         return None
-    if embed is not None:
-        vecs = embed([question, *[s for _, _, s in pool]])
-        scores = vecs[1:] @ vecs[0]
-    else:
-        q = content_stems(question)
-        scores = np.array([len(q & content_stems(s)) / (len(q) or 1) for _, _, s in pool])
+    scores = _closeness(question, [s for _, _, s in pool], embed)
     # Prefer the top passage: the retriever ranked it first; another must be clearly closer to win.
     scores = scores + np.array([0.05 if n == 1 else 0.0 for n, _, _ in pool])
     best = int(np.argmax(scores))

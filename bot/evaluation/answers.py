@@ -141,47 +141,68 @@ def summarise(questions: Sequence[EvalQuestion], results: Sequence[ArmResult]) -
     return out
 
 
+def _grid(values, step: float = 0.02) -> list[float]:
+    """Distinct thresholds just above the observed values, at most one per `step`."""
+    out: list[float] = []
+    for v in sorted(v for v in values if v is not None):
+        if not out or v - out[-1] >= step:
+            out.append(v)
+    return out
+
+
+def _outcome(by_id, results, tau_s, tau_p, tau_a, tau_e) -> tuple[float, int]:
+    """(unanswerables refused, answerables answered) had these thresholds been set."""
+    refused_u = answered_a = n_u = 0
+    for r in results:
+        sim = r.best_similarity or 0.0
+        refused = r.refused
+        if sim < tau_s:
+            refused = True
+        elif r.mode == "refused" and (sim >= tau_a or tau_p is not None and r.refusal_probability is not None
+                                      and r.refusal_probability < tau_p):
+            refused = False
+        elif r.mode == "extractive" and sim < tau_e:
+            refused = True
+        if by_id[r.question_id].unanswerable:
+            n_u += 1
+            refused_u += refused
+        else:
+            answered_a += not refused
+    return (refused_u / n_u if n_u else 1.0), answered_a
+
+
 def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResult],
                    min_refused: float = 0.8) -> dict:
     """The refusal thresholds that answer the most answerable questions while refusing at least
     `min_refused` of the unanswerable ones, from one arm's per-question results (run with
-    `refusal_confidence` and `answer_similarity` null and `extract_similarity` 0):
+    `refusal_confidence` and `answer_similarity` null, `extract_similarity` 0 and `min_similarity` low):
+    - `min_similarity` (retrieval.min_similarity): below it the question is refused without generating;
     - `refusal_confidence`: a refusal the model was less sure of than this is answered instead;
     - `answer_similarity`: a refused question whose best passage is at least this close is quoted instead;
     - `extract_similarity`: a quoted answer (nothing generated survived the check) below it is refused.
     A refusal turned into an answer counts as answered: what that answer says is measured by running
     the eval again with the fitted values."""
     by_id = {q.id: q for q in questions}
-    sims = sorted({r.best_similarity for r in results if r.best_similarity is not None})
-    probs = sorted({round(r.refusal_probability, 2) + 0.005 for r in results
-                    if r.mode == "refused" and r.refusal_probability is not None})
+    sims = _grid(r.best_similarity for r in results)
+    probs = _grid(round(r.refusal_probability, 2) + 0.005 for r in results
+                  if r.mode == "refused" and r.refusal_probability is not None)
+    n_a = sum(not by_id[r.question_id].unanswerable for r in results)
     best: dict | None = None
-    for tau_p in [None, *probs]:
-        for tau_a in [*sims, 1.01]:
-            for tau_e in [0.0, *sims]:
-                refused_u = answered_a = n_u = n_a = 0
-                for r in results:
-                    sim = r.best_similarity or 0.0
-                    refused = r.refused
-                    if r.mode == "refused" and (sim >= tau_a or tau_p is not None and r.refusal_probability is not None
-                                                and r.refusal_probability < tau_p):
-                        refused = False
-                    elif r.mode == "extractive" and sim < tau_e:
-                        refused = True
-                    if by_id[r.question_id].unanswerable:
-                        n_u += 1
-                        refused_u += refused
-                    else:
-                        n_a += 1
-                        answered_a += not refused
-                rate_u = refused_u / n_u if n_u else 1.0
-                key = (answered_a, rate_u)
-                if rate_u >= min_refused and (best is None or key > (best["answered"], best["unanswerable_refused"])):
-                    best = {"refusal_confidence": None if tau_p is None else round(tau_p, 3),
-                            "answer_similarity": None if tau_a > 1 else round(tau_a, 4),
-                            "extract_similarity": round(tau_e, 4), "answered": answered_a, "answerable": n_a,
-                            "unanswerable_refused": round(rate_u, 4)}
-    return best or {"refusal_confidence": None, "answer_similarity": None, "extract_similarity": 0.0}
+    for tau_s in [0.0, *sims]:
+        for tau_p in [None, *probs]:
+            for tau_a in [*(x for x in sims if x >= tau_s), 1.01]:
+                for tau_e in [0.0, *(x for x in sims if x >= tau_s)]:
+                    rate_u, answered_a = _outcome(by_id, results, tau_s, tau_p, tau_a, tau_e)
+                    key = (answered_a, rate_u)
+                    if rate_u >= min_refused and (best is None or key > (best["answered"],
+                                                                         best["unanswerable_refused"])):
+                        best = {"min_similarity": None if not tau_s else round(tau_s, 4),
+                                "refusal_confidence": None if tau_p is None else round(tau_p, 3),
+                                "answer_similarity": None if tau_a > 1 else round(tau_a, 4),
+                                "extract_similarity": round(tau_e, 4), "answered": answered_a, "answerable": n_a,
+                                "unanswerable_refused": round(rate_u, 4)}
+    return best or {"min_similarity": None, "refusal_confidence": None, "answer_similarity": None,
+                    "extract_similarity": 0.0}
 
 
 def evaluate(

@@ -222,7 +222,7 @@ def sqlite_faq_entries(path: Path) -> tuple[str, list[tuple[str, list[str], str]
     return "SQLite Frequently Asked Questions", out
 
 
-def _zsh_faq(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
+def zsh_faq_entries(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
     from connectors.files.parsers import parse
 
     parsed = parse(path.suffix, path.read_bytes())
@@ -267,7 +267,7 @@ def build_dev_faq(out_dir: str | Path, doc_root: str | Path = DEBIAN_DOC) -> tup
     root, out = Path(doc_root), Path(out_dir)
     faqs = [("git", root / "git-doc/gitfaq.txt", git_faq_entries, root / "git-doc"),
             ("sqlite", root / "sqlite3/faq.html", sqlite_faq_entries, root / "sqlite3"),
-            *[("zsh", p, _zsh_faq, root / "zsh-common/html") for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
+            *[("zsh", p, zsh_faq_entries, root / "zsh-common/html") for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
     missing = [str(p) for _, p, _, _ in faqs[:2] if not p.exists()]
     if missing or len(faqs) < 3:
         raise DatasetError(f"the FAQs of the development set are missing ({', '.join(missing) or 'zsh FAQ'}). "

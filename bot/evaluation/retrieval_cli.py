@@ -178,7 +178,7 @@ def _compare_embedder(report: dict, model: str, names: list[str], opened: dict, 
     from retrieval.embedding import Embedder
     from retrieval.sqlite_index import EmbeddedIndex
 
-    other = Embedder(model, batch_size=settings.retrieval.embedding_batch_size)
+    other = Embedder(model, batch_size=settings.retrieval.embedding_batch_size, dtype=settings.retrieval.embedding_dtype)
     label = Path(model).name or model
     h = settings.retrieval.hybrid
     report["compared_embedder"] = model
