@@ -332,7 +332,7 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="print one JSON
                   f"index ({settings.index_path if settings.retrieval.backend == 'embedded' else 'elasticsearch'})")
     g = settings.generation
     if g.backend == "transformers":
-        from bot.answering.generator import choose_dtype
+        from retrieval.embedding import choose_dtype
 
         dtype = choose_dtype(g.dtype, "cpu")
         why = {"bf16": "this CPU has native bf16 (AVX-512 BF16 / AMX)", "fp32": "no native bf16 on this CPU"}

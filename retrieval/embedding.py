@@ -51,6 +51,13 @@ def cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
+def choose_dtype(setting: str, device: str) -> str:
+    """generation.dtype, retrieval.embedding_dtype: auto = bf16 on CUDA and on CPUs with native bf16, else fp32."""
+    if setting in ("bf16", "fp32"):
+        return setting
+    return "bf16" if device == "cuda" or cpu_has_bf16() else "fp32"
+
+
 class Embedder:
     def __init__(self, model: str = DEFAULT_EMBEDDER, batch_size: int = 32, device: str | None = None,
                  dtype: str = "fp32"):
@@ -59,7 +66,7 @@ class Embedder:
         self.device = device
         # bf16 (or auto: bf16 where the CPU has it natively) embeds ~10x faster on such CPUs; vectors differ
         # from fp32 ones by rounding only (README: retrieval quality measured both ways).
-        self.dtype = "bf16" if dtype == "bf16" or dtype == "auto" and cpu_has_bf16() else "fp32"
+        self.dtype = choose_dtype(dtype, device or "cpu")
         self._model = None
         self._lock = threading.Lock()
 

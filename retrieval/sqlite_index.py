@@ -401,9 +401,8 @@ class EmbeddedIndex:
             rows = conn.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid").fetchall()
             rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             if rows:
-                # a bytearray, so the matrix is writable: torch.from_numpy warns on every search otherwise
-                matrix = np.frombuffer(bytearray(b"".join(r[1] for r in rows)), dtype=np.float32).reshape(
-                    len(rows), -1)
+                # joined into a bytearray (one copy), so the matrix is writable: torch.from_numpy warns otherwise
+                matrix = np.frombuffer(bytearray().join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
             else:
                 matrix = np.zeros((0, 0), dtype=np.float32)
             if gen >= 0:

@@ -51,14 +51,10 @@ class RetrieverReport:
 
 def faq_pairs(doc_root: str | Path = "/usr/share/doc") -> list[tuple[str, str, str]]:
     """(kind, question, passage) from the Git, SQLite and zsh FAQs; [] when the packages are missing."""
-    from bot.evaluation.datasets import git_faq_entries, sqlite_faq_entries, zsh_faq_entries
+    from bot.evaluation.datasets import debian_faqs
 
-    root = Path(doc_root)
-    found = [("git", root / "git-doc/gitfaq.txt", git_faq_entries),
-             ("sqlite", root / "sqlite3/faq.html", sqlite_faq_entries),
-             *[("zsh", p, zsh_faq_entries) for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
     out = []
-    for kind, path, parse in found:
+    for kind, path, parse in debian_faqs(doc_root):
         if not path.exists():
             continue
         title, entries = parse(path)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answering.generator import cpu_has_bf16, load_adapter, model_fingerprint, resolve_model
+from bot.answering.generator import load_adapter, model_fingerprint, resolve_model
 from bot.answering.prompt import ensure_chat_template, render
+from retrieval.embedding import cpu_has_bf16
 from training.config import TrainingSettings
 from training.data import PrepareReport, load_chat_jsonl, prepare
 

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 
 from bot.answering.prompt import END_OF_TURN, ensure_chat_template, render
-from retrieval.embedding import cpu_has_bf16, import_model_package
+from retrieval.embedding import choose_dtype, import_model_package
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,6 @@ def resolve_model(name: str, cache_dir: str | Path, setting: str = "generation.m
 
 
 # -- local transformers --------------------------------------------------------------------------
-
-def choose_dtype(setting: str, device: str) -> str:
-    """generation.dtype: auto = bf16 on CUDA and on CPUs with native bf16, else fp32."""
-    if setting in ("bf16", "fp32"):
-        return setting
-    return "bf16" if device == "cuda" or cpu_has_bf16() else "fp32"
-
 
 class LoopStop:
     """Stops generation when the tail of the output repeats itself ("#team-team-team-…", a line again

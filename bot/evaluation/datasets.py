@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -260,15 +261,22 @@ def _faq_page(title: str, entries: list[tuple[str, list[str], str]]) -> str:
     return "\n".join(lines)
 
 
+def debian_faqs(root: str | Path = DEBIAN_DOC) -> list[tuple[str, Path, Callable]]:
+    """(corpus, path, parser) of the Git, SQLite and zsh FAQs under `root` (the paths may not exist); a
+    parser returns (title, [(question, heading path, answer)])."""
+    root = Path(root)
+    return [("git", root / "git-doc/gitfaq.txt", git_faq_entries),
+            ("sqlite", root / "sqlite3/faq.html", sqlite_faq_entries),
+            *[("zsh", p, zsh_faq_entries) for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
+
+
 def build_dev_faq(out_dir: str | Path, doc_root: str | Path = DEBIAN_DOC) -> tuple[Path, list[EvalQuestion]]:
     """The development set for fitting retrieval settings: the Git, SQLite and zsh FAQs (Debian's
     git-doc, sqlite3-doc, zsh-doc) with question headings replaced by "Entry N", plus pages of each
     manual as distractors, written to `out_dir/docs`; questions to `out_dir/questions.jsonl`."""
     root, out = Path(doc_root), Path(out_dir)
-    faqs = [("git", root / "git-doc/gitfaq.txt", git_faq_entries, root / "git-doc"),
-            ("sqlite", root / "sqlite3/faq.html", sqlite_faq_entries, root / "sqlite3"),
-            *[("zsh", p, zsh_faq_entries, root / "zsh-common/html") for p in sorted((root / "zsh-common/html").glob("FAQ0*.html"))]]
-    missing = [str(p) for _, p, _, _ in faqs[:2] if not p.exists()]
+    faqs = debian_faqs(root)
+    missing = [str(p) for _, p, _ in faqs[:2] if not p.exists()]
     if missing or len(faqs) < 3:
         raise DatasetError(f"the FAQs of the development set are missing ({', '.join(missing) or 'zsh FAQ'}). "
                            "Install them: apt-get install git-doc sqlite3-doc zsh-doc")
@@ -276,7 +284,7 @@ def build_dev_faq(out_dir: str | Path, doc_root: str | Path = DEBIAN_DOC) -> tup
     if target.exists():
         shutil.rmtree(target)
     questions: list[EvalQuestion] = []
-    for corpus, path, parse_faq, _ in faqs:
+    for corpus, path, parse_faq in faqs:
         title, entries = parse_faq(path)
         rel = f"{corpus}/{path.stem}-faq.html" if corpus != "zsh" else f"zsh/{path.stem}.html"
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
