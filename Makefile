@@ -32,7 +32,7 @@ bench: install
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) bench/run.py --sizes 10000 100000 1000000
 	$(PY) bench/bench_generation.py
-	$(PY) bench/bench_slack.py --real-generator --questions 6
+	$(PY) bench/bench_slack.py --real-generator --questions 12
 
 # Reproduces the shipped general adapter, adapters/grounded, from training/data/grounded (timings: README).
 train: install

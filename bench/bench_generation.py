@@ -4,8 +4,10 @@ The prompts are the product's own: each sample-wiki question, its passages retri
 default adapter merged. Variants, each loaded fresh and run on the same prompts:
 - `fp32 · full head · generate()`: the path before issue 13 (transformers' generate, 262k-id output head);
 - `bf16 · full head`: native bf16 (AVX-512 BF16 / AMX) through orgbot's decoding loop;
-- `fp32 · trimmed head` and `bf16 · trimmed head` (the default): the output head cut to the tokenizer's
-  first `generation.output_vocabulary` ids plus the prompt's own tokens.
+- `fp32 · trimmed head` and `bf16 · trimmed head`: the output head cut to the tokenizer's
+  first `generation.output_vocabulary` ids plus the prompt's own tokens;
+- `bf16 · trimmed head · int8 decode` (the default): decoding steps read int8 copies of the weights
+  (`generation.decode_weights`); prefill keeps bf16.
 Per variant: time to the first token (prefill), decode tokens/s, seconds per answer, and how many answers
 are token-for-token the same as the same dtype's full-head answers (and bf16's as fp32's).
 
@@ -30,11 +32,12 @@ from bot.answering.prompt import PromptPassage, build_messages, render  # noqa: 
 from bot.runtime import SyncRunner  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
-VARIANTS = {  # name: (dtype, output vocabulary or None, decoder)
-    "fp32 · full head · generate()": ("fp32", None, "generate"),
-    "bf16 · full head": ("bf16", None, "loop"),
-    "fp32 · trimmed head": ("fp32", "config", "loop"),
-    "bf16 · trimmed head": ("bf16", "config", "loop"),
+VARIANTS = {  # name: (dtype, output vocabulary or None, decoder, decode weights)
+    "fp32 · full head · generate()": ("fp32", None, "generate", "native"),
+    "bf16 · full head": ("bf16", None, "loop", "native"),
+    "fp32 · trimmed head": ("fp32", "config", "loop", "native"),
+    "bf16 · trimmed head": ("bf16", "config", "loop", "native"),
+    "bf16 · trimmed head · int8 decode": ("bf16", "config", "loop", "int8"),
 }
 
 
@@ -54,10 +57,11 @@ def prompts(settings, n: int) -> list[list[dict]]:
     return out
 
 
-def run_variant(settings, dtype: str, vocab, decoder: str, msgs_list, max_new: int) -> dict:
+def run_variant(settings, dtype: str, vocab, decoder: str, decode_weights: str, msgs_list, max_new: int) -> dict:
     g = settings.generation
     gen = TransformersGenerator(g.model, adapter=g.adapter, cache_dir=g.cache_dir, dtype=dtype, decoder=decoder,
-                                output_vocabulary=g.output_vocabulary if vocab == "config" else None)
+                                output_vocabulary=g.output_vocabulary if vocab == "config" else None,
+                                decode_weights=decode_weights)
     t = time.perf_counter()
     tok = gen.warm_up()[0]
     load_s = time.perf_counter() - t
@@ -75,7 +79,8 @@ def run_variant(settings, dtype: str, vocab, decoder: str, msgs_list, max_new: i
                      "decode_tokens_per_s": round(max(new - 1, 1) / max(total - (first or 0), 1e-6), 2)})
         texts.append(text)
     kept = None if gen._head is None else int(gen._head[0].numel())
-    return {"dtype": gen.dtype, "decoder": decoder, "output_ids": kept, "load_s": round(load_s, 1),
+    return {"dtype": gen.dtype, "decoder": decoder, "decode_weights": gen.decode_weights, "output_ids": kept,
+            "load_s": round(load_s, 1),
             "first_token_s_p50": round(statistics.median(r["first_token_s"] for r in runs), 3),
             "total_s_p50": round(statistics.median(r["total_s"] for r in runs), 3),
             "total_s_sum": round(sum(r["total_s"] for r in runs), 2),
@@ -96,9 +101,9 @@ def main() -> None:
                     "adapter": settings.generation.adapter, "questions": len(msgs_list),
                     "max_new_tokens": args.max_new_tokens, "variants": {}}
     texts: dict[str, list[str]] = {}
-    for name, (dtype, vocab, decoder) in VARIANTS.items():
+    for name, (dtype, vocab, decoder, weights) in VARIANTS.items():
         print(f"{name}…", flush=True)
-        result["variants"][name], texts[name] = run_variant(settings, dtype, vocab, decoder, msgs_list,
+        result["variants"][name], texts[name] = run_variant(settings, dtype, vocab, decoder, weights, msgs_list,
                                                              args.max_new_tokens)
         v = result["variants"][name]
         print(f"  first token p50 {v['first_token_s_p50']} s, {v['decode_tokens_per_s_mean']} tok/s, "
@@ -114,6 +119,9 @@ def main() -> None:
         "bf16 trimmed = bf16 full": same("bf16 · trimmed head", "bf16 · full head"),
         "fp32 trimmed = fp32 full (generate)": same("fp32 · trimmed head", "fp32 · full head · generate()"),
         "bf16 full = fp32 full (generate)": same("bf16 · full head", "fp32 · full head · generate()"),
+        "int8 decode = bf16 trimmed": same("bf16 · trimmed head · int8 decode", "bf16 · trimmed head"),
+        "int8 decode = fp32 full (generate)": same("bf16 · trimmed head · int8 decode",
+                                                   "fp32 · full head · generate()"),
         "of": len(msgs_list),
     }
     result["answers"] = texts

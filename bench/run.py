@@ -4,7 +4,8 @@
   excluded (precomputed vectors), and the whole path with the real embedder;
 - query latency p50/p95 for BM25, vector and hybrid search (with and without an ACL filter, and with the
   query embedding) on the embedded SQLite index (synthetic text drawn from the sample wiki's vocabulary,
-  random unit vectors, 30 % of chunks restricted), the path before issue 13 on the same index, and
+  random unit vectors, 30 % of chunks restricted; keywords from the Tantivy copy), the same with FTS5 as
+  the keyword engine, the path before issue 13 on the same index, and
   same-run baselines: numpy brute force over an in-memory matrix (the floor for exact vector search)
   and bm25s (an in-memory BM25 library) over the same texts.
 Generation speed is bench/bench_generation.py's.
@@ -133,8 +134,9 @@ def bench_queries(sizes: list[int], n_queries: int, dim: int, embedder=None, can
                 for i in range(0, n, 5000):
                     idx.upsert(chunks[i : i + 5000])
             build_s = time.perf_counter() - t
-            before = EmbeddedIndex(Path(tmp) / "i.db", post_filter=False)
-            for index in (idx, before):
+            before = EmbeddedIndex(Path(tmp) / "i.db", post_filter=False, keyword_engine="fts5")
+            fts5 = EmbeddedIndex(Path(tmp) / "i.db", max_df=max_df, keyword_engine="fts5")
+            for index in (idx, before, fts5):
                 index.search(Query("warm up", qvecs[0], principals=asker), 10)  # loads the vectors and the mask
             res: dict = {"build_s": round(build_s, 1), "db_mb": round(os.path.getsize(Path(tmp) / "i.db") / 1e6, 1),
                          "candidates": candidates, "max_df": max_df}
@@ -153,10 +155,15 @@ def bench_queries(sizes: list[int], n_queries: int, dim: int, embedder=None, can
             res["hybrid_acl"] = timed(idx, "hybrid", asker)
             if embedder is not None:
                 res["hybrid_acl_with_query_embedding"] = timed(idx, "hybrid", asker, embed=True)
+            # The same new path with SQLite's FTS5 as the keyword engine (the last stop's default).
+            res["fts5_keywords"] = {"bm25": timed(fts5, "bm25"), "hybrid_acl": timed(fts5, "hybrid", asker)}
+            if embedder is not None:
+                res["fts5_keywords"]["hybrid_acl_with_query_embedding"] = timed(fts5, "hybrid", asker, embed=True)
             res["before"] = {"bm25": timed(before, "bm25"), "hybrid": timed(before, "hybrid"),
                              "hybrid_acl": timed(before, "hybrid", asker)}
             res["speedup_hybrid_acl_p95"] = round(res["before"]["hybrid_acl"]["p95_ms"] / res["hybrid_acl"]["p95_ms"], 2)
             before.close()
+            fts5.close()
             idx.close()
         # Baselines on the same data in the same run.
         times = []

@@ -332,12 +332,15 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="print one JSON
                   f"index ({settings.index_path if settings.retrieval.backend == 'embedded' else 'elasticsearch'})")
     g = settings.generation
     if g.backend == "transformers":
+        from bot.answering.generator import choose_decode_weights
         from retrieval.embedding import choose_dtype
 
         dtype = choose_dtype(g.dtype, "cpu")
+        decode = choose_decode_weights(g.decode_weights, dtype, "cpu")
         why = {"bf16": "this CPU has native bf16 (AVX-512 BF16 / AMX)", "fp32": "no native bf16 on this CPU"}
         console.print(f"[dim]generation: {escape(g.model)} + {escape(g.adapter or 'no adapter')}, {dtype} on CPU "
-                      f"({why[dtype] if g.dtype == 'auto' else 'generation.dtype'}; bf16 on a GPU)")
+                      f"({why[dtype] if g.dtype == 'auto' else 'generation.dtype'}; bf16 on a GPU), "
+                      f"decoding reads {'int8' if decode == 'int8' else dtype} weights")
     built_by = getattr(idx, "embedder_name", lambda: None)()
     if built_by:
         console.print(f"[dim]vectors built by {escape(built_by)}[/dim]")

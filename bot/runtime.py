@@ -53,6 +53,9 @@ def open_index(settings: Settings, *, create: bool = False, embedding_dim: int |
             f"The index at {path} was built with embedder {built_by!r} but retrieval.embedding_model is {model!r}: "
             f"its vectors cannot be searched with this model. Rebuild it: orgbot index --full "
             f"(or set retrieval.embedding_model back to {built_by!r})")
+    # An index from before the Tantivy copy, or one whose catch-up was cut short: bring the copy up to date
+    # (once; FTS5 serves keyword search whenever it is behind, so a failure here loses nothing).
+    index.catch_up_keywords()
     return index
 
 
@@ -86,7 +89,7 @@ def make_generator(settings: Settings, adapter: str | None = "config") -> Genera
                                          tokenizer=tokenizer)
     return TransformersGenerator(g.model, adapter=chosen, cache_dir=g.cache_dir, max_new_tokens=g.max_new_tokens,
                                  repetition_penalty=g.repetition_penalty, threads=g.threads, dtype=g.dtype,
-                                 output_vocabulary=g.output_vocabulary)
+                                 output_vocabulary=g.output_vocabulary, decode_weights=g.decode_weights)
 
 
 def make_answerer(settings: Settings, *, generator: Generator | None = None, embedder=None,

@@ -162,6 +162,10 @@ class GenerationSettings(BaseModel):
         "Gemma's 262k ids is most of the model's work per token. null = the whole vocabulary")
     dtype: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="auto = bf16 on a GPU or a CPU with native bf16 (AVX-512 BF16/AMX), else fp32")
+    decode_weights: Literal["auto", "int8", "native"] = Field(
+        "auto", description="the weights one-token decoding steps read: int8 = a per-channel int8 copy "
+        "(weight-only, half of bf16's bytes; needs bf16), native = the model's own; auto = int8 with bf16 on "
+        "a CPU, else native. Prefill always uses the model's own weights")
     cache_dir: str = Field("~/.cache/orgbot/models", description="converted GGUF models are kept here")
     openai: OpenAISettings = OpenAISettings()
 

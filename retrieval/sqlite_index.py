@@ -55,6 +55,13 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, heading, text, content='chunks', content_rowid='rowid',
     tokenize='porter unicode61 remove_diacritics 2'
 );
+CREATE TABLE IF NOT EXISTS keyword_log(seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_rowid INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS chunks_log_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO keyword_log(chunk_rowid) VALUES (new.rowid);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_log_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO keyword_log(chunk_rowid) VALUES (old.rowid);
+END;
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts(rowid, title, heading, text) VALUES (new.rowid, new.title, new.heading, new.text);
 END;
@@ -110,7 +117,7 @@ class EmbeddedIndex:
 
     def __init__(self, path: str | Path, create: bool = True, fusion: FusionParams | None = None,
                  field_weights: tuple[float, float, float] = BM25_WEIGHTS, max_df: float | None = None,
-                 post_filter: bool = True):
+                 post_filter: bool = True, keyword_engine: str = "tantivy"):
         self.path = Path(path)
         self.max_df = max_df
         self.post_filter = post_filter  # False: filters always inside the SQL (the path before; benchmarks)
@@ -129,6 +136,15 @@ class EmbeddedIndex:
         with self._connect() as conn:
             conn.executescript(SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        self._keywords = None  # the Tantivy copy (retrieval/keywords.py); None: FTS5 only
+        self._keywords_seen: str | None = None  # the keyword generation this process's searcher shows
+        if keyword_engine == "tantivy":
+            from retrieval import keywords
+
+            if keywords.available():
+                self._keywords = keywords.KeywordIndex(self.path.with_name(self.path.name + ".keywords"))
+            else:
+                log.warning("keyword engine falls back to FTS5", extra={"reason": "tantivy is not installed"})
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -162,6 +178,9 @@ class EmbeddedIndex:
                     self._delete_where("source = ?", (replace_source,))
                 yield
                 self._writer.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+                if self._keywords is None:  # nothing reads the log: keep it empty
+                    self._writer.execute("DELETE FROM keyword_log")
+                    self._writer.execute("DELETE FROM meta WHERE key = 'keyword_generation'")
                 self._writer.execute("COMMIT")
             except BaseException:
                 self._writer.execute("ROLLBACK")
@@ -170,6 +189,69 @@ class EmbeddedIndex:
                 self._local.updating = False
                 self._writer.close()
                 self._writer = None
+            self.catch_up_keywords()
+
+    # -- the keyword copy ----------------------------------------------------------------------
+    def catch_up_keywords(self) -> bool:
+        """Bring the Tantivy copy to the committed generation: replay the change log, or rebuild it all
+        when there is no copy yet. Searches use FTS5 until this is done. True when the copy is current."""
+        if self._keywords is None:
+            return False
+        with self._write_lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN")  # one snapshot: the generation, the log up to `last`, and those rows
+                meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
+                                         "('generation', 'keyword_generation')").fetchall())
+                gen, done = meta["generation"], meta.get("keyword_generation")
+                if gen == done and self._keywords.exists():
+                    conn.execute("COMMIT")
+                    return True
+                last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM keyword_log").fetchone()[0]
+                full = done is None or not self._keywords.exists()
+                if full:
+                    changed: list[int] = []
+                    rows = conn.execute("SELECT rowid, title, heading, text FROM chunks").fetchall()
+                else:
+                    changed = [r[0] for r in conn.execute(
+                        "SELECT DISTINCT chunk_rowid FROM keyword_log WHERE seq <= ?", (last,))]
+                    rows = []
+                    for i in range(0, len(changed), 500):
+                        part = changed[i : i + 500]
+                        rows += conn.execute("SELECT rowid, title, heading, text FROM chunks WHERE rowid IN "
+                                             f"({','.join('?' * len(part))})", part).fetchall()
+                conn.execute("COMMIT")
+                if full:
+                    self._keywords.reset()
+                self._keywords.apply(changed, rows)
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_generation', ?)", (gen,))
+                conn.execute("DELETE FROM keyword_log WHERE seq <= ?", (last,))
+                conn.execute("COMMIT")
+                log.info("keyword index caught up", extra={"generation": gen, "rebuilt": full,
+                                                           "changed": len(changed) if not full else len(rows)})
+                return True
+            except Exception:  # noqa: BLE001 - FTS5 keeps serving; the next update tries again
+                log.warning("keyword index not caught up; FTS5 serves keyword search", exc_info=True)
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                return False
+            finally:
+                conn.close()
+
+    def _keyword_copy(self):
+        """The Tantivy copy when it shows the generation this search reads, else None (FTS5 then)."""
+        if self._keywords is None or self._in_update():
+            return None
+        meta = dict(self._conn_for_read().execute(
+            "SELECT key, value FROM meta WHERE key IN ('generation', 'keyword_generation')").fetchall())
+        done = meta.get("keyword_generation")
+        if done is None or done != meta["generation"] or not self._keywords.exists():
+            return None
+        if self._keywords_seen != done:  # written since (maybe by another process): open the new commit
+            self._keywords.reload()
+            self._keywords_seen = done
+        return self._keywords
 
     # -- writes --------------------------------------------------------------------------------
     def upsert(self, chunks: Sequence[Chunk]) -> None:
@@ -358,39 +440,55 @@ class EmbeddedIndex:
         _, total, cache = self._df
         if total < 1000:
             return words  # a small index is fast anyway, and its counts say little
+        copy = self._keyword_copy()
         for w in words:
             if w not in cache:
-                cache[w] = conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                                        [f'"{w}"']).fetchone()[0]
+                cache[w] = copy.count(w) if copy is not None else conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", [f'"{w}"']).fetchone()[0]
         rare = [w for w in words if cache[w] <= self.max_df * total]
         return rare or [min(words, key=cache.__getitem__)]
 
     def _bm25(self, query: Query, n: int) -> list[tuple[int, float]]:
-        match = fts_query(self._keyword_words(query.text))
+        words = self._keyword_words(query.text)
+        match = fts_query(words)
         if match is None:
             return []
         where, params = self._filter_sql(query)
+        filtered_later = where != "1" and self.post_filter
+        copy = self._keyword_copy()  # None inside an update, or when the Tantivy copy is behind
+        if copy is not None and (where == "1" or filtered_later):
+            if where == "1":
+                return copy.search(words, n)
+            kept = self._allowed_first(query, copy.search(words, 4 * n), n)
+            if kept is not None:
+                return kept
         w1, w2, w3 = self.field_weights
         sql = (f"SELECT rowid, bm25(chunks_fts, {w1}, {w2}, {w3}) AS s FROM chunks_fts"
-               " WHERE chunks_fts MATCH ?{filtered} ORDER BY s LIMIT ?")
+               " WHERE chunks_fts MATCH ?{filtered} ORDER BY s LIMIT ?")  # bm25(): lower is better
         conn = self._conn_for_read()
-        if where != "1" and self.post_filter and not self._in_update():
-            # Rank without the filter and drop what the asker may not see (the vector search's cached
-            # mask): exact whenever enough allowed rows are among the first 4n, and no SQL filter then.
-            m = 4 * n
-            rows = conn.execute(sql.format(filtered=""), [match, m]).fetchall()
-            rowids, _ = self._load_vectors()
-            mask = self._allowed_mask(query, rowids)
-            pos = np.searchsorted(rowids, [r[0] for r in rows])
-            kept = [r for r, i in zip(rows, pos, strict=True) if i < len(rowids) and rowids[i] == r[0] and mask[i]]
-            if len(kept) >= n or len(rows) < m:
-                return [(r[0], -float(r[1])) for r in kept[:n]]
+        if filtered_later and not self._in_update():
+            rows = conn.execute(sql.format(filtered=""), [match, 4 * n]).fetchall()
+            kept = self._allowed_first(query, [(r[0], -r[1]) for r in rows], n)
+            if kept is not None:
+                return kept
         # No JOIN: SQLite then ranks inside FTS5 (measured 3x faster at 100k chunks). Filters, when
         # there are any, become a rowid set the FTS scan checks; the unary + keeps SQLite from
         # handing that set to FTS5 as rowid lookups (one MATCH per allowed row: 70x slower at 10k).
         filtered = "" if where == "1" else f" AND +rowid IN (SELECT c.rowid FROM chunks c WHERE {where})"
         rows = conn.execute(sql.format(filtered=filtered), [match, *params, n]).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
+
+    def _allowed_first(self, query: Query, rows: Sequence, n: int) -> list[tuple[int, float]] | None:
+        """Of `rows` (rowid, score), ranked without the filter over the first 4n, the first n the asker may
+        see (the vector search's cached mask), or None when too few of them are allowed: exact whenever it
+        answers, and no SQL filter then; the caller asks FTS5 with the filter in the SQL otherwise."""
+        rowids, _ = self._load_vectors()
+        mask = self._allowed_mask(query, rowids)
+        pos = np.searchsorted(rowids, [r[0] for r in rows])
+        kept = [r for r, i in zip(rows, pos, strict=True) if i < len(rowids) and rowids[i] == r[0] and mask[i]]
+        if len(kept) >= n or len(rows) < 4 * n:
+            return [(r[0], float(r[1])) for r in kept[:n]]
+        return None
 
     def _load_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         conn = self._conn_for_read()

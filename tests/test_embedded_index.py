@@ -12,6 +12,16 @@ class TestEmbeddedIndex(IndexContract):
         idx.close()
 
 
+class TestEmbeddedIndexWithFTS5Only(IndexContract):
+    """The fallback keyword engine (no Tantivy copy) keeps the same contract."""
+
+    @pytest.fixture
+    def index(self, tmp_path):
+        idx = EmbeddedIndex(tmp_path / "index.db", keyword_engine="fts5")
+        yield idx
+        idx.close()
+
+
 def test_index_survives_reopening(tmp_path):
     idx = EmbeddedIndex(tmp_path / "index.db")
     idx.upsert(make_chunks("wiki:vpn", ["Install the VPN client."]))
@@ -73,3 +83,42 @@ def test_words_in_most_chunks_are_left_out_of_the_keyword_query(tmp_path):
     assert idx._keyword_words("office policy") in (["office"], ["policy"])  # all common: the rarest one stays
     top = idx.search(q("policy kayak"), 5, mode="bm25")
     assert top and all("kayak" in r.chunk.text for r in top)
+
+
+def _keyword_hits(idx, text, **kw):
+    return [r.chunk.document_id for r in idx.search(q(text, **kw), 5, mode="bm25")]
+
+
+def test_the_keyword_copy_serves_only_the_generation_being_read_and_catches_up(tmp_path):
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:kayak", ["Kayak storage rules for the boathouse."]))
+    assert idx._keyword_copy() is not None  # caught up after the commit: Tantivy serves
+    assert _keyword_hits(idx, "kayak boathouse") == ["wiki:kayak"]
+    # A copy that is behind (an update committed, its catch-up lost: a crash) is never read: FTS5 answers,
+    # the deleted page stays gone, and the next catch-up replays the log.
+    caught_up = idx.catch_up_keywords
+    idx.catch_up_keywords = lambda: False
+    with idx.update():
+        idx.delete_documents(["wiki:kayak"])
+        idx.upsert(make_chunks("wiki:canoe", ["Canoe storage rules for the boathouse."]))
+    idx.catch_up_keywords = caught_up
+    keywords = idx._keywords
+    assert idx._keyword_copy() is None
+    assert _keyword_hits(idx, "storage boathouse") == ["wiki:canoe"]
+    assert keywords.search(["kayak"], 5)  # Tantivy still has it: behind
+    assert idx.catch_up_keywords() and idx._keyword_copy() is not None
+    assert _keyword_hits(idx, "storage boathouse") == ["wiki:canoe"]  # the replay removed kayak from Tantivy
+    assert keywords.search(["kayak"], 5) == []
+
+
+def test_a_missing_keyword_copy_is_rebuilt_and_another_process_sees_new_writes(tmp_path):
+    writer = EmbeddedIndex(tmp_path / "i.db")
+    writer.upsert(make_chunks("wiki:vpn", ["Install the VPN client before travelling."]))
+    writer._keywords.reset()  # e.g. deleted by hand, or an index built before the copy existed
+    reader = EmbeddedIndex(tmp_path / "i.db", create=False)
+    assert _keyword_hits(reader, "vpn client") == ["wiki:vpn"]  # FTS5 meanwhile
+    writer.upsert(make_chunks("wiki:mfa", ["Set up MFA on the VPN client."]))  # rebuilds from SQLite
+    assert reader._keyword_copy() is not None
+    assert sorted(_keyword_hits(reader, "vpn client")) == ["wiki:mfa", "wiki:vpn"]
+    writer.delete_documents(["wiki:vpn"])
+    assert _keyword_hits(reader, "vpn client") == ["wiki:mfa"]  # the reader reloads the new commit

@@ -159,6 +159,13 @@ class RefusalGate:
         return _Gate()
 
 
+def choose_decode_weights(setting: str, dtype: str, device: str) -> str:
+    """auto = int8 where the model runs bf16 on a CPU (the kernel takes bf16 activations), else native."""
+    if setting != "auto":
+        return setting
+    return "int8" if dtype == "bf16" and device == "cpu" else "native"
+
+
 class TransformersGenerator:
     """A causal LM run with transformers on CPU (or CUDA when present), optionally with a LoRA adapter."""
 
@@ -166,6 +173,7 @@ class TransformersGenerator:
         self, model: str, *, adapter: str | None = None, cache_dir: str = "~/.cache/orgbot/models",
         max_new_tokens: int = 160, repetition_penalty: float = 1.0, threads: int | None = None,
         dtype: str = "auto", output_vocabulary: int | None = None, decoder: str = "loop",
+        decode_weights: str = "auto",
     ):
         self.model_name = model
         self.decoder = decoder  # loop: our greedy loop (trimmed head); generate: transformers' generate()
@@ -179,6 +187,8 @@ class TransformersGenerator:
         self.threads = threads
         self.dtype_setting = dtype
         self.dtype: str | None = None  # what was chosen at load: bf16 or fp32
+        self.decode_weights_setting = decode_weights
+        self.decode_weights: str | None = None  # what was chosen at load: int8 or native
         self._lock = threading.Lock()
         self._loaded = None
 
@@ -214,6 +224,13 @@ class TransformersGenerator:
             model = merge_adapters(model, self.adapter, path)
         model = model.to(device=device, dtype=torch.bfloat16 if self.dtype == "bf16" else torch.float32)
         model.eval()
+        from bot.answering.decode import swap_linears
+
+        self.decode_weights = choose_decode_weights(self.decode_weights_setting, self.dtype, device)
+        try:
+            swap_linears(model, self.decode_weights)
+        except ValueError as e:
+            raise GeneratorError(str(e)) from e
         end_ids = [tok.eos_token_id]
         eot = tok.convert_tokens_to_ids(END_OF_TURN)
         if isinstance(eot, int) and eot != tok.unk_token_id:
@@ -225,7 +242,8 @@ class TransformersGenerator:
             ids_t = torch.tensor(ids, device=device)
             self._head = (ids_t, model.get_output_embeddings().weight[ids_t].detach())
         log.info("generator loaded", extra={"model": path, "adapter": self.adapter, "dtype": self.dtype,
-                                            "device": device, "output_vocabulary": None if self._head is None
+                                            "decode_weights": self.decode_weights, "device": device,
+                                            "output_vocabulary": None if self._head is None
                                             else int(self._head[0].numel())})
         return tok, model, end_ids, device
 
