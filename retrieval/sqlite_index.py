@@ -231,10 +231,12 @@ class EmbeddedIndex:
                 log.info("keyword index caught up", extra={"generation": gen, "rebuilt": full,
                                                            "changed": len(changed) if not full else len(rows)})
                 return True
-            except Exception:  # noqa: BLE001 - FTS5 keeps serving; the next update tries again
-                log.warning("keyword index not caught up; FTS5 serves keyword search", exc_info=True)
+            except Exception:  # noqa: BLE001 - FTS5 keeps serving; the next update rebuilds the copy
+                log.warning("keyword index not caught up; FTS5 serves keyword search until it is rebuilt",
+                            exc_info=True)
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                self._keywords.reset()  # unreadable or half-written: start again from SQLite next time
                 return False
             finally:
                 conn.close()
@@ -466,7 +468,7 @@ class EmbeddedIndex:
         sql = (f"SELECT rowid, bm25(chunks_fts, {w1}, {w2}, {w3}) AS s FROM chunks_fts"
                " WHERE chunks_fts MATCH ?{filtered} ORDER BY s LIMIT ?")  # bm25(): lower is better
         conn = self._conn_for_read()
-        if filtered_later and not self._in_update():
+        if filtered_later and copy is None and not self._in_update():
             rows = conn.execute(sql.format(filtered=""), [match, 4 * n]).fetchall()
             kept = self._allowed_first(query, [(r[0], -r[1]) for r in rows], n)
             if kept is not None:

@@ -122,3 +122,16 @@ def test_a_missing_keyword_copy_is_rebuilt_and_another_process_sees_new_writes(t
     assert sorted(_keyword_hits(reader, "vpn client")) == ["wiki:mfa", "wiki:vpn"]
     writer.delete_documents(["wiki:vpn"])
     assert _keyword_hits(reader, "vpn client") == ["wiki:mfa"]  # the reader reloads the new commit
+
+
+def test_an_unreadable_keyword_copy_is_rebuilt_from_sqlite(tmp_path):
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:vpn", ["Install the VPN client before travelling."]))
+    for f in idx._keywords.path.iterdir():  # e.g. a disk error, or a copy from another version
+        f.write_bytes(b"not a tantivy file")
+    again = EmbeddedIndex(tmp_path / "i.db", create=False)
+    again.upsert(make_chunks("wiki:mfa", ["Set up MFA on the VPN client."]))  # catch-up fails: FTS5 serves
+    assert again._keyword_copy() is None
+    assert sorted(_keyword_hits(again, "vpn client")) == ["wiki:mfa", "wiki:vpn"]
+    assert again.catch_up_keywords() and again._keyword_copy() is not None  # rebuilt from SQLite
+    assert sorted(_keyword_hits(again, "vpn client")) == ["wiki:mfa", "wiki:vpn"]
