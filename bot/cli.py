@@ -344,6 +344,9 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="print one JSON
     built_by = getattr(idx, "embedder_name", lambda: None)()
     if built_by:
         console.print(f"[dim]vectors built by {escape(built_by)}[/dim]")
+    keywords = getattr(idx, "keyword_engine_state", lambda: None)()
+    if keywords:
+        console.print(f"[dim]keyword search: {escape(keywords)}[/dim]")
     health = getattr(idx, "health", None)
     if callable(health):
         try:

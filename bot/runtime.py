@@ -108,7 +108,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         history_turns=a.history_turns, max_question_chars=a.max_question_chars, bot_name=a.bot_name,
         organisation=a.organisation, language=a.language, escalation=a.escalation, grounding=a.grounding,
         min_support=a.min_support, answer_similarity=a.answer_similarity, extract_similarity=a.extract_similarity,
-        refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin,
+        refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin, refocus_closeness=a.refocus_closeness,
         style=Style(a.style.greeting, a.style.source_line, a.style.sign_off),
     )
 

@@ -206,6 +206,10 @@ class AnswerSettings(BaseModel):
         0.05, ge=0, le=1, description="an answer that cites only passages this much further from the question "
         "(closest sentence, by the embedder) than a passage the retriever ranked above them answers something "
         "else: that passage is quoted instead. null = never")
+    refocus_closeness: float | None = Field(
+        None, ge=0, le=1, description="when the focus check finds an answer written from the wrong passage, and the "
+        "right one's closest sentence is at least this similar to the question, the answer is written again from "
+        "that passage alone (kept when the check supports it), before falling back to quoting it. null = never")
     history_turns: int = Field(3, ge=0, le=20, description="earlier thread turns a follow-up sees")
     max_question_chars: int = Field(2000, ge=50)
     language: str | None = Field("en", description="ISO 639-1 code of the language the embedder and model handle; "

@@ -208,13 +208,16 @@ class EmbeddedIndex:
                     conn.execute("COMMIT")
                     return True
                 last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM keyword_log").fetchone()[0]
+                changed: list[int] = []
                 full = done is None or not self._keywords.exists()
-                if full:
-                    changed: list[int] = []
-                    rows = conn.execute("SELECT rowid, title, heading, text FROM chunks").fetchall()
-                else:
+                if not full:
                     changed = [r[0] for r in conn.execute(
                         "SELECT DISTINCT chunk_rowid FROM keyword_log WHERE seq <= ?", (last,))]
+                    # most of the index changed (a full sync): rebuilding is faster than replaying
+                    full = len(changed) > conn.execute("SELECT count(*) FROM chunks").fetchone()[0] // 2
+                if full:
+                    changed, rows = [], conn.execute("SELECT rowid, title, heading, text FROM chunks").fetchall()
+                else:
                     rows = []
                     for i in range(0, len(changed), 500):
                         part = changed[i : i + 500]
@@ -240,6 +243,14 @@ class EmbeddedIndex:
                 return False
             finally:
                 conn.close()
+
+    def keyword_engine_state(self) -> str:
+        """For `orgbot status`: which engine answers keyword search now, and why."""
+        if self._keywords is None:
+            return "FTS5 (retrieval.hybrid.keyword_engine: fts5, or tantivy not installed)"
+        if self._keyword_copy() is not None:
+            return f"Tantivy copy, current ({self._keywords.path})"
+        return "FTS5: the Tantivy copy is behind or missing; the next orgbot index (or any sync) rebuilds it"
 
     def _keyword_copy(self):
         """The Tantivy copy when it shows the generation this search reads, else None (FTS5 then)."""

@@ -207,7 +207,7 @@ def test_an_answer_drawn_from_a_passage_far_from_the_question_is_replaced_by_the
         return f"Lunch is served in the canteen from noon [{n}]."
 
     question = "where do staff park for free behind the Toronto office?"
-    ans = answerer(index, ScriptedGenerator(reply)).answer(question)
+    ans = answerer(index, ScriptedGenerator(reply), refocus_closeness=None).answer(question)
     assert ans.mode == "extractive" and [c.document_id for c in ans.citations] == ["wiki:parking"]
     assert "lot B" in ans.text and any("quoted" in n for n in ans.notes)
     # an answer from the closest passage stays as written
@@ -217,5 +217,30 @@ def test_an_answer_drawn_from_a_passage_far_from_the_question_is_replaced_by_the
     # and the check can be turned off
     assert answerer(index, ScriptedGenerator(reply), focus_margin=None).answer(question).citations[0].title == "Canteen"
     # off target, and no passage close enough to quote (answering.extract_similarity): not found
-    far = answerer(index, ScriptedGenerator(reply), extract_similarity=0.999).answer(question)
+    far = answerer(index, ScriptedGenerator(reply), extract_similarity=0.999, refocus_closeness=None).answer(question)
     assert not far.found and far.mode == "not_found" and "couldn't find" in far.text
+
+
+def test_an_off_target_answer_is_first_written_again_from_the_closest_passage_alone(index):
+    def reply(messages):
+        user = messages[-1]["content"]
+        if "<passage 2>" not in user:  # asked again with one passage: answer from it
+            return "Staff park for free in lot B [1]." if "lot B" in user else "Lunch is at noon [1]."
+        n = next(i for i in range(1, 4) if f"<passage {i}> Canteen" in user)
+        return f"Lunch is served in the canteen from noon [{n}]."
+
+    question = "where do staff park for free behind the Toronto office?"
+    gen = ScriptedGenerator(reply)
+    ans = answerer(index, gen, refocus_closeness=0.0).answer(question)
+    assert ans.mode == "refocused" and [c.document_id for c in ans.citations] == ["wiki:parking"]
+    parking = next(i for i, p in enumerate(ans.passages, 1) if p.chunk.document_id == "wiki:parking")
+    assert ans.text == f"Staff park for free in lot B [{parking}]."  # its number among the passages shown
+    assert len(gen.prompts) == 2 and "Canteen" not in gen.prompts[1][-1]["content"]
+    # the model refuses from that passage alone: quoted, as without the second try
+    refuses = ScriptedGenerator(lambda m: "I couldn't find this in the documents I searched." if "<passage 2>" not in
+                                m[-1]["content"] else reply(m))
+    assert answerer(index, refuses, refocus_closeness=0.0).answer(question).mode == "extractive"
+    # the closest passage is not close enough (answering.refocus_closeness): no second generation
+    once = ScriptedGenerator(reply)
+    assert answerer(index, once, refocus_closeness=0.999).answer(question).mode == "extractive"
+    assert len(once.prompts) == 1

@@ -91,8 +91,11 @@ def _keyword_hits(idx, text, **kw):
 
 def test_the_keyword_copy_serves_only_the_generation_being_read_and_catches_up(tmp_path):
     idx = EmbeddedIndex(tmp_path / "i.db")
+    for i in range(6):  # enough unchanged pages that catching up replays the log instead of rebuilding
+        idx.upsert(make_chunks(f"wiki:p{i}", [f"Office notes, topic {i}."]))
     idx.upsert(make_chunks("wiki:kayak", ["Kayak storage rules for the boathouse."]))
     assert idx._keyword_copy() is not None  # caught up after the commit: Tantivy serves
+    assert idx.keyword_engine_state().startswith("Tantivy copy, current")
     assert _keyword_hits(idx, "kayak boathouse") == ["wiki:kayak"]
     # A copy that is behind (an update committed, its catch-up lost: a crash) is never read: FTS5 answers,
     # the deleted page stays gone, and the next catch-up replays the log.
@@ -103,7 +106,7 @@ def test_the_keyword_copy_serves_only_the_generation_being_read_and_catches_up(t
         idx.upsert(make_chunks("wiki:canoe", ["Canoe storage rules for the boathouse."]))
     idx.catch_up_keywords = caught_up
     keywords = idx._keywords
-    assert idx._keyword_copy() is None
+    assert idx._keyword_copy() is None and idx.keyword_engine_state().startswith("FTS5: the Tantivy copy is behind")
     assert _keyword_hits(idx, "storage boathouse") == ["wiki:canoe"]
     assert keywords.search(["kayak"], 5)  # Tantivy still has it: behind
     assert idx.catch_up_keywords() and idx._keyword_copy() is not None

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from bot.answering.citations import cited_numbers, validate_citations
+from bot.answering.citations import CITATION_MARKER, cited_numbers, validate_citations
 from bot.answering.generator import Generator, RefusalGate
 from bot.answering.grounding import GroundingChecker, extractive_answer, passage_closeness, split_units
 from bot.answering.language import detect as detect_language
@@ -154,6 +154,7 @@ class Answerer:
         language: str | None = "en", escalation: str | None = None, grounding: bool = True,
         min_support: float = 0.6, answer_similarity: float | None = None, extract_similarity: float = 0.0,
         refusal_confidence: float | None = None, style: Style | None = None, focus_margin: float | None = 0.05,
+        refocus_closeness: float | None = None,
     ):
         self.index = index
         self.embedder = embedder
@@ -180,6 +181,9 @@ class Answerer:
         # An answer citing only passages this much further from the question than the closest one, ranked
         # below it, is replaced by a quote of the closest one (None: never).
         self.focus_margin = focus_margin
+        # Off target, and the closer passage's closest sentence is at least this similar to the question: the
+        # answer is written again from that passage alone before it is quoted (None: never).
+        self.refocus_closeness = refocus_closeness
         self.checker = GroundingChecker(min_support=min_support, embed=getattr(embedder, "embed", None))
 
     # -- retrieval -------------------------------------------------------------------------------
@@ -269,7 +273,7 @@ class Answerer:
             if _STOP_AT.search(raw) or _SIGN_OFF.search(raw.rstrip("\n")) and raw.endswith("\n"):
                 break
         timings["generate_s"] = round(time.perf_counter() - t1, 3)
-        final = self._finish(question, raw, passages, notes, timings, asker)
+        final = self._finish(question, raw, passages, notes, timings, asker, history)
         if gate is not None:
             final.refusal_probability = None if gate.probability is None else round(gate.probability, 4)
             if gate.blocked:
@@ -299,7 +303,7 @@ class Answerer:
         return f"{question} {asker or ''} {self.bot_name} {self.organisation} {self.escalation or ''} {style}"
 
     def _off_target(self, question: str, passages: Sequence[ScoredChunk], cited: Sequence[int]):
-        """(quote, number) of the passage closest to the question when the answer cites none of it, it is
+        """(quote, number, closeness) of the passage closest to the question when the answer cites none of it, it is
         `focus_margin` closer than every passage the answer cites, and the retriever ranked it above them
         too: two signals agree that the answer answers something else (a small model often writes from a
         neighbouring passage). None when the answer is on target."""
@@ -308,10 +312,32 @@ class Answerer:
         best = max(range(len(passages)), key=lambda i: closeness[i]) + 1
         if best > min(cited) or closeness[best - 1] < max(closeness[c - 1] for c in cited) + self.focus_margin:
             return None
-        return extractive_answer(question, [p.chunk.text for p in passages],
-                                 embed=getattr(self.embedder, "embed", None), only=best)
+        quote = extractive_answer(question, [p.chunk.text for p in passages],
+                                  embed=getattr(self.embedder, "embed", None), only=best)
+        return None if quote is None else (quote[0], quote[1], closeness[best - 1])
 
-    def _finish(self, question, raw, passages, notes, timings, asker: str | None = None) -> Answer:
+    def _refocused(self, question: str, passages: Sequence[ScoredChunk], n: int, asker: str | None,
+                   history: Sequence[Turn]) -> str | None:
+        """The answer written again from passage [n] alone (it keeps its number), when that answer is
+        supported by it and cites it; None otherwise (a refusal, nothing supported)."""
+        p = passages[n - 1].chunk
+        messages = build_messages(question, [PromptPassage(p.title, p.heading, p.text,
+                                                           p.updated_at.date().isoformat() if p.updated_at else None)],
+                                  asker=asker, history=history, few_shot=self.few_shot, bot_name=self.bot_name,
+                                  organisation=self.organisation)
+        # No refusal gate: with one passage, the model's own choice to refuse is the signal wanted here.
+        raw = "".join(self.generator.stream(messages))
+        text, _ = validate_citations(clean_generation(raw), 1)
+        if not text or REFUSAL.search(text.split("\n", 1)[0]) or CLOSEST.search(text):
+            return None
+        text = self.checker.check(text, [p.embedding_text], self.context(question, asker), REFUSAL).text
+        text, cited = validate_citations(text, 1)
+        if not cited:
+            return None
+        return CITATION_MARKER.sub(f"[{n}]", text)
+
+    def _finish(self, question, raw, passages, notes, timings, asker: str | None = None,
+                history: Sequence[Turn] = ()) -> Answer:
         cleaned = clean_generation(raw)
         text, cited = validate_citations(cleaned, len(passages))
         invalid = sorted({n for n in cited_numbers(cleaned) if not 1 <= n <= len(passages)})
@@ -344,6 +370,12 @@ class Answerer:
         mode = "generated"
         if cited and self.grounding and self.focus_margin is not None:
             off = self._off_target(question, passages, cited)
+            again = self._refocused(question, passages, off[1], asker, history) if (
+                off and self.refocus_closeness is not None and off[2] >= self.refocus_closeness) else None
+            if again is not None:
+                notes = [*notes, f"the answer drew on passage(s) {cited_numbers(cleaned) or ''} further from the "
+                                 f"question than [{off[1]}]: answered again from [{off[1]}] alone"]
+                text, cited, mode, off = again, [off[1]], "refocused", None
             if off is not None and best_similarity < self.extract_similarity:
                 return not_found("not_found")  # off target, and no passage close enough to quote
             if off is not None:
