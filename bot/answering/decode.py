@@ -50,6 +50,9 @@ def swap_linears(model: nn.Module, kind: str) -> int:
     if kind == "int8" and next(model.parameters()).dtype != torch.bfloat16:
         raise ValueError("generation.decode_weights: int8 needs generation.dtype bf16 (its kernel takes bf16 "
                          "activations); set decode_weights: native for fp32")
+    if kind == "int8" and not hasattr(torch, "_weight_int8pack_mm"):  # a private op, present in the pinned torch
+        raise ValueError(f"generation.decode_weights: int8 needs torch's int8 weight kernel, which torch "
+                         f"{torch.__version__} lacks; install torch==2.13.0 or set decode_weights: native")
     body = getattr(model, "model", model)
     swapped = 0
     for module in list(body.modules()):
