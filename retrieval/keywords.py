@@ -28,6 +28,11 @@ def terms(words: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def keywords_busy(error: BaseException) -> bool:
+    """Tantivy refused a second writer: another process (or thread) is updating the copy right now."""
+    return "LockBusy" in str(error)
+
+
 def available() -> bool:
     try:
         import tantivy  # noqa: F401

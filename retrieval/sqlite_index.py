@@ -23,6 +23,7 @@ import numpy as np
 
 from retrieval.fusion import FusionParams, fuse
 from retrieval.index import IndexUnavailable, SearchMode
+from retrieval.keywords import keywords_busy
 from retrieval.types import Chunk, IndexStats, Query, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -234,12 +235,13 @@ class EmbeddedIndex:
                 log.info("keyword index caught up", extra={"generation": gen, "rebuilt": full,
                                                            "changed": len(changed) if not full else len(rows)})
                 return True
-            except Exception:  # noqa: BLE001 - FTS5 keeps serving; the next update rebuilds the copy
-                log.warning("keyword index not caught up; FTS5 serves keyword search until it is rebuilt",
-                            exc_info=True)
+            except Exception as e:  # noqa: BLE001 - FTS5 keeps serving; the next update rebuilds the copy
+                log.warning("keyword index not caught up; FTS5 serves keyword search meanwhile",
+                            exc_info=not keywords_busy(e))
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                self._keywords.reset()  # unreadable or half-written: start again from SQLite next time
+                if not keywords_busy(e):  # another process is catching up: leave it to it
+                    self._keywords.reset()  # unreadable or half-written: start again from SQLite next time
                 return False
             finally:
                 conn.close()

@@ -138,3 +138,18 @@ def test_an_unreadable_keyword_copy_is_rebuilt_from_sqlite(tmp_path):
     assert sorted(_keyword_hits(again, "vpn client")) == ["wiki:mfa", "wiki:vpn"]
     assert again.catch_up_keywords() and again._keyword_copy() is not None  # rebuilt from SQLite
     assert sorted(_keyword_hits(again, "vpn client")) == ["wiki:mfa", "wiki:vpn"]
+
+
+def test_a_copy_another_process_is_writing_is_left_alone(tmp_path):
+    import tantivy
+
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:vpn", ["Install the VPN client before travelling."]))
+    other = tantivy.Index(idx._keywords.schema, path=str(idx._keywords.path))
+    held = other.writer(heap_size=15_000_000, num_threads=1)  # e.g. `orgbot index` in another process
+    idx.upsert(make_chunks("wiki:mfa", ["Set up MFA on the VPN client."]))  # cannot catch up: FTS5 serves
+    assert idx._keywords.exists() and idx._keyword_copy() is None
+    assert sorted(_keyword_hits(idx, "vpn client")) == ["wiki:mfa", "wiki:vpn"]
+    held.rollback()
+    del held
+    assert idx.catch_up_keywords() and sorted(_keyword_hits(idx, "vpn client")) == ["wiki:mfa", "wiki:vpn"]
