@@ -5,8 +5,9 @@ time is reading the weights. Prefill (many tokens at once) keeps the model's own
 only the one-token path changes:
 - `int8`: a per-output-channel int8 copy of each weight (weight-only quantisation; activations stay bf16),
   read by torch's int8 weight-pack kernel: half the bytes of bf16. Needs bf16 activations.
-- `native`: the model's own weights through a matrix-vector product, which for bf16 on CPU reads the
-  weights ~1.5x faster than the general matrix product and gives the same greedy answers.
+- `native`: the model's own weights through a matrix-vector product, which for bf16 on CPU reads them
+  faster than the general matrix product (Gemma 3 270M's layers, one token: 11.4 vs 17.3 ms) and gives
+  the same greedy answers (8/8 on the benchmark).
 Imported only when the transformers generator loads (it imports torch).
 """
 
