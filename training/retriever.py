@@ -81,10 +81,32 @@ def heading_pairs(documents: Iterable, max_pairs: int | None = None, seed: int =
     return out[:max_pairs] if max_pairs else out
 
 
+def mine_hard_negatives(model, queries: list[str], passages: list[str], skip: int = 2, depth: int = 10,
+                        seed: int = 7) -> list[str]:
+    """For each query, a passage the current model ranks high that is not its own: one of ranks
+    `skip`+1…`depth` among the others (the very top ones are too often a second right answer: another
+    section of the same page). The loss then has to tell the right passage from a near miss, which in-batch
+    negatives (random passages) rarely ask."""
+    import numpy as np
+
+    rng = random.Random(seed)
+    q = model.encode(queries, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    p = model.encode(passages, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    out = []
+    for i in range(0, len(q), 512):
+        sims = q[i : i + 512] @ p.T
+        for j, row in enumerate(sims):
+            row[i + j] = -np.inf  # its own passage
+            top = np.argpartition(-row, depth)[:depth]
+            top = top[np.argsort(-row[top])]
+            out.append(passages[int(rng.choice(top[skip:]))])
+    return out
+
+
 def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str | Path, *, epochs: float = 1.0,
                     batch_size: int = 32, learning_rate: float = 3e-5, max_seq_length: int = 128,
                     max_steps: int | None = None, overwrite: bool = False, seed: int = 7,
-                    sources: list[str] | None = None) -> RetrieverReport:
+                    sources: list[str] | None = None, hard_negatives: bool = False) -> RetrieverReport:
     """Fine-tune `base_model` on (query, passage) pairs with MultipleNegativesRankingLoss; save it to `out`
     (a sentence-transformers folder: set `retrieval.embedding_model: <out>` and re-index)."""
     import os
@@ -125,7 +147,12 @@ def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str
     model = SentenceTransformer(path, device="cpu")
     base_length = model.max_seq_length
     model.max_seq_length = min(max_seq_length, base_length)  # training only; the saved model keeps the base limit
-    dataset = Dataset.from_dict({"anchor": [q for _, q, _ in rows], "positive": [p for _, _, p in rows]})
+    columns = {"anchor": [q for _, q, _ in rows], "positive": [p for _, _, p in rows]}
+    if hard_negatives:
+        t = time.perf_counter()
+        columns["negative"] = mine_hard_negatives(model, columns["anchor"], columns["positive"], seed=seed)
+        log.info("hard negatives mined", extra={"pairs": len(rows), "seconds": round(time.perf_counter() - t, 1)})
+    dataset = Dataset.from_dict(columns)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, warmup_steps=0.1, batch_sampler="no_duplicates", seed=seed,
@@ -143,6 +170,7 @@ def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str
     report = RetrieverReport(str(out_dir), base_model, len(rows), kinds, int(result.global_step), round(seconds, 1),
                              data_hash, sources or [])
     (out_dir / CARD).write_text(json.dumps({**asdict(report), "loss": "MultipleNegativesRankingLoss",
+                                            "hard_negatives": hard_negatives,
                                             "epochs": epochs, "batch_size": batch_size,
                                             "learning_rate": learning_rate, "max_seq_length_training": max_seq_length,
                                             "train_loss": round(float(result.training_loss), 4)}, indent=2) + "\n")

@@ -26,6 +26,8 @@ def train_retriever_cmd(
     batch_size: Annotated[int, typer.Option(help="in-batch negatives: larger is better, and slower")] = 32,
     max_steps: Annotated[int | None, typer.Option(help="stop after N steps (smoke runs)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
+    hard_negatives: Annotated[bool, typer.Option(help="add one mined near-miss passage per pair (ranked 3-10 by "
+                                                 "the base model) as an explicit negative")] = False,
 ) -> None:
     """Fine-tune the embedder for retrieval (sentence-transformers, MultipleNegativesRankingLoss) on question ->
     passage pairs from the organisation's pages and public FAQs. Then set retrieval.embedding_model to --out,
@@ -61,7 +63,8 @@ def train_retriever_cmd(
                   f"{' + FAQs' if faq else ''}) → {escape(out)}")
     try:
         report = train_retriever(pairs, base, out, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
-                                 overwrite=overwrite, sources=[c.name for c in connectors] + (["faq"] if faq else []))
+                                 overwrite=overwrite, sources=[c.name for c in connectors] + (["faq"] if faq else []),
+                                 hard_negatives=hard_negatives)
     except RetrieverTrainingError as e:
         raise _fail(str(e)) from None
     console.print(f"[green]Saved[/green] {escape(report.out_dir)}: {report.pairs} pairs {report.pairs_by_kind}, "
