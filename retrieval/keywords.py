@@ -76,7 +76,7 @@ class KeywordIndex:
             self._index = self._searcher = None
             shutil.rmtree(self.path, ignore_errors=True)
 
-    def apply(self, changed: Iterable[int], rows: Sequence[tuple[int, str, str, str]]) -> None:
+    def apply(self, changed: Iterable[int], rows: Iterable[tuple[int, str, str, str]]) -> None:
         """Delete every `changed` rowid, then add `rows` (rowid, title, heading, text): one commit."""
         tantivy = self._tantivy
         with self._lock:

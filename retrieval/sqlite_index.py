@@ -216,24 +216,23 @@ class EmbeddedIndex:
                         "SELECT DISTINCT chunk_rowid FROM keyword_log WHERE seq <= ?", (last,))]
                     # most of the index changed (a full sync): rebuilding is faster than replaying
                     full = len(changed) > conn.execute("SELECT count(*) FROM chunks").fetchone()[0] // 2
-                if full:
-                    changed, rows = [], conn.execute("SELECT rowid, title, heading, text FROM chunks").fetchall()
+                if full:  # streamed from the snapshot, never all in memory (1M chunks: GBs of text)
+                    self._keywords.reset()
+                    self._keywords.apply([], conn.execute("SELECT rowid, title, heading, text FROM chunks"))
+                    conn.execute("COMMIT")
                 else:
                     rows = []
                     for i in range(0, len(changed), 500):
                         part = changed[i : i + 500]
                         rows += conn.execute("SELECT rowid, title, heading, text FROM chunks WHERE rowid IN "
                                              f"({','.join('?' * len(part))})", part).fetchall()
-                conn.execute("COMMIT")
-                if full:
-                    self._keywords.reset()
-                self._keywords.apply(changed, rows)
+                    conn.execute("COMMIT")
+                    self._keywords.apply(changed, rows)
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_generation', ?)", (gen,))
                 conn.execute("DELETE FROM keyword_log WHERE seq <= ?", (last,))
                 conn.execute("COMMIT")
-                log.info("keyword index caught up", extra={"generation": gen, "rebuilt": full,
-                                                           "changed": len(changed) if not full else len(rows)})
+                log.info("keyword index caught up", extra={"generation": gen, "rebuilt": full, "changed": len(changed)})
                 return True
             except Exception as e:  # noqa: BLE001 - FTS5 keeps serving; the next update rebuilds the copy
                 log.warning("keyword index not caught up; FTS5 serves keyword search meanwhile",
