@@ -23,7 +23,7 @@ import numpy as np
 
 from retrieval.fusion import FusionParams, fuse
 from retrieval.index import IndexUnavailable, SearchMode
-from retrieval.keywords import keywords_busy
+from retrieval.keywords import KeywordIndex, keywords_busy
 from retrieval.types import Chunk, IndexStats, Query, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -442,8 +442,9 @@ class EmbeddedIndex:
         row = self._conn_for_read().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0])
 
-    def _keyword_words(self, text: str) -> list[str]:
-        """The query's words, less those in more than `max_df` of the chunks (kept when all are)."""
+    def _keyword_words(self, text: str, copy: KeywordIndex | None = None) -> list[str]:
+        """The query's words, less those in more than `max_df` of the chunks (kept when all are); counted in the
+        Tantivy copy when the caller has it current, else in FTS5."""
         words = query_words(text)
         if not self.max_df or len(words) < 2:
             return words
@@ -454,7 +455,6 @@ class EmbeddedIndex:
         _, total, cache = self._df
         if total < 1000:
             return words  # a small index is fast anyway, and its counts say little
-        copy = self._keyword_copy()
         for w in words:
             if w not in cache:
                 cache[w] = copy.count(w) if copy is not None else conn.execute(
@@ -463,13 +463,13 @@ class EmbeddedIndex:
         return rare or [min(words, key=cache.__getitem__)]
 
     def _bm25(self, query: Query, n: int) -> list[tuple[int, float]]:
-        words = self._keyword_words(query.text)
+        copy = self._keyword_copy()  # None inside an update, or when the Tantivy copy is behind
+        words = self._keyword_words(query.text, copy)
         match = fts_query(words)
         if match is None:
             return []
         where, params = self._filter_sql(query)
         filtered_later = where != "1" and self.post_filter
-        copy = self._keyword_copy()  # None inside an update, or when the Tantivy copy is behind
         if copy is not None and (where == "1" or filtered_later):
             if where == "1":
                 return copy.search(words, n)

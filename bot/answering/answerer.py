@@ -240,14 +240,7 @@ class Answerer:
                             timings=timings, generator=None, mode="not_found")
             yield answer
             return
-        messages = build_messages(
-            question,
-            [PromptPassage(p.chunk.title, p.chunk.heading, p.chunk.text,
-                           p.chunk.updated_at.date().isoformat() if p.chunk.updated_at else None)
-             for p in passages],
-            asker=asker, history=history, few_shot=self.few_shot, bot_name=self.bot_name,
-            organisation=self.organisation,
-        )
+        messages = self._messages(question, passages, asker, history)
         t1 = time.perf_counter()
         raw, shown, complete = "", "", 0
         texts = [p.chunk.embedding_text for p in passages]
@@ -302,9 +295,20 @@ class Answerer:
         style = " ".join(t for t in (self.style.greeting, self.style.source_line, self.style.sign_off) if t)
         return f"{question} {asker or ''} {self.bot_name} {self.organisation} {self.escalation or ''} {style}"
 
+    def _messages(self, question: str, passages: Sequence[ScoredChunk], asker: str | None,
+                  history: Sequence[Turn]) -> list[dict[str, str]]:
+        return build_messages(
+            question,
+            [PromptPassage(p.chunk.title, p.chunk.heading, p.chunk.text,
+                           p.chunk.updated_at.date().isoformat() if p.chunk.updated_at else None)
+             for p in passages],
+            asker=asker, history=history, few_shot=self.few_shot, bot_name=self.bot_name,
+            organisation=self.organisation,
+        )
+
     def _off_target(self, question: str, passages: Sequence[ScoredChunk], cited: Sequence[int]):
-        """(quote, number, closeness) of the passage closest to the question when the answer cites none of it, it is
-        `focus_margin` closer than every passage the answer cites, and the retriever ranked it above them
+        """(number, closeness) of the passage closest to the question when the answer cites none of it, it
+        is `focus_margin` closer than every passage the answer cites, and the retriever ranked it above them
         too: two signals agree that the answer answers something else (a small model often writes from a
         neighbouring passage). None when the answer is on target."""
         closeness = passage_closeness(question, [p.chunk.text for p in passages],
@@ -312,19 +316,14 @@ class Answerer:
         best = max(range(len(passages)), key=lambda i: closeness[i]) + 1
         if best > min(cited) or closeness[best - 1] < max(closeness[c - 1] for c in cited) + self.focus_margin:
             return None
-        quote = extractive_answer(question, [p.chunk.text for p in passages],
-                                  embed=getattr(self.embedder, "embed", None), only=best)
-        return None if quote is None else (quote[0], quote[1], closeness[best - 1])
+        return best, closeness[best - 1]
 
     def _refocused(self, question: str, passages: Sequence[ScoredChunk], n: int, asker: str | None,
                    history: Sequence[Turn]) -> str | None:
         """The answer written again from passage [n] alone (it keeps its number), when that answer is
         supported by it and cites it; None otherwise (a refusal, nothing supported)."""
+        messages = self._messages(question, [passages[n - 1]], asker, history)
         p = passages[n - 1].chunk
-        messages = build_messages(question, [PromptPassage(p.title, p.heading, p.text,
-                                                           p.updated_at.date().isoformat() if p.updated_at else None)],
-                                  asker=asker, history=history, few_shot=self.few_shot, bot_name=self.bot_name,
-                                  organisation=self.organisation)
         # No refusal gate: with one passage, the model's own choice to refuse is the signal wanted here.
         raw = "".join(self.generator.stream(messages))
         text, _ = validate_citations(clean_generation(raw), 1)
@@ -370,18 +369,21 @@ class Answerer:
         mode = "generated"
         if cited and self.grounding and self.focus_margin is not None:
             off = self._off_target(question, passages, cited)
-            again = self._refocused(question, passages, off[1], asker, history) if (
-                off and self.refocus_closeness is not None and off[2] >= self.refocus_closeness) else None
+            again = self._refocused(question, passages, off[0], asker, history) if (
+                off and self.refocus_closeness is not None and off[1] >= self.refocus_closeness) else None
+            drew = f"the answer drew on passage(s) {cited_numbers(cleaned) or ''} further from the question than"
             if again is not None:
-                notes = [*notes, f"the answer drew on passage(s) {cited_numbers(cleaned) or ''} further from the "
-                                 f"question than [{off[1]}]: answered again from [{off[1]}] alone"]
-                text, cited, mode, off = again, [off[1]], "refocused", None
-            if off is not None and best_similarity < self.extract_similarity:
-                return not_found("not_found")  # off target, and no passage close enough to quote
-            if off is not None:
-                text, cited, mode = off[0], [off[1]], "extractive"
-                notes = [*notes, f"the answer drew on passage(s) {cited_numbers(cleaned) or ''} further from the "
-                                 f"question than [{off[1]}]: quoted [{off[1]}] instead"]
+                notes = [*notes, f"{drew} [{off[0]}]: answered again from [{off[0]}] alone"]
+                text, cited, mode = again, [off[0]], "refocused"
+            elif off is not None:
+                if best_similarity < self.extract_similarity:
+                    return not_found("not_found")  # off target, and no passage close enough to quote
+                # Quoted only now, when it is needed (not when the second try answered).
+                quote = extractive_answer(question, [p.chunk.text for p in passages],
+                                          embed=getattr(self.embedder, "embed", None), only=off[0])
+                if quote is not None:
+                    text, cited, mode = quote[0], [quote[1]], "extractive"
+                    notes = [*notes, f"{drew} [{off[0]}]: quoted [{off[0]}] instead"]
         if not cited and self.grounding:
             # Nothing supported (or cited) is left: quote the best passage rather than say nothing, when it
             # is close enough to the question to be worth quoting.
