@@ -17,21 +17,28 @@ TokenCounter = Callable[[str], int]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 
-def _pieces(text: str, fits: Callable[[str], bool]) -> Iterator[str]:
-    """Split `text` into pieces that each fit, preferring the largest natural boundary."""
+# (where to split, what joins the parts again): lines are packed as paragraphs (HTML's blocks arrive one per
+# line), sentences and words as the running text they were.
+_SPLITTERS = ((re.compile(r"\n\s*\n"), "\n\n"), (re.compile(r"\n"), "\n\n"), (_SENTENCE, " "), (re.compile(r"\s+"), " "))
+
+
+def _pieces(text: str, fits: Callable[[str], bool], joiner: str = "\n\n") -> Iterator[tuple[str, str]]:
+    """Split `text` into pieces that each fit, preferring the largest natural boundary. Each piece comes
+    with the separator that joins it to the piece before (a paragraph break, a line break, a space), so
+    packing puts a long line's words back together as they were written, never one word per paragraph."""
     if fits(text):
-        yield text
+        yield text, joiner
         return
-    for splitter in (re.compile(r"\n\s*\n"), re.compile(r"\n"), _SENTENCE, re.compile(r"\s+")):
-        parts = [p for p in splitter.split(text) if p.strip()]
+    for splitter, sep in _SPLITTERS:
+        parts = [p.strip() for p in splitter.split(text) if p.strip()]
         if len(parts) > 1:
-            for p in parts:
-                yield from _pieces(p.strip(), fits)
+            for i, p in enumerate(parts):
+                yield from _pieces(p, fits, joiner if i == 0 else sep)
             return
     # One huge "word" (a hash, a base64 blob): cut it by characters.
     step = max(1, len(text) // 2)
-    yield from _pieces(text[:step], fits)
-    yield from _pieces(text[step:], fits)
+    yield from _pieces(text[:step], fits, joiner)
+    yield from _pieces(text[step:], fits, "")
 
 
 def chunk_document(
@@ -68,13 +75,13 @@ def chunk_document(
         # Count each piece once and pack by the sum (word pieces of "a\n\nb" = those of a + b),
         # instead of re-tokenizing the growing chunk for every piece.
         current, current_tokens = "", 0
-        for piece in _pieces(text, fits):
+        for piece, joiner in _pieces(text, fits):
             n = count_tokens(piece) - 2
             if current and current_tokens + n > target:
                 chunks.append(make(heading, current))
                 current, current_tokens = piece, n
             else:
-                current = f"{current}\n\n{piece}" if current else piece
+                current = f"{current}{joiner}{piece}" if current else piece
                 current_tokens += n
         if current:
             chunks.append(make(heading, current))

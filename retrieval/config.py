@@ -75,11 +75,11 @@ class HybridSettings(BaseModel):
     method: Literal["rrf", "convex"] = Field(
         "convex", description="rrf = weighted reciprocal rank fusion; convex = weighted sum of min-max normalised scores"
     )
-    bm25_weight: float = Field(0.45, ge=0)
-    vector_weight: float = Field(0.55, ge=0)
+    bm25_weight: float = Field(0.35, ge=0)
+    vector_weight: float = Field(0.65, ge=0)
     rrf_k: int = Field(60, ge=1, description="rank constant of RRF (ignored by convex)")
-    title_weight: float = Field(2.0, gt=0, description="embedded engine: BM25 weight of a title match (body = 1)")
-    heading_weight: float = Field(1.0, gt=0, description="embedded engine: BM25 weight of a heading match")
+    title_weight: float = Field(4.0, gt=0, description="embedded engine, FTS5: BM25 weight of a title match (body = 1)")
+    heading_weight: float = Field(2.0, gt=0, description="embedded engine, FTS5: BM25 weight of a heading match")
     max_df: float | None = Field(
         0.2, gt=0, le=1, description="embedded engine: leave out of the keyword query the words found in more than "
         "this share of chunks (their IDF is small, their posting lists are what a search spends its time on; like "
@@ -120,7 +120,7 @@ class RetrievalSettings(BaseModel):
         "there; the vectors differ by rounding only")
     chunk_target_tokens: int = Field(200, ge=32, description="chunks are packed up to this; never over the model limit")
     top_k: int = Field(5, ge=1, le=50, description="passages given to the generator")
-    candidates: int = Field(100, ge=5, description="per retriever (BM25, vector) before fusion; fitted with hybrid")
+    candidates: int = Field(200, ge=5, description="per retriever (BM25, vector) before fusion; fitted with hybrid")
     # Below this cosine similarity of the best passage, the bot says it did not find the answer
     # instead of guessing. Measured on examples/acme-wiki/questions.jsonl (see README).
     min_similarity: float = Field(0.25, ge=-1.0, le=1.0)

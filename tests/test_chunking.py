@@ -33,3 +33,23 @@ def test_a_giant_word_is_still_cut_to_fit():
     chunks = chunk_document(doc(("Blob", "x" * 5000)), count, max_tokens=100)
     assert all(count(c.embedding_text) <= 100 for c in chunks)
     assert sum(len(c.text) for c in chunks) == 5000
+
+
+def test_a_long_line_is_cut_into_a_few_long_pieces_with_its_words_kept_together():
+    # A line with no sentence ends (a table of contents, a log line, a list flattened by a parser) used to
+    # come out one word per paragraph: "What’s\n\nNew\n\nin\n\nPython…", useless to read and to search.
+    count = lambda t: len(t.split()) + 2  # noqa: E731
+    line = " ".join(f"word{i}" for i in range(500))
+    chunks = chunk_document(doc(("Contents", line)), count, max_tokens=100, target_tokens=80)
+    assert all(count(c.embedding_text) <= 100 for c in chunks)
+    assert len(chunks) <= 8
+    assert all("\n" not in c.text for c in chunks)
+    assert " ".join(c.text for c in chunks) == line
+
+
+def test_sentences_of_a_long_paragraph_stay_one_paragraph():
+    count = lambda t: len(t.split()) + 2  # noqa: E731
+    para = " ".join(f"Sentence number {i} is here." for i in range(60))
+    chunks = chunk_document(doc(("S", para)), count, max_tokens=60, target_tokens=50)
+    assert all("\n" not in c.text for c in chunks)
+    assert " ".join(c.text for c in chunks) == para

@@ -127,3 +127,49 @@ def test_exclude_patterns_skip_files_and_folders(tmp_path):
     docs, _ = read_all(connector)
     assert set(docs) == {"leave.md"}
     assert connector.list_ids() == {"wiki:leave.md"}  # so the skipped files are deleted from the index too
+
+
+def test_html_nested_blocks_are_read_once_as_a_browser_shows_them():
+    # Sphinx, MkDocs and wiki HTML: nested lists, definitions holding paragraphs, permalink marks, inline
+    # code. Each text must be indexed once: a nested list read again by every enclosing item made the
+    # Python docs' contents page 2,384 chunks of repeated headings, and an API entry said everything twice.
+    from connectors.files.parsers import parse_html
+
+    html = """<html><body><main><h1>os</h1>
+    <h2>Process Parameters<a class="headerlink" href="#p">¶</a></h2>
+    <ul><li><a href="a.html">What’s New</a><ul><li><a href="b.html">Summary</a></li>
+      <li><p>Item with a paragraph</p></li></ul></li></ul>
+    <dl class="py function"><dt><code>os.</code><code>getenv</code>(<em>key</em>)<a class="headerlink" href="#g">¶</a></dt>
+    <dd><p>Return the value of the environment variable <em>key</em>.</p><p>Availability: Unix.</p></dd></dl>
+    <p>First line<br>second line, hard-wrapped
+    in the source</p>
+    </main></body></html>"""
+    parsed = parse_html(html)
+    text = "\n".join(s.text for s in parsed.sections)
+    assert [s.heading for s in parsed.sections] == ["Process Parameters"]  # no "¶"
+    assert text.count("Summary") == 1 and text.count("What’s New") == 1 and text.count("Item with") == 1
+    assert text.count("Return the value of the environment variable key.") == 1
+    assert text.count("Availability: Unix.") == 1
+    assert "os.getenv(key)" in text and "¶" not in text
+    assert "First line\nsecond line, hard-wrapped in the source" in text
+
+
+def test_a_list_of_links_is_navigation_and_a_page_of_only_links_is_empty_not_broken(tmp_path):
+    # A table of contents names every page; indexed, it matched questions ahead of the pages themselves
+    # (the Python docs' contents page was the first hit for 21 of 177 FAQ questions).
+    toc = "".join(f'<li><a href="p{i}.html">Why does feature {i} behave so?</a></li>' for i in range(12))
+    team = "".join(f'<li><a href="/wiki/User:P{i}">Person {i}</a></li>' for i in range(6))
+    mail = "".join(f'<li><a href="mailto:desk{i}@example.com">desk{i}@example.com</a></li>' for i in range(12))
+    (tmp_path / "contents.html").write_text(f"<html><body><main><h1>Contents</h1><ul>{toc}</ul></main></body></html>")
+    (tmp_path / "page.html").write_text(
+        "<html><body><main><h1>Page</h1><p>Feature 3 behaves so because of caching.</p>"
+        "<ul><li>First, clear the cache</li><li>then <a href='x'>restart</a> the worker</li></ul>"
+        f"<h2>See also</h2><ul>{toc}</ul><h2>Team</h2><ul>{team}</ul><h2>Desks</h2><ul>{mail}</ul>"
+        "</main></body></html>")
+    docs, failures = read_all(FilesConnector("w", tmp_path))
+    assert failures == []  # nothing to index, and not an error
+    assert docs["contents.html"].text.strip() == ""
+    page = docs["page.html"].text
+    assert "because of caching" in page and "- then restart the worker" in page  # a list with content stays
+    assert "feature 5" not in page
+    assert "- Person 5" in page and "- desk11@example.com" in page  # short lists and contacts are content

@@ -67,7 +67,7 @@ def test_configured_weights_reach_the_embedded_index(tmp_path):
     cfg.write_text(f"data_dir: {tmp_path}\nretrieval:\n  candidates: 10\n  hybrid:\n    method: convex\n"
                    "    bm25_weight: 0.0\n    vector_weight: 1.0\n    title_weight: 1.0\n")
     idx = open_index(load_settings(cfg), create=True)
-    assert isinstance(idx, EmbeddedIndex) and idx.field_weights == (1.0, 1.0, 1.0)  # heading: the fitted default
+    assert isinstance(idx, EmbeddedIndex) and idx.field_weights == (1.0, 2.0, 1.0)  # heading: the fitted default
     idx.upsert(make_chunks("wiki:vpn", ["wireguard vpn profile import"])
                + make_chunks("wiki:parking", ["parking lot b vpn vpn vpn"]))
     query = q("wireguard vpn profile")

@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -457,7 +458,9 @@ def load_adapter(model, adapter: str, base_path: str):
             "differ). Use the matching generation.model or retrain the adapter for this model."
         )
     try:
-        return PeftModel.from_pretrained(model, str(folder))
+        with warnings.catch_warnings():  # peft calls a transformers property deprecated in v5: not the user's to fix
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*is_gradient_checkpointing")
+            return PeftModel.from_pretrained(model, str(folder))
     except (RuntimeError, ValueError, KeyError) as e:
         made_for = expected or cfg.get("base_model_name_or_path")
         raise GeneratorError(

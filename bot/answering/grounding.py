@@ -182,6 +182,10 @@ class GroundingChecker:
             if _INSTRUCTION.search(body):
                 checks.append(SentenceCheck(unit, cited, False, "an instruction quoted from a passage"))
                 continue
+            if body.rstrip(" .\"'”)*_").endswith("?"):  # ("…Windows? [2]." leaves "…Windows? .")
+                # A question is not an answer: a small model often echoes the FAQ heading it read.
+                checks.append(SentenceCheck(unit, cited, False, "a question, not an answer"))
+                continue
             missing = sorted(s for s in specifics(body) if not _present(s, all_text, all_stems))
             if missing:
                 checks.append(SentenceCheck(unit, cited, False, "specifics found in no passage", 0.0, missing))

@@ -98,8 +98,8 @@ class FilesConnector:
         except Exception as e:  # noqa: BLE001 - a parser bug must not stop the sync
             log.exception("parser crashed", extra={"path": str(path)})
             return fail(f"unexpected {type(e).__name__} while parsing: {e}")
-        if not any(s.text.strip() for s in parsed.sections):
-            return fail("no text found in the file")
+        if not any(s.text.strip() for s in parsed.sections) and not parsed.navigation:
+            return fail("no text found in the file")  # (a page of links only is indexed as empty: nothing to find)
         mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         return SourceDocument(
             id=doc_id,

@@ -28,6 +28,7 @@ class Parsed:
     updated_at: datetime | None = None
     meta: dict[str, str] = field(default_factory=dict)
     acl: tuple[str, ...] | None = None
+    navigation: bool = False  # the page had only navigation (link lists): nothing to index, and not an error
 
 
 def _as_datetime(value) -> datetime | None:
@@ -129,13 +130,69 @@ def parse_text(text: str) -> Parsed:
 
 
 _BOILERPLATE = ["script", "style", "nav", "header", "footer", "aside", "noscript", "form", "svg"]
+_BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "table", "dt", "dd", "blockquote")
+_LINE_BREAK = "\ue000"  # a <br>, kept apart from the source's own newlines (which HTML collapses)
+_ANCHOR_MARKS = {"¶", "§", "#", "🔗", "link"}  # a heading's or definition's permalink (Sphinx, MkDocs, GitHub)
+
+
+def _own_text(root) -> dict[int, list[str]]:
+    """Each text node under `root`, given to its nearest block element (paragraph, list item, cell's
+    table…): a block's own text leaves out what its nested blocks say, so nothing is read twice (a list
+    item holding a nested list, a definition holding paragraphs)."""
+    from bs4 import CData, NavigableString
+
+    owned: dict[int, list[str]] = {}
+    for s in root.find_all(string=True):
+        if type(s) not in (NavigableString, CData):  # comments, doctypes, processing instructions
+            continue
+        for parent in s.parents:
+            if parent.name in _BLOCKS:
+                owned.setdefault(id(parent), []).append(str(s))
+                break
+            if parent is root:
+                break
+    return owned
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _is_link_list(lst, min_items: int = 10) -> bool:
+    """A long list whose items are nothing but links to pages (a table of contents, a site map, a "pages
+    in this category" box): navigation. Each linked page is indexed on its own; its title in a list
+    answers nothing, yet it matches every question about the page, ahead of the page itself. Short lists
+    ("see also", a team's members) and lists of e-mail or phone links stay: they can be the answer."""
+    own: dict[int, list[str]] = {}
+    linked: dict[int, list[str]] = {}
+    items = lst.find_all("li")
+    if len(items) < min_items:
+        return False
+    for s in lst.find_all(string=True):
+        in_link = False
+        for parent in s.parents:
+            if parent.name == "a" and not str(parent.get("href", "")).lower().startswith(("mailto:", "tel:")):
+                in_link = True
+            elif parent.name == "li":
+                own.setdefault(id(parent), []).append(s)
+                if in_link:
+                    linked.setdefault(id(parent), []).append(s)
+                break
+    pure = sum(1 for li in items
+               if _words("".join(own.get(id(li), ()))) and
+               _words("".join(own.get(id(li), ()))) == _words("".join(linked.get(id(li), ()))))
+    return pure >= 0.9 * len(items)
 
 
 def parse_html(text: str, drop: str = "") -> Parsed:
     """`drop`: a CSS selector of more boilerplate to remove (a wiki's edit links, footnote markers)."""
-    from bs4 import BeautifulSoup
+    import warnings
 
-    soup = BeautifulSoup(text, "lxml")
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+
+    with warnings.catch_warnings():  # XHTML pages (<?xml …?> first) read fine as HTML: no terminal noise
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(text, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else None
     meta = {}
     for name in ("owner", "updated", "author", "last-modified"):
@@ -147,36 +204,53 @@ def parse_html(text: str, drop: str = "") -> Parsed:
     for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc"
                            + (", " + drop if drop else "")):
         tag.decompose()
+    navigation = 0
+    for lst in soup.find_all(["ul", "ol"]):
+        if not lst.decomposed and _is_link_list(lst):  # (a list inside a dropped one is gone with it)
+            lst.decompose()
+            navigation += 1
+    for a in soup.find_all("a"):
+        if a.get_text(strip=True) in _ANCHOR_MARKS:
+            a.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with(_LINE_BREAK)
     root = soup.find("main") or soup.find("article") or soup.body or soup
     h1 = root.find("h1")
     if h1 and not title:
         title = h1.get_text(" ", strip=True)
+    owned = _own_text(root)
     b = _SectionBuilder()
-    blocks = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "table", "dt", "dd", "blockquote"]
-    for el in root.find_all(blocks):
+    bullet = None  # a list item whose text is all in its paragraphs: the first of them gets its "- "
+    for el in root.find_all(_BLOCKS):
         if el.name != "table" and el.find_parent("table"):
-            continue
-        if el.name in ("p", "li", "dt", "dd") and el.find_parent(["li", "blockquote"]) and el.name != "li":
-            continue
+            continue  # the table reads its cells row by row
         if el.name[0] == "h" and el.name[1:].isdigit():
-            b.heading(int(el.name[1]), el.get_text(" ", strip=True))
+            b.heading(int(el.name[1]), " ".join(el.get_text(" ", strip=True).replace(_LINE_BREAK, " ").split()))
         elif el.name == "table":
             for row in el.find_all("tr"):
-                cells = [c.get_text(" ", strip=True) for c in row.find_all(["th", "td"])]
+                cells = [" ".join(c.get_text(" ", strip=True).replace(_LINE_BREAK, " ").split())
+                         for c in row.find_all(["th", "td"])]
                 if any(cells):
                     b.add(" | ".join(cells))
             b.add("")
         elif el.name == "pre":
-            b.add(el.get_text("\n").rstrip())
+            b.add(el.get_text().replace(_LINE_BREAK, "\n").rstrip())
         else:
-            # HTML collapses whitespace: a paragraph hard-wrapped in the source is one line of text.
-            line = " ".join(el.get_text(" ", strip=True).split())
-            if line:
-                b.add(("- " if el.name == "li" else "") + line)
+            # HTML collapses whitespace: a paragraph hard-wrapped in the source is one line of text. Inline
+            # elements join without a space ("os.<b>getenv</b>()"), as a browser shows them.
+            parts = "".join(owned.get(id(el), ())).split(_LINE_BREAK)
+            line = "\n".join(t for t in (" ".join(part.split()) for part in parts) if t)
+            if el.name == "li" and not line:
+                bullet = el
+            elif line:
+                dash = el.name == "li" or (bullet is not None and bullet in el.parents)
+                bullet = None if dash else bullet
+                b.add(("- " if dash else "") + line)
     b.flush()
     return Parsed(sections=b.sections, title=title, updated_at=_as_datetime(meta.get("updated") or
                                                                                   meta.get("last-modified")),
-                  meta={k: v for k, v in meta.items() if k == "owner"})
+                  meta={k: v for k, v in meta.items() if k == "owner"},
+                  navigation=bool(navigation) and not any(sec.text.strip() for sec in b.sections))
 
 
 _NUMBERED_HEADING = re.compile(r"^(\d+(\.\d+)*)\.?\s+[A-Z][^.!?]{1,80}$")
