@@ -80,6 +80,12 @@ def steering(passage: str) -> bool:
     return bool(_INSTRUCTION.search(passage) or _ROLE.search(passage))
 
 
+def is_question(text: str) -> bool:
+    """A question is not an answer (nor worth quoting as one). "…Windows? [2]." leaves "…Windows? ." once
+    its citation is taken out."""
+    return text.rstrip(" .\"'”)*_").endswith("?")
+
+
 def normalise(text: str) -> str:
     text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"').replace("–", "-")
     return re.sub(r"\s+", " ", text).strip().lower()
@@ -182,8 +188,7 @@ class GroundingChecker:
             if _INSTRUCTION.search(body):
                 checks.append(SentenceCheck(unit, cited, False, "an instruction quoted from a passage"))
                 continue
-            if body.rstrip(" .\"'”)*_").endswith("?"):  # ("…Windows? [2]." leaves "…Windows? .")
-                # A question is not an answer: a small model often echoes the FAQ heading it read.
+            if is_question(body):  # a small model often echoes the FAQ heading it read
                 checks.append(SentenceCheck(unit, cited, False, "a question, not an answer"))
                 continue
             missing = sorted(s for s in specifics(body) if not _present(s, all_text, all_stems))
@@ -250,7 +255,7 @@ def _quotable(passage: str) -> list[tuple[int, str]]:
     """(position, sentence) of a passage that could be quoted as an answer."""
     return [(i, s) for i, s in enumerate(_sentences(passage))
             if len(s.split()) >= 4 and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
-            and not s.rstrip().endswith("?")]  # a question is not an answer
+            and not is_question(s)]
 
 
 def _closeness(question: str, sentences: Sequence[str], embed: Embed | None) -> np.ndarray:

@@ -135,16 +135,23 @@ _LINE_BREAK = "\ue000"  # a <br>, kept apart from the source's own newlines (whi
 _ANCHOR_MARKS = {"¶", "§", "#", "🔗", "link"}  # a heading's or definition's permalink (Sphinx, MkDocs, GitHub)
 
 
+def _text_nodes(root):
+    """The text under `root` a reader sees: no comments, doctypes or processing instructions."""
+    from bs4 import CData, NavigableString
+
+    return (s for s in root.find_all(string=True) if type(s) in (NavigableString, CData))
+
+
+def _one_line(el) -> str:
+    return " ".join(el.get_text(" ", strip=True).replace(_LINE_BREAK, " ").split())
+
+
 def _own_text(root) -> dict[int, list[str]]:
     """Each text node under `root`, given to its nearest block element (paragraph, list item, cell's
     table…): a block's own text leaves out what its nested blocks say, so nothing is read twice (a list
     item holding a nested list, a definition holding paragraphs)."""
-    from bs4 import CData, NavigableString
-
     owned: dict[int, list[str]] = {}
-    for s in root.find_all(string=True):
-        if type(s) not in (NavigableString, CData):  # comments, doctypes, processing instructions
-            continue
+    for s in _text_nodes(root):
         for parent in s.parents:
             if parent.name in _BLOCKS:
                 owned.setdefault(id(parent), []).append(str(s))
@@ -163,12 +170,12 @@ def _is_link_list(lst, min_items: int = 10) -> bool:
     in this category" box): navigation. Each linked page is indexed on its own; its title in a list
     answers nothing, yet it matches every question about the page, ahead of the page itself. Short lists
     ("see also", a team's members) and lists of e-mail or phone links stay: they can be the answer."""
-    own: dict[int, list[str]] = {}
-    linked: dict[int, list[str]] = {}
     items = lst.find_all("li")
     if len(items) < min_items:
         return False
-    for s in lst.find_all(string=True):
+    own: dict[int, list[str]] = {}
+    linked: dict[int, list[str]] = {}
+    for s in _text_nodes(lst):
         in_link = False
         for parent in s.parents:
             if parent.name == "a" and not str(parent.get("href", "")).lower().startswith(("mailto:", "tel:")):
@@ -178,9 +185,10 @@ def _is_link_list(lst, min_items: int = 10) -> bool:
                 if in_link:
                     linked.setdefault(id(parent), []).append(s)
                 break
-    pure = sum(1 for li in items
-               if _words("".join(own.get(id(li), ()))) and
-               _words("".join(own.get(id(li), ()))) == _words("".join(linked.get(id(li), ()))))
+    pure = 0
+    for li in items:
+        words = _words("".join(own.get(id(li), ())))
+        pure += bool(words) and words == _words("".join(linked.get(id(li), ())))
     return pure >= 0.9 * len(items)
 
 
@@ -204,11 +212,11 @@ def parse_html(text: str, drop: str = "") -> Parsed:
     for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc"
                            + (", " + drop if drop else "")):
         tag.decompose()
-    navigation = 0
+    navigation = False
     for lst in soup.find_all(["ul", "ol"]):
         if not lst.decomposed and _is_link_list(lst):  # (a list inside a dropped one is gone with it)
             lst.decompose()
-            navigation += 1
+            navigation = True
     for a in soup.find_all("a"):
         if a.get_text(strip=True) in _ANCHOR_MARKS:
             a.decompose()
@@ -225,11 +233,10 @@ def parse_html(text: str, drop: str = "") -> Parsed:
         if el.name != "table" and el.find_parent("table"):
             continue  # the table reads its cells row by row
         if el.name[0] == "h" and el.name[1:].isdigit():
-            b.heading(int(el.name[1]), " ".join(el.get_text(" ", strip=True).replace(_LINE_BREAK, " ").split()))
+            b.heading(int(el.name[1]), _one_line(el))
         elif el.name == "table":
             for row in el.find_all("tr"):
-                cells = [" ".join(c.get_text(" ", strip=True).replace(_LINE_BREAK, " ").split())
-                         for c in row.find_all(["th", "td"])]
+                cells = [_one_line(c) for c in row.find_all(["th", "td"])]
                 if any(cells):
                     b.add(" | ".join(cells))
             b.add("")
@@ -250,7 +257,7 @@ def parse_html(text: str, drop: str = "") -> Parsed:
     return Parsed(sections=b.sections, title=title, updated_at=_as_datetime(meta.get("updated") or
                                                                                   meta.get("last-modified")),
                   meta={k: v for k, v in meta.items() if k == "owner"},
-                  navigation=bool(navigation) and not any(sec.text.strip() for sec in b.sections))
+                  navigation=navigation and not any(sec.text.strip() for sec in b.sections))
 
 
 _NUMBERED_HEADING = re.compile(r"^(\d+(\.\d+)*)\.?\s+[A-Z][^.!?]{1,80}$")
