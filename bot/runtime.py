@@ -109,6 +109,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         organisation=a.organisation, language=a.language, escalation=a.escalation, grounding=a.grounding,
         min_support=a.min_support, answer_similarity=a.answer_similarity, extract_similarity=a.extract_similarity,
         refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin, refocus_closeness=a.refocus_closeness,
+        unmatched_similarity=a.unmatched_similarity,
         style=Style(a.style.greeting, a.style.source_line, a.style.sign_off),
     )
 

@@ -197,6 +197,11 @@ class AnswerSettings(BaseModel):
     extract_similarity: float = Field(
         0.0, ge=0, le=1, description="when no generated sentence survives the grounding check, quote the best "
         "passage only if it is at least this similar to the question; else say it was not found")
+    unmatched_similarity: float | None = Field(
+        None, ge=0, le=1, description="when the question names something (a name, number, command or path) that "
+        "none of the retrieved passages mentions, it is answered only if the best passage is at least this similar "
+        "to the question; below, the reply says it could not find it and names what is missing. null = off. "
+        "Fitted on a development set by orgbot eval answers")
     refusal_confidence: float | None = Field(
         None, ge=0, le=1, description="the local model may say it could not find the answer only when its "
         "probability of starting that refusal is at least this; below, it answers from the passages and the "

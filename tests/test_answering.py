@@ -244,3 +244,29 @@ def test_an_off_target_answer_is_first_written_again_from_the_closest_passage_al
     once = ScriptedGenerator(reply)
     assert answerer(index, once, refocus_closeness=0.999).answer(question).mode == "extractive"
     assert len(once.prompts) == 1
+
+
+def test_a_question_naming_what_no_passage_mentions_is_refused_and_says_what_is_missing(index):
+    gen = ScriptedGenerator("Staff park for free in lot B [1].")
+    ans = answerer(index, gen, unmatched_similarity=0.99).answer("where do staff park for free in Berlin?")
+    assert not ans.found and gen.prompts == [] and ans.mode == "not_found"
+    assert "couldn't find" in ans.text and "“Berlin”" in ans.text
+    assert ans.unmatched == ["Berlin"] and ans.to_dict()["unmatched"] == ["Berlin"]
+    # A name the passages do hold is no reason to refuse, and with the check off the model answers.
+    assert answerer(index, ScriptedGenerator("Staff park for free in lot B [1]."), unmatched_similarity=0.99) \
+        .answer("where do staff park for free in Toronto?").found
+    assert answerer(index, ScriptedGenerator("Staff park for free in lot B [1]."), unmatched_similarity=None) \
+        .answer("where do staff park for free in Berlin?").found
+
+
+def test_a_close_enough_passage_is_answered_even_when_the_question_names_something_else(index):
+    gen = ScriptedGenerator("Staff park for free in lot B [1].")
+    ans = answerer(index, gen, unmatched_similarity=0.01).answer("where do staff park for free in Berlin?")
+    assert ans.found and gen.prompts
+
+
+def test_the_organisations_own_name_is_no_reason_to_refuse(index):
+    gen = ScriptedGenerator("Staff park for free in lot B [1].")
+    ans = answerer(index, gen, unmatched_similarity=0.99, organisation="Acme", bot_name="Anvil") \
+        .answer("where do Acme staff park for free?")
+    assert ans.found and ans.unmatched == []

@@ -145,3 +145,19 @@ def test_applying_a_fit_from_a_file_that_has_none_is_one_clear_error(tmp_path):
     res = CliRunner().invoke(app, ["eval", "answers", "--fitted", str(report)])
     assert res.exit_code == 1 and "--fitted" in res.output and "with a fit" in res.output
     assert "Traceback" not in res.output
+
+
+def test_a_question_naming_what_no_passage_mentions_is_refused_when_that_separates_them():
+    def row(qid, sim, unmatched=(), mode="generated"):
+        return ev.ArmResult(qid, "x", False, True, True, None, [], 1.0, best_similarity=sim, mode=mode,
+                            unmatched=list(unmatched))
+
+    # The model answered everything. u asks about Heroku, which no passage mentions; its best passage is as
+    # close as the answerable ones', so only the missing name tells it apart. b names something missing too,
+    # but its passage is much closer.
+    results = [row("a", 0.6), row("b", 0.8, ["Linux"]), row("c", 0.5), row("u", 0.55, ["Heroku"])]
+    qs = [EvalQuestion("a", "?"), EvalQuestion("b", "?"), EvalQuestion("c", "?"),
+          EvalQuestion("u", "?", unanswerable=True)]
+    fit = ev.fit_thresholds(qs, results, min_refused=1.0)
+    assert fit["answered"] == 3 and fit["unanswerable_refused"] == 1.0
+    assert fit["min_similarity"] is None and 0.55 < fit["unmatched_similarity"] <= 0.8

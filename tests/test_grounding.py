@@ -114,3 +114,22 @@ def test_a_question_echoed_as_the_answer_is_removed():
                                       passages)
     assert result.text == "Type py hello.py [1]."
     assert [c.reason for c in result.removed] == ["a question, not an answer"]
+
+
+def test_contractions_and_abbreviations_are_not_names_a_possessive_names_its_owner():
+    from bot.answering.grounding import specifics, unmatched_names
+
+    assert specifics("Can’t we get rid of the Global Interpreter Lock?") == {"Global Interpreter Lock"}
+    assert specifics("What’s a negative index? I’ve never seen one, e.g. in lists.") == set()
+    assert specifics("Is there an equivalent to Perl’s chomp()?") == {"Perl", "chomp()"}
+    passages = ["Perl has chomp(). Python strips newlines with rstrip()."]
+    assert unmatched_names("Is there an equivalent to Perl’s chomp() on Heroku?", passages) == ["Heroku"]
+    assert unmatched_names("What’s the equivalent of Perl’s chomp()?", passages) == []
+
+
+def test_a_quote_with_a_possessive_name_is_supported_by_its_passage():
+    from bot.answering.grounding import specifics, unmatched_names
+
+    passage = "Tk has the equivalent of Xt’s XtAddInput() call, which registers a callback."
+    assert specifics("Tk has the equivalent of Xt’s XtAddInput() call.") == {"Xt", "XtAddInput", "XtAddInput()"}
+    assert unmatched_names("Tk has the equivalent of Xt’s XtAddInput() call.", [passage]) == []

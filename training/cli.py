@@ -239,7 +239,8 @@ def eval_answers(
     settings = _settings()
     if unfitted:
         settings.answering = settings.answering.model_copy(update={
-            "refusal_confidence": None, "answer_similarity": None, "extract_similarity": 0.0})
+            "refusal_confidence": None, "answer_similarity": None, "extract_similarity": 0.0,
+            "unmatched_similarity": None})
         settings.retrieval = settings.retrieval.model_copy(update={"min_similarity": 0.0})
     if fitted is not None:
         try:
@@ -247,7 +248,8 @@ def eval_answers(
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise _fail(f"--fitted {fitted}: not a report of orgbot eval answers with a fit ({e})") from None
         settings.answering = settings.answering.model_copy(update={
-            k: fit[k] for k in ("refusal_confidence", "answer_similarity", "extract_similarity") if k in fit})
+            k: fit[k] for k in ("refusal_confidence", "answer_similarity", "extract_similarity", "unmatched_similarity")
+            if k in fit})
         if fit.get("min_similarity") is not None:
             settings.retrieval = settings.retrieval.model_copy(update={"min_similarity": fit["min_similarity"]})
     if refusal_confidence is not None:
@@ -325,7 +327,7 @@ def eval_answers(
                         "min_similarity": settings.retrieval.min_similarity,
                         "answer_similarity": a.answer_similarity, "extract_similarity": a.extract_similarity,
                         "grounding": a.grounding, "dtype": settings.generation.dtype,
-                        "refusal_confidence": a.refusal_confidence}
+                        "refusal_confidence": a.refusal_confidence, "unmatched_similarity": a.unmatched_similarity}
     js, png = ev.write(report, Path(out), name or set_name,
                        f"orgbot eval answers --set {set_name}: {len(questions)} questions")
     Console().print(ev.table(report))

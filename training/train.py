@@ -15,6 +15,7 @@ import platform
 import resource
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,8 @@ def train(
     from trl import SFTConfig
 
     hf_logging.disable_progress_bar()
+    # peft calls a transformers property deprecated in v5 (as in load_adapter): not the user's to fix
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*is_gradient_checkpointing")
     datasets.disable_progress_bars()
     out = Path(out)
     check_out_dir(out, overwrite=overwrite, resume=resume)

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 
 from bot.answering.citations import CITATION_MARKER, cited_numbers, validate_citations
 from bot.answering.generator import Generator, RefusalGate
-from bot.answering.grounding import GroundingChecker, extractive_answer, passage_closeness, split_units
+from bot.answering.grounding import (
+    GroundingChecker,
+    extractive_answer,
+    passage_closeness,
+    split_units,
+    unmatched_names,
+)
 from bot.answering.language import detect as detect_language
 from bot.answering.language import name as language_name
 from bot.answering.prompt import REFUSAL_TEXT, PromptPassage, Turn, build_messages
@@ -50,6 +56,7 @@ class Answer:
     # the closest passage quoted) | overruled (the model refused, the best passage was close enough to quote) |
     # refused (the model's refusal) | not_found (nothing close enough was retrieved, or nothing usable was left)
     mode: str = "generated"
+    unmatched: list[str] = field(default_factory=list)  # what the question names that no passage mentions
 
     @property
     def nearest(self) -> list[ScoredChunk]:
@@ -77,7 +84,13 @@ class Answer:
             "mode": self.mode,
             "removed": self.removed,
             "refusal_probability": self.refusal_probability,
+            "unmatched": self.unmatched,
         }
+
+
+def best_similarity(passages: Sequence[ScoredChunk]) -> float | None:
+    """The closest passage's cosine similarity to the question (None when no passage has one)."""
+    return max((p.vector_score for p in passages if p.vector_score is not None), default=None)
 
 
 def passages_to_dicts(passages: Sequence[ScoredChunk]) -> list[dict]:
@@ -154,7 +167,7 @@ class Answerer:
         language: str | None = "en", escalation: str | None = None, grounding: bool = True,
         min_support: float = 0.6, answer_similarity: float | None = None, extract_similarity: float = 0.0,
         refusal_confidence: float | None = None, style: Style | None = None, focus_margin: float | None = 0.05,
-        refocus_closeness: float | None = None,
+        refocus_closeness: float | None = None, unmatched_similarity: float | None = None,
     ):
         self.index = index
         self.embedder = embedder
@@ -177,6 +190,9 @@ class Answerer:
         # The model may start its refusal only when at least this sure of it (a local model's first-token
         # probability); below, it answers and the grounding check decides. None = its own greedy choice.
         self.refusal_confidence = refusal_confidence
+        # The question names something no passage mentions ("Heroku", "4.0", "--strict"): it is answered only
+        # when the best passage is at least this similar to the question (None: the check is off).
+        self.unmatched_similarity = unmatched_similarity
         self.style = style or Style()
         # An answer citing only passages this much further from the question than the closest one, ranked
         # below it, is replaced by a quote of the closest one (None: never).
@@ -215,8 +231,21 @@ class Answerer:
         return self.index.search(query, k or self.top_k)
 
     def is_relevant(self, passages: Sequence[ScoredChunk]) -> bool:
-        best = max((p.vector_score for p in passages if p.vector_score is not None), default=None)
+        best = best_similarity(passages)
         return best is not None and best >= self.min_similarity
+
+    def unmatched(self, question: str, passages: Sequence[ScoredChunk]) -> list[str]:
+        """What the question names (a name, number, command, path) that no passage mentions; the bot's and
+        the organisation's own names do not count (a wiki seldom names its company)."""
+        known = [self.bot_name, self.organisation]
+        return unmatched_names(question, [*(p.chunk.embedding_text for p in passages), *known])
+
+    def unanswered_names(self, question: str, passages: Sequence[ScoredChunk]) -> list[str]:
+        """The unmatched names, when they are reason enough to refuse: the best passage is less similar than
+        `unmatched_similarity`."""
+        if self.unmatched_similarity is None or (best_similarity(passages) or 0.0) >= self.unmatched_similarity:
+            return []
+        return self.unmatched(question, passages)
 
     # -- answering -------------------------------------------------------------------------------
     def stream(self, question: str, *, asker: str | None = None, history: Sequence[Turn] = (),
@@ -234,10 +263,11 @@ class Answerer:
             notes.append(f"The question looks like {language_name(foreign)}; the search and answer models are set up "
                          f"for {language_name(self.language)} (answering.language). For other languages, set "
                          "retrieval.embedding_model to a multilingual model and reindex.")
-        if not self.is_relevant(passages):
-            answer = Answer(question, self.style.apply(self.not_found_text(foreign), asker=asker, citations=()), [],
-                            passages, found=False, notes=notes,
-                            timings=timings, generator=None, mode="not_found")
+        missing = self.unanswered_names(question, passages) if passages else []
+        if not self.is_relevant(passages) or missing:
+            answer = Answer(question, self.style.apply(self.not_found_text(foreign, missing), asker=asker, citations=()),
+                            [], passages, found=False, notes=notes,
+                            timings=timings, generator=None, mode="not_found", unmatched=missing)
             yield answer
             return
         messages = self._messages(question, passages, asker, history)
@@ -281,12 +311,15 @@ class Answerer:
         assert isinstance(final, Answer)
         return final
 
-    def not_found_text(self, foreign: str | None = None) -> str:
+    def not_found_text(self, foreign: str | None = None, missing: Sequence[str] = ()) -> str:
         escalate = f" {self.escalation.strip()}" if self.escalation else ""
         if foreign:
             return (f"{REFUSAL_TEXT} Your question looks like {language_name(foreign)}, and I search best in "
                     f"{language_name(self.language)}: please try asking in {language_name(self.language)}."
                     f"{escalate} The nearest pages are listed below.")
+        if missing:
+            names = " or ".join(f"“{m}”" for m in missing[:3])
+            return f"{REFUSAL_TEXT} None of the pages I found mention {names}.{escalate} The nearest pages are listed below."
         return f"{REFUSAL_TEXT}{escalate} The nearest pages are listed below."
 
     def context(self, question: str, asker: str | None = None) -> str:
@@ -343,7 +376,7 @@ class Answerer:
         if invalid:
             notes = [*notes, f"dropped citation(s) to passages that were not given: {invalid}"]
         gen = self.generator.name
-        best_similarity = max((p.vector_score for p in passages if p.vector_score is not None), default=0.0)
+        closest = best_similarity(passages) or 0.0
         refused = bool(text) and bool(REFUSAL.search(text.split("\n", 1)[0]) or CLOSEST.search(text))
         removed: list[str] = []
 
@@ -353,7 +386,7 @@ class Answerer:
                           removed=removed, mode=mode)
 
         if refused:
-            if self.answer_similarity is None or best_similarity < self.answer_similarity:
+            if self.answer_similarity is None or closest < self.answer_similarity:
                 return not_found("refused")
             notes = [*notes, "the model did not find the answer, but the best passage is close to the question: "
                              "quoting it"]
@@ -376,7 +409,7 @@ class Answerer:
                 notes = [*notes, f"{drew} [{off[0]}]: answered again from [{off[0]}] alone"]
                 text, cited, mode = again, [off[0]], "refocused"
             elif off is not None:
-                if best_similarity < self.extract_similarity:
+                if closest < self.extract_similarity:
                     return not_found("not_found")  # off target, and no passage close enough to quote
                 # Quoted only now, when it is needed (not when the second try answered).
                 quote = extractive_answer(question, [p.chunk.text for p in passages],
@@ -387,7 +420,7 @@ class Answerer:
         if not cited and self.grounding:
             # Nothing supported (or cited) is left: quote the best passage rather than say nothing, when it
             # is close enough to the question to be worth quoting.
-            quoted = None if best_similarity < self.extract_similarity and not refused else extractive_answer(
+            quoted = None if closest < self.extract_similarity and not refused else extractive_answer(
                 question, [p.chunk.text for p in passages], embed=getattr(self.embedder, "embed", None))
             if quoted is None:
                 return not_found("not_found")

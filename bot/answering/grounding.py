@@ -46,6 +46,9 @@ _INSTRUCTION = re.compile(
     r"|\bsystem override\b|\bdeveloper mode\b|\bnew instructions\b|\b(?:reveal|print|show) your (?:full )?(?:system )?(?:prompt|instructions)\b", re.I)
 # A chat turn written into a page ("Assistant: Sure! …", a turn marker): the page is playing the bot.
 _ROLE = re.compile(r"(?im)^\W*(?:assistant|system|user|model|ai)\s*:|<start_of_turn>|<end_of_turn>")
+_ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
+_CONTRACTION = re.compile(r"\w+['’](?:t|ve|re|ll|d|m)|(?:what|that|it|there|here|who|where|how|let)['’]s", re.I)
+_POSSESSIVE = re.compile(r"['’]s?$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 
@@ -113,19 +116,31 @@ def specifics(sentence: str) -> set[str]:
     for m in _NUMBER.finditer(text_wo_code):
         found.add(m.group(0).rstrip("%"))
     for raw in text_wo_code.split():
-        token = raw.strip(".,;:!?\"'“”‘’").removeprefix("(").removesuffix(")") if not raw.endswith("()") else raw
-        token = token.strip(".,;:!?\"'“”‘’")
-        if len(token) > 1 and _CODEISH.match(token) and not re.fullmatch(r"[\d.,:/%-]+", token):
+        token = raw.strip(".,;:!?\"'“”‘’")
+        if not token.endswith("()"):  # "chomp()?" is chomp(); "(RS232)" is RS232
+            token = token.removeprefix("(").removesuffix(")").strip(".,;:!?\"'“”‘’")
+        if len(token) > 1 and _CODEISH.match(token) and not re.fullmatch(r"[\d.,:/%-]+", token) \
+                and token.lower() not in _ABBREVIATIONS:
             found.add(token)
     words = re.findall(r"(?<![\w@#])[A-Z][\w'’]*(?:\s+[A-Z][\w'’]*)*", _BULLET.sub("", text_wo_code))
-    first = re.match(r"\W*(\w+)", _BULLET.sub("", text_wo_code))
+    first = re.match(r"\W*([\w'’]+)", _BULLET.sub("", text_wo_code))
     for w in words:
         parts = w.split()
         if first and parts[0] == first.group(1):  # a sentence's first word is capitalised anyway
             parts = parts[1:]
-        name = " ".join(p for p in parts if p.lower() not in STOP and len(p) > 1)
-        if name and name.upper() != "I":
-            found.add(name)
+        # "I’ve", "What’s", "Can’t" name nothing; a possessive ends a name: "Xt’s XtAddInput" names Xt and XtAddInput
+        names: list[list[str]] = [[]]
+        for p in parts:
+            if _CONTRACTION.fullmatch(p):
+                names.append([])
+                continue
+            names[-1].append(_POSSESSIVE.sub("", p))
+            if _POSSESSIVE.search(p):
+                names.append([])
+        for group in names:
+            name = " ".join(p for p in group if p.lower() not in STOP and len(p) > 1)
+            if name and name.upper() != "I":
+                found.add(name)
     return {f for f in found if f}
 
 
@@ -138,6 +153,14 @@ def _present(specific: str, haystack: str, stems: set[str]) -> bool:
     words = _WORD.findall(s)
     # A multi-word name matches when each of its words does (reordered, possessive, plural).
     return bool(words) and all(stem(w) in stems for w in words) and not any(c in s for c in "./\\_()$~")
+
+
+def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
+    """What the question names (a name, number, command or path) that no passage mentions: asked about
+    Heroku, given pages that never say "Heroku", the passages cannot hold the answer."""
+    norm = " ".join(normalise(p) for p in passages)
+    stems = set().union(*(content_stems(p) for p in passages)) if passages else set()
+    return sorted(s for s in specifics(question) if not _present(s, norm, stems))
 
 
 def split_units(text: str) -> list[str]:

@@ -31,7 +31,13 @@ from statistics import mean, median
 from bot.answering import Answerer
 from bot.answering.answerer import REFUSAL, clean_generation
 from bot.answering.generator import Generator, generate
-from bot.answering.grounding import _present, content_stems, normalise, specifics, split_units
+from bot.answering.grounding import (
+    _present,
+    content_stems,
+    normalise,
+    specifics,
+    split_units,
+)
 from bot.evaluation.datasets import EvalQuestion
 
 ARMS = ("base", "tuned", "base+RAG", "tuned+RAG")
@@ -53,6 +59,7 @@ class ArmResult:
     best_similarity: float | None = None
     mode: str = ""
     refusal_probability: float | None = None
+    unmatched: list[str] = field(default_factory=list)  # what the question names that no passage given mentions
 
     def to_json(self) -> dict:
         return self.__dict__
@@ -110,6 +117,7 @@ def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
         raw_unsupported=unsupported_specifics(raw, texts, answerer.context(q.question)) if raw else [],
         best_similarity=None if best is None else round(best, 4), mode=answer.mode,
         refusal_probability=answer.refusal_probability,
+        unmatched=answerer.unmatched(q.question, passages),
     )
 
 
@@ -150,59 +158,69 @@ def _grid(values, step: float = 0.02) -> list[float]:
     return out
 
 
-def _outcome(by_id, results, tau_s, tau_p, tau_a, tau_e) -> tuple[float, int]:
-    """(unanswerables refused, answerables answered) had these thresholds been set."""
-    refused_u = answered_a = n_u = 0
-    for r in results:
-        sim = r.best_similarity or 0.0
-        refused = r.refused
-        if sim < tau_s:
-            refused = True
-        elif r.mode == "refused" and (sim >= tau_a or tau_p is not None and r.refusal_probability is not None
-                                      and r.refusal_probability < tau_p):
-            refused = False
-        elif r.mode == "extractive" and sim < tau_e:
-            refused = True
-        if by_id[r.question_id].unanswerable:
-            n_u += 1
-            refused_u += refused
-        else:
-            answered_a += not refused
-    return (refused_u / n_u if n_u else 1.0), answered_a
-
-
 def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResult],
                    min_refused: float = 0.8) -> dict:
     """The refusal thresholds that answer the most answerable questions while refusing at least
     `min_refused` of the unanswerable ones, from one arm's per-question results (run with
-    `refusal_confidence` and `answer_similarity` null, `extract_similarity` 0 and `min_similarity` low):
+    `refusal_confidence`, `answer_similarity` and `unmatched_similarity` null, `extract_similarity` 0 and
+    `min_similarity` low):
     - `min_similarity` (retrieval.min_similarity): below it the question is refused without generating;
+    - `unmatched_similarity`: a question naming something no passage mentions is refused without generating
+      when its best passage is less similar than this;
     - `refusal_confidence`: a refusal the model was less sure of than this is answered instead;
     - `answer_similarity`: a refused question whose best passage is at least this close is quoted instead;
     - `extract_similarity`: a quoted answer (nothing generated survived the check) below it is refused.
     A refusal turned into an answer counts as answered: what that answer says is measured by running
-    the eval again with the fitted values."""
+    the eval again with the fitted values. Ties go to the thresholds tried first (the checks off, the
+    lower cuts)."""
+    import numpy as np
+
     by_id = {q.id: q for q in questions}
+    unans = np.array([by_id[r.question_id].unanswerable for r in results], bool)
+    sim = np.array([r.best_similarity or 0.0 for r in results])
+    was_refused = np.array([r.refused for r in results], bool)
+    model_refused = np.array([r.mode == "refused" for r in results], bool)
+    quoted = np.array([r.mode == "extractive" for r in results], bool)
+    prob = np.array([np.nan if r.refusal_probability is None else r.refusal_probability for r in results])
+    unmatched = np.array([bool(r.unmatched) for r in results], bool)
     sims = _grid(r.best_similarity for r in results)
     probs = _grid(round(r.refusal_probability, 2) + 0.005 for r in results
                   if r.mode == "refused" and r.refusal_probability is not None)
-    n_a = sum(not by_id[r.question_id].unanswerable for r in results)
+    n_u, n_a = int(unans.sum()), int((~unans).sum())
     best: dict | None = None
+    best_key = (-1, -1)
     for tau_s in [0.0, *sims]:
-        for tau_p in [None, *probs]:
-            for tau_a in [*(x for x in sims if x >= tau_s), 1.01]:
-                for tau_e in [0.0, *(x for x in sims if x >= tau_s)]:
-                    rate_u, answered_a = _outcome(by_id, results, tau_s, tau_p, tau_a, tau_e)
-                    key = (answered_a, rate_u)
-                    if rate_u >= min_refused and (best is None or key > (best["answered"],
-                                                                         best["unanswerable_refused"])):
-                        best = {"min_similarity": None if not tau_s else round(tau_s, 4),
-                                "refusal_confidence": None if tau_p is None else round(tau_p, 3),
-                                "answer_similarity": None if tau_a > 1 else round(tau_a, 4),
-                                "extract_similarity": round(tau_e, 4), "answered": answered_a, "answerable": n_a,
-                                "unanswerable_refused": round(rate_u, 4)}
-    return best or {"min_similarity": None, "refusal_confidence": None, "answer_similarity": None,
-                    "extract_similarity": 0.0}
+        for tau_m in [None, *(x for x in sims if x > tau_s and unmatched.any())]:
+            before = sim < tau_s  # refused without generating
+            if tau_m is not None:
+                before = before | (unmatched & (sim < tau_m))
+            for tau_p in [None, *probs]:
+                unsure = np.zeros_like(model_refused) if tau_p is None else model_refused & (prob < tau_p)
+                taus_a = np.array([*(x for x in sims if x >= tau_s), 1.01])
+                taus_e = np.array([0.0, *(x for x in sims if x >= tau_s)])
+                # refused[a, e, question], as the answerer would decide with these thresholds
+                answered_over = model_refused & ((sim[None, :] >= taus_a[:, None]) | unsure)  # [a, q]
+                refused = np.broadcast_to(was_refused, (len(taus_a), len(taus_e), len(results))).copy()
+                refused &= ~answered_over[:, None, :]
+                refused |= (quoted & ~model_refused)[None, None, :] & (sim[None, None, :] < taus_e[None, :, None])
+                refused |= before[None, None, :]
+                refused_u = refused[:, :, unans].sum(axis=2)
+                answered_a = (~refused[:, :, ~unans]).sum(axis=2)
+                ok = refused_u >= min_refused * n_u - 1e-9 if n_u else np.ones_like(refused_u, bool)
+                if not ok.any():
+                    continue
+                key = np.where(ok, answered_a * (n_u + 1) + refused_u, -1)
+                a, e = np.unravel_index(int(np.argmax(key)), key.shape)
+                if (int(answered_a[a, e]), int(refused_u[a, e])) > best_key:
+                    best_key = (int(answered_a[a, e]), int(refused_u[a, e]))
+                    best = {"min_similarity": None if not tau_s else round(tau_s, 4),
+                            "unmatched_similarity": None if tau_m is None else round(tau_m, 4),
+                            "refusal_confidence": None if tau_p is None else round(tau_p, 3),
+                            "answer_similarity": None if taus_a[a] > 1 else round(float(taus_a[a]), 4),
+                            "extract_similarity": round(float(taus_e[e]), 4), "answered": best_key[0],
+                            "answerable": n_a, "unanswerable_refused": round(best_key[1] / n_u, 4) if n_u else 1.0}
+    return best or {"min_similarity": None, "unmatched_similarity": None, "refusal_confidence": None,
+                    "answer_similarity": None, "extract_similarity": 0.0}
 
 
 def evaluate(
