@@ -31,13 +31,7 @@ from statistics import mean, median
 from bot.answering import Answerer
 from bot.answering.answerer import REFUSAL, clean_generation
 from bot.answering.generator import Generator, generate
-from bot.answering.grounding import (
-    _present,
-    content_stems,
-    normalise,
-    specifics,
-    split_units,
-)
+from bot.answering.grounding import _present, content_stems, normalise, specifics, split_units
 from bot.evaluation.datasets import EvalQuestion
 
 ARMS = ("base", "tuned", "base+RAG", "tuned+RAG")
