@@ -261,7 +261,7 @@ def train(
         disable_tqdm=True,
         dataloader_num_workers=0,
         prediction_loss_only=True,
-        gradient_checkpointing=device == "cuda",  # on CPU memory is ample and recomputation costs ~30 %
+        activation_checkpointing=device == "cuda",  # on CPU memory is ample and recomputation costs ~30 %
     )
     callbacks = [_progress_callback(console)]
     if early:
