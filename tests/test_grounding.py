@@ -133,3 +133,12 @@ def test_a_quote_with_a_possessive_name_is_supported_by_its_passage():
     passage = "Tk has the equivalent of Xt’s XtAddInput() call, which registers a callback."
     assert specifics("Tk has the equivalent of Xt’s XtAddInput() call.") == {"Xt", "XtAddInput", "XtAddInput()"}
     assert unmatched_names("Tk has the equivalent of Xt’s XtAddInput() call.", [passage]) == []
+
+
+def test_words_joined_by_slashes_are_a_list_each_looked_for_alone():
+    from bot.answering.grounding import unmatched_names
+
+    passages = ["The colon is required after if, while, def and class statements; errors go to stderr."]
+    assert unmatched_names("Why are colons required for the if/while/def/class statements?", passages) == []
+    assert unmatched_names("Can I catch what goes to stdout/stderr?", passages) == ["stdout"]
+    assert unmatched_names("Where is /etc/orgbot.conf?", passages) == ["/etc/orgbot.conf"]

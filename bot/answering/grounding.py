@@ -49,6 +49,7 @@ _ROLE = re.compile(r"(?im)^\W*(?:assistant|system|user|model|ai)\s*:|<start_of_t
 _ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
 _CONTRACTION = re.compile(r"\w+['’](?:t|ve|re|ll|d|m)|(?:what|that|it|there|here|who|where|how|let)['’]s", re.I)
 _POSSESSIVE = re.compile(r"['’]s?$")
+_WORD_LIST = re.compile(r"[A-Za-z][a-z]*(?:/[A-Za-z][a-z]*)+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 
@@ -160,7 +161,12 @@ def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
     Heroku, given pages that never say "Heroku", the passages cannot hold the answer."""
     norm = " ".join(normalise(p) for p in passages)
     stems = set().union(*(content_stems(p) for p in passages)) if passages else set()
-    return sorted(s for s in specifics(question) if not _present(s, norm, stems))
+    out = set()
+    for s in specifics(question):
+        # Words joined by slashes are a list, not a path: "stdout/stderr", "if/while/def/class"
+        parts = s.split("/") if _WORD_LIST.fullmatch(s) else [s]
+        out.update(p for p in parts if p.lower() not in STOP and not _present(p, norm, stems))
+    return sorted(out)
 
 
 def split_units(text: str) -> list[str]:
