@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean, median
 
+import numpy as np
+
 from bot.answering import Answerer
 from bot.answering.answerer import REFUSAL, clean_generation
 from bot.answering.generator import Generator, generate
@@ -167,8 +169,6 @@ def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResul
     A refusal turned into an answer counts as answered: what that answer says is measured by running
     the eval again with the fitted values. Ties go to the thresholds tried first (the checks off, the
     lower cuts)."""
-    import numpy as np
-
     by_id = {q.id: q for q in questions}
     unans = np.array([by_id[r.question_id].unanswerable for r in results], bool)
     sim = np.array([r.best_similarity or 0.0 for r in results])
@@ -184,19 +184,19 @@ def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResul
     best: dict | None = None
     best_key = (-1, -1)
     for tau_s in [0.0, *sims]:
+        taus_a = np.array([*(x for x in sims if x >= tau_s), 1.01])  # answer_similarity (1.01: off)
+        taus_e = np.array([0.0, *(x for x in sims if x >= tau_s)])  # extract_similarity
         for tau_m in [None, *(x for x in sims if x > tau_s and unmatched.any())]:
             before = sim < tau_s  # refused without generating
             if tau_m is not None:
                 before = before | (unmatched & (sim < tau_m))
             for tau_p in [None, *probs]:
                 unsure = np.zeros_like(model_refused) if tau_p is None else model_refused & (prob < tau_p)
-                taus_a = np.array([*(x for x in sims if x >= tau_s), 1.01])
-                taus_e = np.array([0.0, *(x for x in sims if x >= tau_s)])
                 # refused[a, e, question], as the answerer would decide with these thresholds
                 answered_over = model_refused & ((sim[None, :] >= taus_a[:, None]) | unsure)  # [a, q]
                 refused = np.broadcast_to(was_refused, (len(taus_a), len(taus_e), len(results))).copy()
                 refused &= ~answered_over[:, None, :]
-                refused |= (quoted & ~model_refused)[None, None, :] & (sim[None, None, :] < taus_e[None, :, None])
+                refused |= quoted[None, None, :] & (sim[None, None, :] < taus_e[None, :, None])
                 refused |= before[None, None, :]
                 refused_u = refused[:, :, unans].sum(axis=2)
                 answered_a = (~refused[:, :, ~unans]).sum(axis=2)
