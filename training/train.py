@@ -15,12 +15,11 @@ import platform
 import resource
 import shutil
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answering.generator import load_adapter, model_fingerprint, resolve_model
+from bot.answering.generator import ignore_peft_deprecation, load_adapter, model_fingerprint, resolve_model
 from bot.answering.prompt import ensure_chat_template, render
 from retrieval.embedding import cpu_has_bf16
 from training.config import TrainingSettings
@@ -209,8 +208,7 @@ def train(
     from trl import SFTConfig
 
     hf_logging.disable_progress_bar()
-    # peft calls a transformers property deprecated in v5 (as in load_adapter): not the user's to fix
-    warnings.filterwarnings("ignore", category=FutureWarning, message=".*is_gradient_checkpointing")
+    ignore_peft_deprecation()
     datasets.disable_progress_bars()
     out = Path(out)
     check_out_dir(out, overwrite=overwrite, resume=resume)

@@ -437,6 +437,11 @@ def merge_adapters(model, adapter: str, base_path: str):
     return model
 
 
+def ignore_peft_deprecation() -> None:
+    """peft calls a transformers property deprecated in v5 (`is_gradient_checkpointing`): not the user's to fix."""
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*is_gradient_checkpointing")
+
+
 def load_adapter(model, adapter: str, base_path: str):
     """Attach a LoRA adapter; a missing folder or an adapter made for another base model is a clear error."""
     from peft import PeftModel
@@ -458,8 +463,8 @@ def load_adapter(model, adapter: str, base_path: str):
             "differ). Use the matching generation.model or retrain the adapter for this model."
         )
     try:
-        with warnings.catch_warnings():  # peft calls a transformers property deprecated in v5: not the user's to fix
-            warnings.filterwarnings("ignore", category=FutureWarning, message=".*is_gradient_checkpointing")
+        with warnings.catch_warnings():
+            ignore_peft_deprecation()
             return PeftModel.from_pretrained(model, str(folder))
     except (RuntimeError, ValueError, KeyError) as e:
         made_for = expected or cfg.get("base_model_name_or_path")

@@ -16,7 +16,7 @@ sentences of the best passage, with its citation: the reply never states a speci
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,28 +145,39 @@ def specifics(sentence: str) -> set[str]:
     return {f for f in found if f}
 
 
-def _present(specific: str, haystack: str, stems: set[str]) -> bool:
-    s = normalise(specific)
-    if s in haystack:
-        return True
-    if re.fullmatch(r"\d+(?:[.,]\d+)*", s):  # 1,000 vs 1000
-        return s.replace(",", "") in haystack.replace(",", "")
-    words = _WORD.findall(s)
-    # A multi-word name matches when each of its words does (reordered, possessive, plural).
-    return bool(words) and all(stem(w) in stems for w in words) and not any(c in s for c in "./\\_()$~")
+@dataclass(frozen=True)
+class Mentions:
+    """What some texts mention, to ask whether a specific (a name, number, command, path) is among it: their
+    normalised text, and their words' stems (a name matches reordered, possessive or plural)."""
+
+    text: str
+    stems: set[str]
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> Mentions:
+        return cls(" ".join(normalise(t) for t in texts), set().union(*(content_stems(t) for t in texts)))
+
+    def has(self, specific: str) -> bool:
+        s = normalise(specific)
+        if s in self.text:
+            return True
+        if re.fullmatch(r"\d+(?:[.,]\d+)*", s):  # 1,000 vs 1000
+            return s.replace(",", "") in self.text.replace(",", "")
+        words = _WORD.findall(s)
+        # A multi-word name matches when each of its words does (reordered, possessive, plural).
+        return bool(words) and all(stem(w) in self.stems for w in words) and not any(c in s for c in "./\\_()$~")
+
+    def missing(self, found: Iterable[str]) -> list[str]:
+        """The specifics of `found` these texts do not mention, sorted."""
+        return sorted({f for f in found if not self.has(f)})
 
 
 def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
     """What the question names (a name, number, command or path) that no passage mentions: asked about
-    Heroku, given pages that never say "Heroku", the passages cannot hold the answer."""
-    norm = " ".join(normalise(p) for p in passages)
-    stems = set().union(*(content_stems(p) for p in passages)) if passages else set()
-    out = set()
-    for s in specifics(question):
-        # Words joined by slashes are a list, not a path: "stdout/stderr", "if/while/def/class"
-        parts = s.split("/") if _WORD_LIST.fullmatch(s) else [s]
-        out.update(p for p in parts if p.lower() not in STOP and not _present(p, norm, stems))
-    return sorted(out)
+    Heroku, given pages that never say "Heroku", the passages cannot hold the answer. Words joined by
+    slashes are a list, not a path: "stdout/stderr", "if/while/def/class" are looked for one by one."""
+    names = (p for s in specifics(question) for p in (s.split("/") if _WORD_LIST.fullmatch(s) else [s]))
+    return Mentions.of(passages).missing(n for n in names if n.lower() not in STOP)
 
 
 def split_units(text: str) -> list[str]:
@@ -203,8 +214,8 @@ class GroundingChecker:
         norm = [normalise(p) for p in passages]
         stems = [content_stems(p) for p in passages]
         steers = [steering(p) for p in passages]
-        all_text = " ".join(norm) + " " + normalise(question)
-        all_stems = set().union(*stems, content_stems(question)) if stems else content_stems(question)
+        mentions = Mentions(" ".join(norm) + " " + normalise(question),
+                            set().union(*stems, content_stems(question)) if stems else content_stems(question))
         checks: list[SentenceCheck] = []
         for unit in split_units(answer):
             cited = [c for m in CITATION_MARKER.finditer(unit) for c in marker_numbers(m.group(1)) if 1 <= c <= n]
@@ -220,7 +231,7 @@ class GroundingChecker:
             if is_question(body):  # a small model often echoes the FAQ heading it read
                 checks.append(SentenceCheck(unit, cited, False, "a question, not an answer"))
                 continue
-            missing = sorted(s for s in specifics(body) if not _present(s, all_text, all_stems))
+            missing = mentions.missing(specifics(body))
             if missing:
                 checks.append(SentenceCheck(unit, cited, False, "specifics found in no passage", 0.0, missing))
                 continue

@@ -33,7 +33,7 @@ import numpy as np
 from bot.answering import Answerer
 from bot.answering.answerer import REFUSAL, clean_generation
 from bot.answering.generator import Generator, generate
-from bot.answering.grounding import _present, content_stems, normalise, specifics, split_units
+from bot.answering.grounding import Mentions, content_stems, specifics, split_units
 from bot.evaluation.datasets import EvalQuestion
 
 ARMS = ("base", "tuned", "base+RAG", "tuned+RAG")
@@ -70,10 +70,7 @@ def fact_recall(reference: str, answer: str) -> float | None:
 
 def unsupported_specifics(answer: str, sources: Sequence[str], question: str) -> list[str]:
     """Specifics of `answer` (sentence by sentence, as a reader meets them) found in no source."""
-    haystack = normalise(" ".join(sources) + " " + question)
-    stems = set().union(*(content_stems(s) for s in sources), content_stems(question))
-    found = {s for unit in split_units(answer) for s in specifics(unit)}
-    return sorted(s for s in found if not _present(s, haystack, stems))
+    return Mentions.of([*sources, question]).missing(s for unit in split_units(answer) for s in specifics(unit))
 
 
 def closed_book(generator: Generator, question: str, bot: str, org: str) -> str:
