@@ -39,7 +39,9 @@ def open_index(settings: Settings, *, create: bool = False, embedding_dim: int |
 
         # The mapping's dense_vector dims must be the embedder's real size.
         dim = embedding_dim or make_embedder(settings).dim
-        return open_elasticsearch_index(settings.retrieval.elasticsearch, dim, fusion=settings.retrieval.hybrid.params())
+        h = settings.retrieval.hybrid
+        return open_elasticsearch_index(settings.retrieval.elasticsearch, dim, fusion=h.params(),
+                                        section_penalty=h.section_penalty)
     from retrieval.sqlite_index import EmbeddedIndex
 
     path = settings.index_path
@@ -109,7 +111,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         organisation=a.organisation, language=a.language, escalation=a.escalation, grounding=a.grounding,
         min_support=a.min_support, answer_similarity=a.answer_similarity, extract_similarity=a.extract_similarity,
         refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin, refocus_closeness=a.refocus_closeness,
-        unmatched_similarity=a.unmatched_similarity,
+        unmatched_similarity=a.unmatched_similarity, passages_per_section=r.passages_per_section,
         style=Style(a.style.greeting, a.style.source_line, a.style.sign_off),
     )
 

@@ -92,6 +92,10 @@ class HybridSettings(BaseModel):
             raise ValueError("bm25_weight and vector_weight cannot both be 0; set one above 0")
         return v
 
+    section_penalty: float = Field(
+        0.03, ge=0, le=1, description="vector search: rank chunks by cosine − this × ln(chunks in "
+        "their section), so one of a long section's many chunks does not outrank a short section that answers by "
+        "looking close by chance; the cosine itself is what thresholds read. 0 = off")
     keyword_engine: Literal["tantivy", "fts5"] = Field(
         "tantivy", description="embedded engine: tantivy = a Tantivy (BM25) copy beside the SQLite file, kept in "
         "step with it (7x faster keyword search at 100k chunks); fts5 = SQLite's own full-text index only. "
@@ -100,7 +104,7 @@ class HybridSettings(BaseModel):
     def engine_options(self) -> dict:
         """Keyword arguments for the embedded index."""
         return {"fusion": self.params(), "field_weights": (self.title_weight, self.heading_weight, 1.0),
-                "max_df": self.max_df, "keyword_engine": self.keyword_engine}
+                "max_df": self.max_df, "keyword_engine": self.keyword_engine, "section_penalty": self.section_penalty}
 
     def params(self):
         from retrieval.fusion import FusionParams
@@ -121,6 +125,9 @@ class RetrievalSettings(BaseModel):
     chunk_target_tokens: int = Field(200, ge=32, description="chunks are packed up to this; never over the model limit")
     top_k: int = Field(5, ge=1, le=50, description="passages given to the generator")
     candidates: int = Field(200, ge=5, description="per retriever (BM25, vector) before fusion; fitted with hybrid")
+    passages_per_section: int | None = Field(
+        1, ge=1, description="at most this many of the top_k passages from one section (null = no cap): the "
+        "generator sees more pages, and the section that answers is among them more often")
     # Below this cosine similarity of the best passage, the bot says it did not find the answer
     # instead of guessing. Measured on examples/acme-wiki/questions.jsonl (see README).
     min_similarity: float = Field(0.25, ge=-1.0, le=1.0)

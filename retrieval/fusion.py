@@ -51,7 +51,10 @@ def _collect(bm25: Sequence[ScoredChunk], vector: Sequence[ScoredChunk]) -> dict
     for rank, sc in enumerate(vector, start=1):
         entry = fused.setdefault(sc.chunk.id, {"chunk": sc.chunk, "score": 0.0})
         entry["vector_rank"] = rank
-        entry["vector_score"] = sc.score
+        # The vector list ranks by `score` (the cosine, less the long-section penalty where the index
+        # applies one); `vector_score` stays the cosine itself, which the answering thresholds read.
+        entry["vector_rank_score"] = sc.score
+        entry["vector_score"] = sc.score if sc.vector_score is None else sc.vector_score
     return fused
 
 
@@ -60,7 +63,7 @@ def _ranked(fused: dict[str, dict], k: int) -> list[ScoredChunk]:
         fused.values(),
         key=lambda e: (-e["score"], e.get("bm25_rank") or 10**9, e["chunk"].id),
     )
-    return [ScoredChunk(**e) for e in ranked[:k]]
+    return [ScoredChunk(**{f: v for f, v in e.items() if f != "vector_rank_score"}) for e in ranked[:k]]
 
 
 def reciprocal_rank_fusion(
@@ -104,7 +107,7 @@ def convex_fusion(
         if "bm25_rank" in e:
             e["score"] += bm25_weight * norm_b(e["bm25_score"])
         if "vector_rank" in e:
-            e["score"] += vector_weight * norm_v(e["vector_score"])
+            e["score"] += vector_weight * norm_v(e["vector_rank_score"])
     return _ranked(fused, k)
 
 

@@ -118,8 +118,13 @@ class EmbeddedIndex:
 
     def __init__(self, path: str | Path, create: bool = True, fusion: FusionParams | None = None,
                  field_weights: tuple[float, float, float] = BM25_WEIGHTS, max_df: float | None = None,
-                 post_filter: bool = True, keyword_engine: str = "tantivy"):
+                 post_filter: bool = True, keyword_engine: str = "tantivy", section_penalty: float = 0.0):
         self.path = Path(path)
+        # Vector ranking: cosine − section_penalty × ln(chunks in the chunk's section). A section cut into
+        # many chunks has many tries at looking close to a question by chance (the largest of n noisy
+        # scores grows with n), so a short section that answers outranks one chunk of a long chapter.
+        # The cosine itself is kept as the hit's `vector_score`.
+        self.section_penalty = section_penalty
         self.max_df = max_df
         self.post_filter = post_filter  # False: filters always inside the SQL (the path before; benchmarks)
         self._df: tuple[int, int, dict[str, int]] | None = None  # (generation, chunks, word → chunks holding it)
@@ -132,7 +137,8 @@ class EmbeddedIndex:
         self._write_lock = threading.RLock()
         self._writer: sqlite3.Connection | None = None
         self._vectors_lock = threading.Lock()
-        self._vectors: tuple[int, np.ndarray, np.ndarray] | None = None  # (generation, rowids, matrix)
+        # (generation, rowids, matrix, ln of each chunk's section size)
+        self._vectors: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._masks: dict[tuple, tuple[int, np.ndarray]] = {}
         with self._connect() as conn:
             conn.executescript(SCHEMA)
@@ -496,7 +502,7 @@ class EmbeddedIndex:
         """Of `rows` (rowid, score), ranked without the filter over the first 4n, the first n the asker may
         see (the vector search's cached mask), or None when too few of them are allowed: exact whenever it
         answers, and no SQL filter then; the caller asks FTS5 with the filter in the SQL otherwise."""
-        rowids, _ = self._load_vectors()
+        rowids, _, _ = self._load_vectors()
         mask = self._allowed_mask(query, rowids)
         pos = np.searchsorted(rowids, [r[0] for r in rows])
         kept = [r for r, i in zip(rows, pos, strict=True) if i < len(rowids) and rowids[i] == r[0] and mask[i]]
@@ -504,22 +510,25 @@ class EmbeddedIndex:
             return [(r[0], float(r[1])) for r in kept[:n]]
         return None
 
-    def _load_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+    def _load_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rowids, unit vectors, ln of each chunk's section size in chunks), cached per index generation."""
         conn = self._conn_for_read()
         gen = self._generation()
         with self._vectors_lock:
             if self._vectors is not None and self._vectors[0] == gen and gen >= 0:
-                return self._vectors[1], self._vectors[2]
-            rows = conn.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid").fetchall()
+                return self._vectors[1:]
+            rows = conn.execute("SELECT rowid, embedding, count(*) OVER (PARTITION BY document_id, heading)"
+                                " FROM chunks ORDER BY rowid").fetchall()
             rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            log_sizes = np.log(np.fromiter((r[2] for r in rows), dtype=np.float32, count=len(rows)))
             if rows:
                 # joined into a bytearray (one copy), so the matrix is writable: torch.from_numpy warns otherwise
                 matrix = np.frombuffer(bytearray().join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
             else:
                 matrix = np.zeros((0, 0), dtype=np.float32)
             if gen >= 0:
-                self._vectors = (gen, rowids, matrix)
-            return rowids, matrix
+                self._vectors = (gen, rowids, matrix, log_sizes)
+            return rowids, matrix, log_sizes
 
     def _allowed_mask(self, query: Query, rowids: np.ndarray) -> np.ndarray:
         """Which loaded vectors the query may see; cached per filter until the index changes."""
@@ -541,23 +550,26 @@ class EmbeddedIndex:
             self._masks[key] = (gen, mask)
         return mask
 
-    def _vector(self, query: Query, n: int) -> list[tuple[int, float]]:
+    def _vector(self, query: Query, n: int) -> list[tuple[int, float, float]]:
+        """(rowid, ranking score, cosine) of the `n` best chunks: the ranking score is the cosine less the
+        long-section penalty."""
         if query.vector is None:
             return []
-        rowids, matrix = self._load_vectors()
+        rowids, matrix, log_sizes = self._load_vectors()
         if len(rowids) == 0:
             return []
         q = np.asarray(query.vector, dtype=np.float32).reshape(-1)
         if q.shape[0] != matrix.shape[1]:
             raise ValueError(f"query vector has {q.shape[0]} dims, the index holds {matrix.shape[1]}")
         q = q / (np.linalg.norm(q) or 1.0)
-        scores = _scores(matrix, q)  # stored vectors are unit length
+        cosines = _scores(matrix, q)  # stored vectors are unit length
+        scores = cosines - self.section_penalty * log_sizes if self.section_penalty else cosines
         if query.sources is not None or query.principals is not None:
             scores = np.where(self._allowed_mask(query, rowids), scores, -np.inf)
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(rowids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+        return [(int(rowids[i]), float(scores[i]), float(cosines[i])) for i in top if np.isfinite(scores[i])]
 
     def search(self, query: Query, k: int, mode: SearchMode = "hybrid") -> list[ScoredChunk]:
         if k <= 0:
@@ -565,15 +577,14 @@ class EmbeddedIndex:
         n = max(query.candidates, k)
         bm25 = self._bm25(query, n) if mode in ("hybrid", "bm25") else []
         vec = self._vector(query, n) if mode in ("hybrid", "vector") else []
-        chunks = self._rows_to_chunks(sorted({r for r, _ in bm25} | {r for r, _ in vec}))
+        chunks = self._rows_to_chunks(sorted({r for r, _ in bm25} | {r[0] for r in vec}))
         bm25_sc = [ScoredChunk(chunks[r], s) for r, s in bm25 if r in chunks]
-        vec_sc = [ScoredChunk(chunks[r], s) for r, s in vec if r in chunks]
+        vec_sc = [ScoredChunk(chunks[r], s, vector_score=cos) for r, s, cos in vec if r in chunks]
         if mode == "bm25":
             return [ScoredChunk(c.chunk, c.score, bm25_rank=i, bm25_score=c.score) for i, c in enumerate(bm25_sc[:k], 1)]
         if mode == "vector":
-            return [
-                ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.score) for i, c in enumerate(vec_sc[:k], 1)
-            ]
+            return [ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.vector_score)
+                    for i, c in enumerate(vec_sc[:k], 1)]
         return fuse(bm25_sc, vec_sc, k, self.fusion)
 
     def close(self) -> None:

@@ -270,3 +270,21 @@ def test_the_organisations_own_name_is_no_reason_to_refuse(index):
     ans = answerer(index, gen, unmatched_similarity=0.99, organisation="Acme", bot_name="Anvil") \
         .answer("where do Acme staff park for free?")
     assert ans.found and ans.unmatched == []
+
+
+def test_one_long_section_does_not_fill_every_passage(tmp_path):
+    import dataclasses
+
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    long = make_chunks("wiki:parking", ["Parking permits for staff parking: apply at reception.",
+                                        "Staff parking in lot A is for visitors on Fridays.",
+                                        "Parking for staff bikes is in the basement."], title="Parking")
+    idx.upsert([dataclasses.replace(c, heading="Rules") for c in long])
+    idx.upsert(make_chunks("wiki:garage", ["Staff parking in the garage costs 5 dollars a day."], title="Garage"))
+    question = "where is staff parking?"
+
+    capped = answerer(idx, ScriptedGenerator("x")).retrieve(question)
+    assert [p.chunk.document_id for p in capped] == ["wiki:parking", "wiki:garage"]  # one per section
+
+    uncapped = answerer(idx, ScriptedGenerator("x"), passages_per_section=None).retrieve(question)
+    assert [p.chunk.document_id for p in uncapped] == ["wiki:parking"] * 3

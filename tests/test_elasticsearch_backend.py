@@ -91,6 +91,21 @@ def test_first_write_creates_a_versioned_index_behind_the_alias_with_the_mapping
     assert fake.alias_targets(ALIAS) == {f"{ALIAS}-v000001"}
 
 
+def test_an_index_from_before_section_sizes_gets_the_field_on_its_first_write(fake):
+    # An index created by an older orgbot: its strict mapping has no section_chunks, and a write with it fails.
+    from retrieval.elasticsearch.mapping import SECTION_FIELD, index_body
+
+    old = index_body(ElasticsearchSettings(url=fake.url), EMB.dim)
+    del old["mappings"]["properties"][SECTION_FIELD]
+    idx = make_index(fake)
+    idx.client.indices.create(index=f"{ALIAS}-v000001", mappings=old["mappings"], aliases={ALIAS: {}})
+    idx.upsert(make_chunks("wiki:vpn", ["Install the VPN client.", "Sign in with AcmeID."]))
+    mapping = idx.client.indices.get_mapping(index=ALIAS)[f"{ALIAS}-v000001"]["mappings"]
+    assert mapping["properties"][SECTION_FIELD]["type"] == "integer"
+    assert ids(idx.search(q("VPN client"), 1)) == ["wiki:vpn"]
+    idx.close()
+
+
 def test_vector_options_and_a_custom_analyzer_come_from_config(fake):
     analysis = {"analyzer": {"wiki_text": {"type": "custom", "tokenizer": "standard",
                                            "filter": ["lowercase", "porter_stem"]}}}

@@ -140,6 +140,20 @@ def test_fitting_picks_the_weights_that_rank_answers_first():
     assert fuse(runs[0].bm25, runs[0].vector, 1, params)[0].chunk.document_id == "d:0"
 
 
+def test_fitting_turns_the_section_penalty_on_when_long_sections_mislead():
+    # At penalty 0 one chunk of a long chapter outranks the short section that answers; searched again with
+    # the penalty, the answer comes first. The fit must choose a penalty above 0.
+    plain, penalised = [], []
+    for i in range(4):
+        question = EvalQuestion(f"q{i}", "?", relevant=[Relevant(f"d:{i}")])
+        bm25 = ranked([(f"d:x{i}", 1.0), (f"d:y{i}", 0.9)])  # keywords do not help
+        plain.append(Run(question, bm25, ranked([(f"d:long{i}", 0.80), (f"d:{i}", 0.75)])))
+        penalised.append(Run(question, bm25, ranked([(f"d:{i}", 0.75), (f"d:long{i}", 0.73)])))
+    by_penalty = {p: {"dev": penalised if p else plain} for p in (0.0, 0.02, 0.04)}
+    fitted = fit_hybrid({"dev": plain}, by_penalty=by_penalty)
+    assert fitted["section_penalty"] == 0.02 and fitted["per_set"]["dev"] == 1.0  # ties: the smallest that works
+
+
 # -- the development set ------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not Path("/usr/share/doc/git-doc/gitfaq.txt").exists()
@@ -190,7 +204,8 @@ def test_eval_retrieval_on_a_questions_file(workspace):
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     modes = report["sets"]["questions"]["modes"]
-    assert set(modes) == {"bm25", "vector", "hybrid (plain RRF)", "hybrid (configured)"}
+    assert set(modes) == {"bm25", "vector", "vector (no section penalty)", "hybrid (plain RRF)",
+                          "hybrid (configured)", "hybrid (configured, no section penalty)"}
     assert modes["vector"]["mrr@10"] == 1.0 and modes["vector"]["latency_ms_p50"] > 0
     assert "nDCG@10" in result.output
 

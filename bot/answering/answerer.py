@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -168,12 +169,16 @@ class Answerer:
         min_support: float = 0.6, answer_similarity: float | None = None, extract_similarity: float = 0.0,
         refusal_confidence: float | None = None, style: Style | None = None, focus_margin: float | None = 0.05,
         refocus_closeness: float | None = None, unmatched_similarity: float | None = None,
+        passages_per_section: int | None = 1,
     ):
         self.index = index
         self.embedder = embedder
         self.generator = generator
         self.top_k = top_k
         self.candidates = candidates
+        # At most this many of the passages come from one section (None: no cap): two chunks of one long
+        # section leave room for one other page fewer.
+        self.passages_per_section = passages_per_section
         self.min_similarity = min_similarity
         self.few_shot = few_shot
         self.history_turns = history_turns
@@ -226,9 +231,20 @@ class Answerer:
                  principals: Sequence[str] | None = None, history: Sequence[Turn] = ()) -> list[ScoredChunk]:
         text = self.search_query(question, history)
         vector = self.embedder.embed_query(text)
+        k = k or self.top_k
         query = Query(text=text, vector=vector, sources=sources, principals=principals,
-                      candidates=max(self.candidates, (k or self.top_k) * 4))
-        return self.index.search(query, k or self.top_k)
+                      candidates=max(self.candidates, k * 4))
+        if not self.passages_per_section:
+            return self.index.search(query, k)
+        kept, per_section = [], Counter()
+        for hit in self.index.search(query, k * 4):
+            section = (hit.chunk.document_id, hit.chunk.heading)
+            if per_section[section] < self.passages_per_section:
+                per_section[section] += 1
+                kept.append(hit)
+                if len(kept) == k:
+                    break
+        return kept
 
     def is_relevant(self, passages: Sequence[ScoredChunk]) -> bool:
         best = best_similarity(passages)

@@ -142,6 +142,17 @@ def fetch_runs(index, embedder, questions: Sequence[EvalQuestion], depth: int = 
     return runs
 
 
+def with_section_penalty(index, runs: Sequence[Run], penalty: float, depth: int = DEPTH) -> list[Run]:
+    """The same runs with their vector lists searched again at another `section_penalty` (BM25 is unchanged)."""
+    saved = index.section_penalty
+    index.section_penalty = penalty
+    try:
+        return [Run(r.question, r.bm25, index.search(Query(r.question.question, r.query_vector, candidates=depth),
+                                                    depth, mode="vector"), r.query_vector, r.ms) for r in runs]
+    finally:
+        index.section_penalty = saved
+
+
 def fused_units(run: Run, params: FusionParams, candidates: int, k: int = DEPTH) -> list[tuple[str, str]]:
     return rollup(run.question, fuse(run.bm25[:candidates], run.vector[:candidates], k, params))
 
@@ -159,10 +170,12 @@ def evaluate(index, embedder, questions: Sequence[EvalQuestion], *, variants: di
         rows["vector"].append(score(run.question, rollup(run.question, run.vector)))
         latency["bm25"].append(run.ms["bm25"])
         latency["vector"].append(run.ms["embed"] + run.ms["vector"])
-    saved = index.fusion
+    saved = index.fusion, getattr(index, "section_penalty", 0.0)
     try:
-        for name, (params, candidates) in variants.items():
+        for name, (params, candidates, *penalty) in variants.items():
             index.fusion = params
+            if penalty:
+                index.section_penalty = penalty[0]
             for run in runs:
                 q = Query(run.question.question, run.query_vector, candidates=candidates)
                 t0 = time.perf_counter()
@@ -170,7 +183,9 @@ def evaluate(index, embedder, questions: Sequence[EvalQuestion], *, variants: di
                 latency[name].append(run.ms["embed"] + (time.perf_counter() - t0) * 1e3)
                 rows[name].append(score(run.question, rollup(run.question, hybrid)))
     finally:
-        index.fusion = saved
+        index.fusion, penalty = saved
+        if hasattr(index, "section_penalty"):
+            index.section_penalty = penalty
     out = {}
     for name in rows:
         lat = sorted(latency[name])
@@ -186,6 +201,7 @@ RRF_BM25_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
 RRF_KS = (5, 20, 60)
 CONVEX_BM25_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
 CANDIDATES = (20, 50, 100, 200)
+SECTION_PENALTIES = (0.0, 0.01, 0.02, 0.03, 0.04, 0.06)
 
 
 def hybrid_grid() -> list[FusionParams]:
@@ -200,27 +216,32 @@ def grid_scores(runs_by_set: dict[str, list[Run]], params: FusionParams, candida
             for name, runs in runs_by_set.items()}
 
 
-def fit_hybrid(runs_by_set: dict[str, list[Run]], on_progress: Callable[[str], None] | None = None) -> dict:
-    """The fusion setting with the best mean nDCG@10 over the sets (each set counts equally)."""
-    best: tuple[float, FusionParams, int, dict] | None = None
+def fit_hybrid(runs_by_set: dict[str, list[Run]], on_progress: Callable[[str], None] | None = None,
+               by_penalty: dict[float, dict[str, list[Run]]] | None = None) -> dict:
+    """The fusion setting with the best mean nDCG@10 over the sets (each set counts equally); with
+    `by_penalty` (the runs searched again at each `section_penalty`, see `with_section_penalty`), the
+    long-section penalty is fitted with it."""
+    best: tuple[float, FusionParams, int, float | None, dict] | None = None
     tried = []
-    for params in hybrid_grid():
-        for cand in CANDIDATES:
-            per_set = grid_scores(runs_by_set, params, cand)
-            objective = statistics.fmean(per_set.values())
-            tried.append({"method": params.method, "bm25_weight": params.bm25_weight,
-                          "vector_weight": round(params.vector_weight, 3), "rrf_k": params.rrf_k,
-                          "candidates": cand, "ndcg@10": {k: round(v, 4) for k, v in per_set.items()},
-                          "objective": round(objective, 4)})
-            # Ties: the smaller candidate depth (cheaper), then the earlier (simpler) setting.
-            if best is None or objective > best[0] + 1e-9:
-                best = (objective, params, cand, per_set)
+    for penalty, runs in (by_penalty or {None: runs_by_set}).items():
+        for params in hybrid_grid():
+            for cand in CANDIDATES:
+                per_set = grid_scores(runs, params, cand)
+                objective = statistics.fmean(per_set.values())
+                tried.append({"method": params.method, "bm25_weight": params.bm25_weight,
+                              "vector_weight": round(params.vector_weight, 3), "rrf_k": params.rrf_k,
+                              "candidates": cand, "section_penalty": penalty,
+                              "ndcg@10": {k: round(v, 4) for k, v in per_set.items()}, "objective": round(objective, 4)})
+                # Ties: the smaller penalty and candidate depth, then the earlier (simpler) setting.
+                if best is None or objective > best[0] + 1e-9:
+                    best = (objective, params, cand, penalty, per_set)
     assert best is not None
-    objective, params, cand, per_set = best
+    objective, params, cand, penalty, per_set = best
     if on_progress:
-        on_progress(f"best: {params} candidates={cand}: nDCG@10 {per_set}")
+        on_progress(f"best: {params} candidates={cand} section_penalty={penalty}: nDCG@10 {per_set}")
     return {"method": params.method, "bm25_weight": params.bm25_weight,
             "vector_weight": round(params.vector_weight, 3), "rrf_k": params.rrf_k, "candidates": cand,
+            "section_penalty": penalty,
             "objective": round(objective, 4), "per_set": {k: round(v, 4) for k, v in per_set.items()},
             "tried": sorted(tried, key=lambda t: -t["objective"])[:20]}
 

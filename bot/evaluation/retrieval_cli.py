@@ -78,13 +78,15 @@ def _threshold(index, embedder, runs, unanswerable, configured: float) -> dict |
     (what `retrieval.min_similarity` is set from)."""
     if not unanswerable:
         return None
+    from bot.evaluation.retrieval import DEPTH
     from retrieval.types import Query
 
-    ok = [r.vector[0].score if r.vector else 0.0 for r in runs]
+    ok = [max((c.vector_score for c in r.vector), default=0.0) for r in runs]
     none = []
     for q in unanswerable:
-        hits = index.search(Query(q.question, embedder.embed_query(q.question)), 1, mode="vector")
-        none.append(hits[0].score if hits else 0.0)
+        hits = index.search(Query(q.question, embedder.embed_query(q.question), candidates=DEPTH), DEPTH,
+                            mode="vector")
+        none.append(max((c.vector_score for c in hits), default=0.0))
     best = (0.0, -1.0)
     for t in sorted({round(x, 3) for x in ok + none}):  # ties: the lower cut (answer rather than refuse)
         acc = (sum(x >= t for x in ok) + sum(x < t for x in none)) / (len(ok) + len(none))
@@ -117,7 +119,14 @@ def eval_retrieval(
     Example: orgbot eval retrieval --set python-faq --set sample --set dev-faq --fit
     """
     from bot.evaluation.datasets import DatasetError
-    from bot.evaluation.retrieval import evaluate, fetch_runs, fit_field_weights, fit_hybrid
+    from bot.evaluation.retrieval import (
+        SECTION_PENALTIES,
+        evaluate,
+        fetch_runs,
+        fit_field_weights,
+        fit_hybrid,
+        with_section_penalty,
+    )
     from bot.runtime import make_embedder
     from retrieval.fusion import PLAIN_RRF, FusionParams
     from training.cli import _settings
@@ -131,8 +140,10 @@ def eval_retrieval(
     base = Path(eval_dir) if eval_dir else settings.data_path / "eval"
     embedder = make_embedder(settings)
     r = settings.retrieval
-    configured = (r.hybrid.params(), r.candidates)
-    variants = {"hybrid (plain RRF)": (PLAIN_RRF, 50), "hybrid (configured)": configured}
+    configured = (r.hybrid.params(), r.candidates, r.hybrid.section_penalty)
+    variants = {"hybrid (plain RRF)": (PLAIN_RRF, 50, 0.0), "hybrid (configured)": configured}
+    if r.hybrid.section_penalty:
+        variants["hybrid (configured, no section penalty)"] = (r.hybrid.params(), r.candidates, 0.0)
     opened, runs = {}, {}
     t0 = time.perf_counter()
     try:
@@ -146,13 +157,21 @@ def eval_retrieval(
                     "configured": {**r.hybrid.model_dump(), "candidates": r.candidates}, "sets": {}}
     if fit:
         fields = fit_field_weights({n: opened[n][1] for n in fit_names}, {n: opened[n][0].questions for n in fit_names})
-        fitted = fit_hybrid({n: runs[n] for n in fit_names}, on_progress=console.print)
+        console.print(f"Fitting the fusion and the long-section penalty on {', '.join(fit_names)}…")
+        by_penalty = {p: {n: with_section_penalty(opened[n][1], runs[n], p) for n in fit_names}
+                      for p in SECTION_PENALTIES}
+        fitted = fit_hybrid({n: runs[n] for n in fit_names}, on_progress=console.print, by_penalty=by_penalty)
         report["fit"] = {"on": fit_names, "fields": fields, "fusion": fitted}
         variants["hybrid (fitted)"] = (FusionParams(fitted["method"], fitted["bm25_weight"], fitted["vector_weight"],
-                                                     fitted["rrf_k"]), fitted["candidates"])
+                                                     fitted["rrf_k"]), fitted["candidates"], fitted["section_penalty"])
     for name in names:
         qset, index, s, unanswerable = opened[name]
         result = evaluate(index, embedder, qset.questions, variants=variants, runs=runs[name])
+        if r.hybrid.section_penalty:  # what the long-section penalty does to vector search alone
+            plain = evaluate(index, embedder, qset.questions, variants={},
+                             runs=with_section_penalty(index, runs[name], 0.0))
+            result = {"bm25": result.pop("bm25"), "vector": result.pop("vector"),
+                      "vector (no section penalty)": plain["vector"], **result}
         report["sets"][qset.name] = {"questions": len(qset.questions), "chunks": index.stats().chunks, "modes": result,
                                 "threshold": _threshold(index, embedder, runs[name], unanswerable, r.min_similarity)}
     if embedder_model:
@@ -166,7 +185,8 @@ def eval_retrieval(
         console.print("Fitted on " + ", ".join(fit_names) + "; to use it, put in config.yaml under retrieval:\n"
                       f"  candidates: {f['candidates']}\n  hybrid: {{method: {f['method']}, bm25_weight: "
                       f"{f['bm25_weight']}, vector_weight: {f['vector_weight']}, rrf_k: {f['rrf_k']}, "
-                      f"title_weight: {fld['title_weight']}, heading_weight: {fld['heading_weight']}}}")
+                      f"title_weight: {fld['title_weight']}, heading_weight: {fld['heading_weight']}, "
+                      f"section_penalty: {f['section_penalty']}}}")
     console.print(f"Report: {out}")
 
 

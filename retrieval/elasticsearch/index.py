@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,10 +39,14 @@ from retrieval.elasticsearch.connection import (
 )
 from retrieval.elasticsearch.mapping import (
     QUANTIZED_TYPES,
+    SECTION_FIELD,
+    SECTION_MAPPING,
     VECTOR_FIELD,
     from_hit,
+    has_section_field,
     index_body,
     mapping_dims,
+    section_chunks,
     to_document,
     unit_vector,
     unsupported_vector_type,
@@ -90,7 +96,7 @@ class ElasticsearchIndex:
     """
 
     def __init__(self, settings: ElasticsearchSettings, embedding_dim: int, *, client: Elasticsearch | None = None,
-                 fusion: FusionParams | None = None):
+                 fusion: FusionParams | None = None, section_penalty: float = 0.0):
         if client is None and not settings.url:
             raise IndexUnavailable(
                 "retrieval.backend is elasticsearch but no URL is set. "
@@ -108,6 +114,9 @@ class ElasticsearchIndex:
         self._native_failed = False
         self._fusion_warned = False
         self.fusion = fusion  # client-side fusion (retrieval.hybrid); None = plain RRF
+        # The kNN list re-ranked by cosine − section_penalty × ln(chunks in the section), as the embedded
+        # engine ranks it (client fusion only; the cosine stays `vector_score`).
+        self.section_penalty = section_penalty
         self._exact_warned = False
         self._keep: set[str] = set()  # half-built indices a task that would not stop may still write to
 
@@ -321,6 +330,10 @@ class ElasticsearchIndex:
                 "writes through it and needs exactly one. Remove the extra ones with POST _aliases."
             )
         name, mapping = next(iter(mappings.items()))
+        if create and not has_section_field(mapping):
+            # An index from before orgbot stored section sizes: its strict mapping would refuse the field.
+            self.client.indices.put_mapping(index=name, properties={SECTION_FIELD: SECTION_MAPPING})
+            log.info("added a field to the index mapping", extra={"index": name, "field": SECTION_FIELD})
         return name, mapping_dims(mapping)
 
     def _alias_holders(self) -> set[str]:
@@ -391,7 +404,9 @@ class ElasticsearchIndex:
         with translate_errors(self.settings), self.update():
             st = self._state()
             assert st is not None
-            docs = self._documents(chunks, st)
+            # upsert gets every chunk of a document at once, so a section's chunks are all here
+            sizes = Counter((c.document_id, c.heading) for c in chunks)
+            docs = self._documents(chunks, st, sizes)
             by_doc: dict[str, list[Chunk]] = {}
             for c in chunks:
                 by_doc.setdefault(c.document_id, []).append(c)
@@ -449,7 +464,7 @@ class ElasticsearchIndex:
         st.unrefreshed.clear()
         st.dirty = False
 
-    def _documents(self, chunks: Sequence[Chunk], st: _Update) -> list[dict[str, Any]]:
+    def _documents(self, chunks: Sequence[Chunk], st: _Update, sizes: Counter) -> list[dict[str, Any]]:
         docs = []
         for c in chunks:
             if c.embedding is None:
@@ -463,7 +478,7 @@ class ElasticsearchIndex:
             vector = unit_vector(c.embedding)
             if vector is None:
                 raise ValueError(f"chunk {c.id} has an all-zero embedding, which cosine similarity cannot index")
-            docs.append(to_document(c, vector))
+            docs.append(to_document(c, vector, sizes[(c.document_id, c.heading)]))
         return docs
 
     def _bulk(self, target: str, chunks: Sequence[Chunk], docs: list[dict[str, Any]]) -> int:
@@ -679,15 +694,25 @@ class ElasticsearchIndex:
         bm25 = [ScoredChunk(from_hit(h), float(h["_score"])) for h in hits.get("bm25", [])]
         # kNN _score for cosine is (1 + cos) / 2; callers want the cosine itself.
         vec = [ScoredChunk(from_hit(h), 2.0 * float(h["_score"]) - 1.0) for h in hits.get("vector", [])]
+        if self.section_penalty and vec:
+            vec = self._penalise_long_sections(vec, hits["vector"])
         if mode == "bm25":
             return [ScoredChunk(c.chunk, c.score, bm25_rank=i, bm25_score=c.score) for i, c in enumerate(bm25[:k], 1)]
         if mode == "vector":
-            out = [ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.score) for i, c in enumerate(vec[:k], 1)]
+            out = [ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.score if c.vector_score is None
+                               else c.vector_score) for i, c in enumerate(vec[:k], 1)]
         else:
             out = fuse(bm25, vec, k, self.fusion)
         if quantized and not rescore:
             out = self._exact_cosines(target, out, vector, mode)
         return out
+
+    def _penalise_long_sections(self, vec: list[ScoredChunk], hits: list[dict[str, Any]]) -> list[ScoredChunk]:
+        """The kNN candidates ranked by cosine − section_penalty × ln(section size), the cosine kept as
+        `vector_score` (the embedded engine's ranking, applied to the candidates the cluster returned)."""
+        ranked = [ScoredChunk(c.chunk, c.score - self.section_penalty * math.log(section_chunks(h)),
+                              vector_score=c.score) for c, h in zip(vec, hits, strict=True)]
+        return sorted(ranked, key=lambda c: -c.score)
 
     def _exact_cosines(self, index: str, results: list[ScoredChunk], vector: list[float], mode: SearchMode
                        ) -> list[ScoredChunk]:
@@ -715,8 +740,9 @@ class ElasticsearchIndex:
         out = []
         for r in results:
             cos = exact.get(r.chunk.id) if r.vector_score is not None else None
-            if cos is not None:
-                r = dataclasses.replace(r, vector_score=cos, score=cos if mode == "vector" else r.score)
+            if cos is not None:  # in vector mode the score is the cosine less the long-section penalty
+                r = dataclasses.replace(r, vector_score=cos,
+                                        score=cos - (r.vector_score - r.score) if mode == "vector" else r.score)
             out.append(r)
         if mode == "vector":  # ranked by the exact cosine, like the embedded engine
             out.sort(key=lambda r: -r.score)
@@ -821,6 +847,6 @@ def _reason(error: Any) -> str:
 
 
 def open_elasticsearch_index(settings: ElasticsearchSettings, embedding_dim: int,
-                             fusion: FusionParams | None = None) -> ElasticsearchIndex:
+                             fusion: FusionParams | None = None, section_penalty: float = 0.0) -> ElasticsearchIndex:
     """The Elasticsearch `DocumentIndex` for these settings; connects on first use, not here."""
-    return ElasticsearchIndex(settings, embedding_dim, fusion=fusion)
+    return ElasticsearchIndex(settings, embedding_dim, fusion=fusion, section_penalty=section_penalty)

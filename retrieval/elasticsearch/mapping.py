@@ -13,10 +13,14 @@ from retrieval.types import Chunk
 
 SCHEMA_VERSION = 1
 VECTOR_FIELD = "embedding"
+# How many chunks the chunk's section has (for the long-section penalty, `retrieval.hybrid.section_penalty`);
+# written with every chunk, added to an older index's mapping on its first write (a chunk without it counts 1).
+SECTION_FIELD = "section_chunks"
+SECTION_MAPPING = {"type": "integer", "index": False, "doc_values": False}
 # Fields returned with hits: everything a citation needs, never the vector (kilobytes per hit).
 SOURCE_FIELDS = [
     "chunk_id", "document_id", "source", "title", "heading", "body", "url", "position", "content_hash",
-    "updated_at", "acl",
+    "updated_at", "acl", SECTION_FIELD,
 ]
 _HNSW_TYPES = {"hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw"}
 # Quantized types score kNN candidates on int8 / int4 / 1-bit copies of the vectors: the `_score`
@@ -82,6 +86,7 @@ def index_body(settings: ElasticsearchSettings, dims: int, *, serverless: bool =
                 "content_hash": {"type": "keyword"},
                 "updated_at": {"type": "date"},
                 "acl": {"type": "keyword"},  # empty = public; filtered with terms / must_not exists
+                SECTION_FIELD: SECTION_MAPPING,
                 VECTOR_FIELD: {
                     "type": "dense_vector",
                     "dims": dims,
@@ -107,7 +112,7 @@ def unit_vector(vec: Any, decimals: int = 7) -> list[float] | None:
     return np.round(v / norm, decimals).tolist()
 
 
-def to_document(chunk: Chunk, vector: list[float]) -> dict[str, Any]:
+def to_document(chunk: Chunk, vector: list[float], section_chunks: int = 1) -> dict[str, Any]:
     return {
         "chunk_id": chunk.id,
         "document_id": chunk.document_id,
@@ -120,6 +125,7 @@ def to_document(chunk: Chunk, vector: list[float]) -> dict[str, Any]:
         "content_hash": chunk.content_hash,
         "updated_at": chunk.updated_at.isoformat() if chunk.updated_at else None,
         "acl": list(chunk.acl),
+        SECTION_FIELD: section_chunks,
         VECTOR_FIELD: vector,
     }
 
@@ -140,6 +146,15 @@ def from_hit(hit: dict[str, Any]) -> Chunk:
         updated_at=datetime.fromisoformat(updated) if updated else None,
         acl=tuple(src.get("acl") or ()),
     )
+
+
+def section_chunks(hit: dict[str, Any]) -> int:
+    """The hit's section size in chunks; 1 for a chunk written before orgbot stored it."""
+    return max(1, int((hit.get("_source") or {}).get(SECTION_FIELD) or 1))
+
+
+def has_section_field(mapping: dict[str, Any]) -> bool:
+    return SECTION_FIELD in ((mapping.get("mappings") or {}).get("properties") or {})
 
 
 def mapping_dims(mapping: dict[str, Any]) -> int | None:

@@ -174,3 +174,30 @@ class IndexContract:
     def test_empty_index_returns_nothing(self, index):
         assert index.search(q("anything"), k=5) == []
         assert index.stats().chunks == 0
+
+    def test_a_short_section_outranks_one_chunk_of_a_long_chapter_that_looks_closer(self, index):
+        # A 30-chunk chapter with one chunk at cosine 0.80 to the question, and a one-chunk section at 0.75.
+        # Ranked by cosine − 0.02 × ln(section size): 0.80 − 0.068 < 0.75, so the short section comes first.
+        import dataclasses
+
+        import numpy as np
+
+        def unit(cos: float) -> np.ndarray:
+            v = np.zeros(EMB.dim, dtype=np.float32)
+            v[0], v[1] = cos, (1 - cos * cos) ** 0.5
+            return v
+
+        long = [dataclasses.replace(c, heading="Reference", embedding=unit(0.80 if c.position == 7 else 0.2))
+                for c in make_chunks("wiki:manual", [f"part {i}" for i in range(30)])]
+        short = [dataclasses.replace(c, heading="How do I reset it?", embedding=unit(0.75))
+                 for c in make_chunks("wiki:faq", ["press the button"])]
+        index.upsert(long + short)
+        question = Query("reset", np.eye(EMB.dim, dtype=np.float32)[0])
+        index.section_penalty = 0.02
+        for mode in ("vector", "hybrid"):
+            hits = index.search(question, 2, mode=mode)
+            assert ids(hits) == ["wiki:faq", "wiki:manual"], mode
+            # Ranked with the penalty; the similarity thresholds read the cosine itself.
+            assert [round(h.vector_score, 2) for h in hits] == [0.75, 0.8], mode
+        index.section_penalty = 0.0
+        assert ids(index.search(question, 1, mode="vector")) == ["wiki:manual"]

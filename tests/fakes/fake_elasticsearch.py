@@ -352,6 +352,8 @@ class FakeElasticsearch:
             return 200, self._put_settings(index, body or {})
         if api == "_mapping" and method == "GET":
             return 200, {n: {"mappings": self.indices[n].mappings} for n in self._resolve(index)}
+        if api == "_mapping" and method in ("PUT", "POST"):
+            return 200, self._put_mapping(index, body or {})
         if api in ("_alias", "_aliases") and method in ("GET", "HEAD"):
             return self._get_alias_by_index(index, parts[2] if len(parts) > 2 else None)
         raise EsError(400, "illegal_argument_exception", f"no handler found for uri [{path}] and method [{method}]")
@@ -491,6 +493,22 @@ class FakeElasticsearch:
                                   f"[m, ef_construction] for index_options type [{opts.get('type')}]")
             elif ftype not in {"keyword", "integer", "long", "date", "boolean", "float", None}:
                 raise EsError(400, "mapper_parsing_exception", f"No handler for type [{ftype}] declared on field [{fname}]")
+
+    def _put_mapping(self, expr: str, body: JSON) -> JSON:
+        """New fields only, as Elasticsearch allows on a strict mapping; changing a field's type is refused."""
+        names = self._resolve(expr)
+        new = body.get("properties") or {}
+        for name in names:
+            props = self.indices[name].mappings.setdefault("properties", {})
+            for fname, spec in new.items():
+                if fname in props and props[fname].get("type") != spec.get("type"):
+                    raise EsError(400, "illegal_argument_exception",
+                                  f"mapper [{fname}] cannot be changed from type [{props[fname].get('type')}] "
+                                  f"to [{spec.get('type')}]")
+            self._validate_mappings({"properties": new}, self.indices[name].settings)
+        for name in names:
+            self.indices[name].mappings["properties"].update(new)
+        return {"acknowledged": True}
 
     def _delete_index(self, expr: str) -> JSON:
         for part in expr.split(","):
