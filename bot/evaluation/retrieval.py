@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,15 +143,23 @@ def fetch_runs(index, embedder, questions: Sequence[EvalQuestion], depth: int = 
     return runs
 
 
-def with_section_penalty(index, runs: Sequence[Run], penalty: float, depth: int = DEPTH) -> list[Run]:
-    """The same runs with their vector lists searched again at another `section_penalty` (BM25 is unchanged)."""
+@contextmanager
+def section_penalty(index, penalty: float | None) -> Iterator[None]:
+    """The index searches with this long-section penalty inside the block (None: as configured)."""
     saved = index.section_penalty
-    index.section_penalty = penalty
+    if penalty is not None:
+        index.section_penalty = penalty
     try:
-        return [Run(r.question, r.bm25, index.search(Query(r.question.question, r.query_vector, candidates=depth),
-                                                    depth, mode="vector"), r.query_vector, r.ms) for r in runs]
+        yield
     finally:
         index.section_penalty = saved
+
+
+def with_section_penalty(index, runs: Sequence[Run], penalty: float, depth: int = DEPTH) -> list[Run]:
+    """The same runs with their vector lists searched again at another `section_penalty` (BM25 is unchanged)."""
+    with section_penalty(index, penalty):
+        return [Run(r.question, r.bm25, index.search(Query(r.question.question, r.query_vector, candidates=depth),
+                                                    depth, mode="vector"), r.query_vector, r.ms) for r in runs]
 
 
 def fused_units(run: Run, params: FusionParams, candidates: int, k: int = DEPTH) -> list[tuple[str, str]]:
@@ -170,22 +179,19 @@ def evaluate(index, embedder, questions: Sequence[EvalQuestion], *, variants: di
         rows["vector"].append(score(run.question, rollup(run.question, run.vector)))
         latency["bm25"].append(run.ms["bm25"])
         latency["vector"].append(run.ms["embed"] + run.ms["vector"])
-    saved = index.fusion, getattr(index, "section_penalty", 0.0)
+    saved = index.fusion
     try:
         for name, (params, candidates, *penalty) in variants.items():
             index.fusion = params
-            if penalty:
-                index.section_penalty = penalty[0]
-            for run in runs:
-                q = Query(run.question.question, run.query_vector, candidates=candidates)
-                t0 = time.perf_counter()
-                hybrid = index.search(q, DEPTH, mode="hybrid")
-                latency[name].append(run.ms["embed"] + (time.perf_counter() - t0) * 1e3)
-                rows[name].append(score(run.question, rollup(run.question, hybrid)))
+            with section_penalty(index, penalty[0] if penalty else None):
+                for run in runs:
+                    q = Query(run.question.question, run.query_vector, candidates=candidates)
+                    t0 = time.perf_counter()
+                    hybrid = index.search(q, DEPTH, mode="hybrid")
+                    latency[name].append(run.ms["embed"] + (time.perf_counter() - t0) * 1e3)
+                    rows[name].append(score(run.question, rollup(run.question, hybrid)))
     finally:
-        index.fusion, penalty = saved
-        if hasattr(index, "section_penalty"):
-            index.section_penalty = penalty
+        index.fusion = saved
     out = {}
     for name in rows:
         lat = sorted(latency[name])
@@ -218,9 +224,9 @@ def grid_scores(runs_by_set: dict[str, list[Run]], params: FusionParams, candida
 
 def fit_hybrid(runs_by_set: dict[str, list[Run]], on_progress: Callable[[str], None] | None = None,
                by_penalty: dict[float, dict[str, list[Run]]] | None = None) -> dict:
-    """The fusion setting with the best mean nDCG@10 over the sets (each set counts equally); with
-    `by_penalty` (the runs searched again at each `section_penalty`, see `with_section_penalty`), the
-    long-section penalty is fitted with it."""
+    """The fusion setting with the best mean nDCG@10 over the sets (each set counts equally). With
+    `by_penalty` (the runs searched again at each `section_penalty`, see `with_section_penalty`) the
+    long-section penalty is fitted with it, over those runs instead of `runs_by_set`."""
     best: tuple[float, FusionParams, int, float | None, dict] | None = None
     tried = []
     for penalty, runs in (by_penalty or {None: runs_by_set}).items():
