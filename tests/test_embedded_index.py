@@ -153,4 +153,3 @@ def test_a_copy_another_process_is_writing_is_left_alone(tmp_path):
     held.rollback()
     del held
     assert idx.catch_up_keywords() and sorted(_keyword_hits(idx, "vpn client")) == ["wiki:mfa", "wiki:vpn"]
-

@@ -144,11 +144,10 @@ def fetch_runs(index, embedder, questions: Sequence[EvalQuestion], depth: int = 
 
 
 @contextmanager
-def section_penalty(index, penalty: float | None) -> Iterator[None]:
-    """The index searches with this long-section penalty inside the block (None: as configured)."""
+def section_penalty(index, penalty: float) -> Iterator[None]:
+    """The index searches with this long-section penalty inside the block."""
     saved = index.section_penalty
-    if penalty is not None:
-        index.section_penalty = penalty
+    index.section_penalty = penalty
     try:
         yield
     finally:
@@ -166,11 +165,11 @@ def fused_units(run: Run, params: FusionParams, candidates: int, k: int = DEPTH)
     return rollup(run.question, fuse(run.bm25[:candidates], run.vector[:candidates], k, params))
 
 
-def evaluate(index, embedder, questions: Sequence[EvalQuestion], *, variants: dict[str, tuple[FusionParams, int]],
-             runs: list[Run] | None = None) -> dict:
-    """Quality and latency of BM25, vector, and each hybrid variant (name -> fusion, candidates per
-    retriever). Hybrid goes through `index.search` as the product calls it, with that fusion set on
-    the index; latency includes the query embedding where the mode needs one."""
+def evaluate(index, embedder, questions: Sequence[EvalQuestion], *,
+             variants: dict[str, tuple[FusionParams, int, float]], runs: list[Run] | None = None) -> dict:
+    """Quality and latency of BM25, vector, and each hybrid variant (name -> fusion, candidates per retriever,
+    long-section penalty). Hybrid goes through `index.search` as the product calls it, with that fusion and
+    penalty set on the index; latency includes the query embedding where the mode needs one."""
     runs = runs if runs is not None else fetch_runs(index, embedder, questions)
     rows: dict[str, list[dict]] = {"bm25": [], "vector": [], **{v: [] for v in variants}}
     latency: dict[str, list[float]] = {m: [] for m in rows}
@@ -181,9 +180,9 @@ def evaluate(index, embedder, questions: Sequence[EvalQuestion], *, variants: di
         latency["vector"].append(run.ms["embed"] + run.ms["vector"])
     saved = index.fusion
     try:
-        for name, (params, candidates, *penalty) in variants.items():
+        for name, (params, candidates, penalty) in variants.items():
             index.fusion = params
-            with section_penalty(index, penalty[0] if penalty else None):
+            with section_penalty(index, penalty):
                 for run in runs:
                     q = Query(run.question.question, run.query_vector, candidates=candidates)
                     t0 = time.perf_counter()

@@ -693,14 +693,15 @@ class ElasticsearchIndex:
         hits = dict(zip([name for name, _ in named], self._msearch(target, [b for _, b in named]), strict=True))
         bm25 = [ScoredChunk(from_hit(h), float(h["_score"])) for h in hits.get("bm25", [])]
         # kNN _score for cosine is (1 + cos) / 2; callers want the cosine itself.
-        vec = [ScoredChunk(from_hit(h), 2.0 * float(h["_score"]) - 1.0) for h in hits.get("vector", [])]
+        vec = [ScoredChunk(from_hit(h), cos, vector_score=cos)
+               for h in hits.get("vector", []) for cos in [2.0 * float(h["_score"]) - 1.0]]
         if self.section_penalty and vec:
             vec = self._penalise_long_sections(vec, hits["vector"])
         if mode == "bm25":
             return [ScoredChunk(c.chunk, c.score, bm25_rank=i, bm25_score=c.score) for i, c in enumerate(bm25[:k], 1)]
         if mode == "vector":
-            out = [ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.score if c.vector_score is None
-                               else c.vector_score) for i, c in enumerate(vec[:k], 1)]
+            out = [ScoredChunk(c.chunk, c.score, vector_rank=i, vector_score=c.vector_score)
+                   for i, c in enumerate(vec[:k], 1)]
         else:
             out = fuse(bm25, vec, k, self.fusion)
         if quantized and not rescore:
@@ -711,7 +712,7 @@ class ElasticsearchIndex:
         """The kNN candidates ranked by cosine − section_penalty × ln(section size), the cosine kept as
         `vector_score` (the embedded engine's ranking, applied to the candidates the cluster returned)."""
         ranked = [ScoredChunk(c.chunk, c.score - self.section_penalty * math.log(section_chunks(h)),
-                              vector_score=c.score) for c, h in zip(vec, hits, strict=True)]
+                              vector_score=c.vector_score) for c, h in zip(vec, hits, strict=True)]
         return sorted(ranked, key=lambda c: -c.score)
 
     def _exact_cosines(self, index: str, results: list[ScoredChunk], vector: list[float], mode: SearchMode
