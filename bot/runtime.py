@@ -110,7 +110,8 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         history_turns=a.history_turns, max_question_chars=a.max_question_chars, bot_name=a.bot_name,
         organisation=a.organisation, language=a.language, escalation=a.escalation, grounding=a.grounding,
         min_support=a.min_support, answer_similarity=a.answer_similarity, extract_similarity=a.extract_similarity,
-        refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin, refocus_closeness=a.refocus_closeness,
+        refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin, focus_rank_weight=a.focus_rank_weight,
+        refocus_closeness=a.refocus_closeness,
         unmatched_similarity=a.unmatched_similarity, passages_per_section=r.passages_per_section,
         style=Style(a.style.greeting, a.style.source_line, a.style.sign_off),
     )

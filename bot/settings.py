@@ -208,9 +208,12 @@ class AnswerSettings(BaseModel):
         "grounding check keeps what they support. null = the model's own (greedy) choice. Fitted on a "
         "development set by orgbot eval answers")
     focus_margin: float | None = Field(
-        0.05, ge=0, le=1, description="an answer that cites only passages this much further from the question "
-        "(closest sentence, by the embedder) than a passage the retriever ranked above them answers something "
-        "else: that passage is quoted instead. null = never")
+        0.05, ge=0, le=2, description="an answer that cites only passages whose focus score (closest sentence's "
+        "similarity to the question + the passage's similarity - focus_rank_weight x ln(rank)) is this much "
+        "below the best passage's answers something else: the best passage is quoted instead. null = never")
+    focus_rank_weight: float = Field(
+        0.05, ge=0, le=1, description="how much the retriever's order counts in the focus score (per unit of "
+        "ln(rank)); it also picks the passage quoted when nothing generated is kept")
     refocus_closeness: float | None = Field(
         None, ge=0, le=1, description="when the focus check finds an answer written from the wrong passage, and the "
         "right one's closest sentence is at least this similar to the question, the answer is written again from "

@@ -288,3 +288,38 @@ def test_one_long_section_does_not_fill_every_passage(tmp_path):
 
     uncapped = answerer(idx, ScriptedGenerator("x"), passages_per_section=None).retrieve(question)
     assert [p.chunk.document_id for p in uncapped] == ["wiki:parking"] * 3
+
+
+class _FixedIndex:
+    """The retriever's hits as given (rank and similarity), whatever the question."""
+
+    def __init__(self, hits):
+        self.hits = hits
+
+    def search(self, query, k):
+        return self.hits[:k]
+
+
+def _hit(title: str, text: str, similarity: float):
+    from retrieval.types import ScoredChunk
+
+    chunk = make_chunks(f"wiki:{title.lower()}", [text], title=title)[0]
+    return ScoredChunk(chunk, score=similarity, vector_score=similarity)
+
+
+PARKING = "Staff can park for free in lot B. Permits come from the front desk."
+BIKES = "Bikes can go in the basement for free. Lockers are on level -1."
+
+
+@pytest.mark.parametrize(("bikes_similarity", "expected"), [(0.41, "Parking"), (0.8, "Bikes")])
+def test_an_answer_from_a_passage_less_likely_to_answer_is_replaced_by_the_opening_of_the_likelier_one(
+        bikes_similarity, expected):
+    hits = [_hit("Parking", PARKING, 0.62), _hit("Bikes", BIKES, bikes_similarity)]
+    gen = ScriptedGenerator("Bikes can go in the basement for free [2].")
+    ans = Answerer(_FixedIndex(hits), HashingEmbedder(), gen, top_k=2, min_similarity=0.2).answer(
+        "where can staff park for free?")
+    assert [c.title for c in ans.citations] == [expected]
+    if expected == "Parking":  # the parking page is far likelier to answer: it is quoted, from its opening
+        assert ans.mode == "extractive" and ans.text == f"{PARKING[:-1]} [1]."
+    else:  # its sentence is less close, but the retriever found the bikes page closer as a whole: the answer stands
+        assert ans.mode == "generated" and ans.text == "Bikes can go in the basement for free [2]."

@@ -14,6 +14,7 @@ from bot.answering.generator import Generator, RefusalGate
 from bot.answering.grounding import (
     GroundingChecker,
     extractive_answer,
+    focus_scores,
     passage_closeness,
     split_units,
     unmatched_names,
@@ -168,6 +169,7 @@ class Answerer:
         language: str | None = "en", escalation: str | None = None, grounding: bool = True,
         min_support: float = 0.6, answer_similarity: float | None = None, extract_similarity: float = 0.0,
         refusal_confidence: float | None = None, style: Style | None = None, focus_margin: float | None = 0.05,
+        focus_rank_weight: float = 0.05,
         refocus_closeness: float | None = None, unmatched_similarity: float | None = None,
         passages_per_section: int | None = 1,
     ):
@@ -199,9 +201,10 @@ class Answerer:
         # when the best passage is at least this similar to the question (None: the check is off).
         self.unmatched_similarity = unmatched_similarity
         self.style = style or Style()
-        # An answer citing only passages this much further from the question than the closest one, ranked
-        # below it, is replaced by a quote of the closest one (None: never).
+        # An answer citing only passages whose focus score (closeness + similarity - focus_rank_weight x
+        # ln(rank)) is this much below the best passage's is replaced by a quote of that one (None: never).
         self.focus_margin = focus_margin
+        self.focus_rank_weight = focus_rank_weight
         # Off target, and the closer passage's closest sentence is at least this similar to the question: the
         # answer is written again from that passage alone before it is quoted (None: never).
         self.refocus_closeness = refocus_closeness
@@ -355,17 +358,18 @@ class Answerer:
             organisation=self.organisation,
         )
 
-    def _off_target(self, question: str, passages: Sequence[ScoredChunk], cited: Sequence[int]):
-        """(number, closeness) of the passage closest to the question when the answer cites none of it, it
-        is `focus_margin` closer than every passage the answer cites, and the retriever ranked it above them
-        too: two signals agree that the answer answers something else (a small model often writes from a
-        neighbouring passage). None when the answer is on target."""
-        closeness = passage_closeness(question, [p.chunk.text for p in passages],
-                                      embed=getattr(self.embedder, "embed", None))
-        best = max(range(len(passages)), key=lambda i: closeness[i]) + 1
-        if best > min(cited) or closeness[best - 1] < max(closeness[c - 1] for c in cited) + self.focus_margin:
+    def _focus(self, question: str, passages: Sequence[ScoredChunk]) -> list[float]:
+        """Each passage's focus score (`focus_scores`): how likely it is the one that answers."""
+        return focus_scores(question, [p.chunk.text for p in passages], similarities=[p.vector_score for p in passages],
+                            embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight)
+
+    def _off_target(self, scores: Sequence[float], cited: Sequence[int]) -> int | None:
+        """The number of the passage most likely to answer when the answer cites none within `focus_margin`
+        of it (a small model often writes from a neighbouring passage); None when the answer is on target."""
+        best = max(range(len(scores)), key=scores.__getitem__) + 1
+        if scores[best - 1] == float("-inf") or scores[best - 1] < max(scores[c - 1] for c in cited) + self.focus_margin:
             return None
-        return best, closeness[best - 1]
+        return best
 
     def _refocused(self, question: str, passages: Sequence[ScoredChunk], n: int, asker: str | None,
                    history: Sequence[Turn]) -> str | None:
@@ -416,28 +420,33 @@ class Answerer:
             text = result.text
         text, cited = validate_citations(text, len(passages))
         mode = "generated"
+        scores = self._focus(question, passages) if self.grounding and (not cited or self.focus_margin is not None) \
+            else []
+        texts = [p.chunk.text for p in passages]
+        embed = getattr(self.embedder, "embed", None)
         if cited and self.grounding and self.focus_margin is not None:
-            off = self._off_target(question, passages, cited)
-            again = self._refocused(question, passages, off[0], asker, history) if (
-                off and self.refocus_closeness is not None and off[1] >= self.refocus_closeness) else None
-            drew = f"the answer drew on passage(s) {cited_numbers(cleaned) or ''} further from the question than"
+            off = self._off_target(scores, cited)
+            closeness = passage_closeness(question, [texts[off - 1]], embed=embed)[0] if off else 0.0
+            again = self._refocused(question, passages, off, asker, history) if (
+                off and self.refocus_closeness is not None and closeness >= self.refocus_closeness) else None
+            drew = f"the answer drew on passage(s) {cited_numbers(cleaned) or ''}, less likely to answer than"
             if again is not None:
-                notes = [*notes, f"{drew} [{off[0]}]: answered again from [{off[0]}] alone"]
-                text, cited, mode = again, [off[0]], "refocused"
+                notes = [*notes, f"{drew} [{off}]: answered again from [{off}] alone"]
+                text, cited, mode = again, [off], "refocused"
             elif off is not None:
                 if closest < self.extract_similarity:
                     return not_found("not_found")  # off target, and no passage close enough to quote
                 # Quoted only now, when it is needed (not when the second try answered).
-                quote = extractive_answer(question, [p.chunk.text for p in passages],
-                                          embed=getattr(self.embedder, "embed", None), only=off[0])
-                if quote is not None:
-                    text, cited, mode = quote[0], [quote[1]], "extractive"
-                    notes = [*notes, f"{drew} [{off[0]}]: quoted [{off[0]}] instead"]
+                quoted = extractive_answer(question, texts, embed=embed, only=off)
+                if quoted is not None:
+                    text, cited, mode = quoted[0], [quoted[1]], "extractive"
+                    notes = [*notes, f"{drew} [{off}]: quoted [{off}] instead"]
         if not cited and self.grounding:
-            # Nothing supported (or cited) is left: quote the best passage rather than say nothing, when it
-            # is close enough to the question to be worth quoting.
+            # Nothing supported (or cited) is left: quote the passage most likely to answer rather than say
+            # nothing, when it is close enough to the question to be worth quoting.
+            best = max(range(len(scores)), key=scores.__getitem__) + 1  # a passage with nothing to quote: None
             quoted = None if closest < self.extract_similarity and not refused else extractive_answer(
-                question, [p.chunk.text for p in passages], embed=getattr(self.embedder, "embed", None))
+                question, texts, embed=embed, only=best)
             if quoted is None:
                 return not_found("not_found")
             text, cited = quoted[0], [quoted[1]]

@@ -9,12 +9,13 @@ A sentence is supported when
 
 Unsupported sentences are removed. A sentence without a citation is kept only if one passage supports
 it, and then cites that passage; a sentence that another passage supports clearly better than the one it
-cites (or that only another passage supports) cites that passage instead. When nothing supported is left, `extractive_answer` quotes the best
-sentences of the best passage, with its citation: the reply never states a specific no passage holds.
+cites (or that only another passage supports) cites that passage instead. When nothing supported is left, `extractive_answer` quotes the
+opening of the passage most likely to answer, with its citation: the reply never states a specific no passage holds.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -316,29 +317,50 @@ def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | 
     return best
 
 
-def extractive_answer(question: str, passages: Sequence[str], *, embed: Embed | None = None,
-                      max_sentences: int = 2, max_words: int = 70, candidates: int = 2,
-                      only: int | None = None) -> tuple[str, int] | None:
-    """Quote the sentences of the best passage that are closest to the question, with its citation
-    (`only`: quote passage number `only`). Returns (text, passage number) or None when the passages hold
-    no usable sentence."""
-    numbers = [only] if only else range(1, min(candidates, len(passages)) + 1)
-    pool: list[tuple[int, int, str]] = [(n, i, s) for n in numbers if not steering(passages[n - 1])
-                                        for i, s in _quotable(passages[n - 1])]
-    if not pool:
+def focus_scores(question: str, passages: Sequence[str], *, similarities: Sequence[float | None] = (),
+                 embed: Embed | None = None, rank_weight: float = 0.05) -> list[float]:
+    """How likely each passage is the one that answers the question: its closest sentence's closeness to the
+    question, plus the retriever's similarity for the whole passage, less `rank_weight` × ln(rank) (the
+    retriever's order breaks near-ties). A passage that steers the bot, or has nothing to quote, scores -inf.
+    These signals together pick the answering passage more often than the model does (README: "The passage
+    most likely to answer")."""
+    closeness = passage_closeness(question, passages, embed=embed)
+    sims = list(similarities) + [None] * (len(passages) - len(similarities))
+    return [-math.inf if steering(p) or not _quotable(p) else c + (s or 0.0) - rank_weight * math.log(n)
+            for n, (p, c, s) in enumerate(zip(passages, closeness, sims, strict=True), start=1)]
+
+
+def quote(question: str, passage: str, number: int, *, embed: Embed | None = None, max_sentences: int = 2,
+          max_words: int = 70) -> str | None:
+    """Quote a passage as the answer, with its citation: its opening sentences (a section states its point
+    first), or, when the sentence closest to the question is not among them, the opening one and that one.
+    None when the passage has no sentence worth quoting."""
+    sentences = _quotable(passage)
+    if not sentences:
         return None
-    scores = _closeness(question, [s for _, _, s in pool], embed)
-    # Prefer the top passage: the retriever ranked it first; another must be clearly closer to win.
-    scores = scores + np.array([0.05 if n == 1 else 0.0 for n, _, _ in pool])
-    best = int(np.argmax(scores))
-    n = pool[best][0]
-    chosen = sorted(((i, s) for (m, i, s), sc in zip(pool, scores, strict=True) if m == n),
-                    key=lambda t: -scores[[k for k, (m, i2, _) in enumerate(pool) if m == n and i2 == t[0]][0]])
-    picked, words = [], 0
-    for i, s in chosen:
-        if len(picked) == max_sentences or words + len(s.split()) > max_words and picked:
+    closest = int(np.argmax(_closeness(question, [s for _, s in sentences], embed)))
+    picked = [0, closest] if closest >= max_sentences else range(len(sentences))
+    out, words = [], 0
+    for k in picked:
+        text = sentences[k][1]
+        if len(out) == max_sentences or out and words + len(text.split()) > max_words:
             break
-        picked.append((i, s))
-        words += len(s.split())
-    text = " ".join(s for _, s in sorted(picked))
-    return _add_marker(text, n), n
+        out.append(text)
+        words += len(text.split())
+    return _add_marker(" ".join(out), number)
+
+
+def extractive_answer(question: str, passages: Sequence[str], *, embed: Embed | None = None,
+                      similarities: Sequence[float | None] = (), rank_weight: float = 0.05,
+                      only: int | None = None) -> tuple[str, int] | None:
+    """Quote the passage most likely to answer (`focus_scores`; `only`: passage number `only`), with its
+    citation. Returns (text, passage number) or None when no passage holds a usable sentence."""
+    if only is None:
+        scores = focus_scores(question, passages, similarities=similarities, embed=embed, rank_weight=rank_weight)
+        if not scores or max(scores) == -math.inf:
+            return None
+        only = int(np.argmax(scores)) + 1
+    elif steering(passages[only - 1]):
+        return None
+    text = quote(question, passages[only - 1], only, embed=embed)
+    return None if text is None else (text, only)
