@@ -426,9 +426,9 @@ class Answerer:
         embed = getattr(self.embedder, "embed", None)
         if cited and self.grounding and self.focus_margin is not None:
             off = self._off_target(scores, cited)
-            closeness = passage_closeness(question, [texts[off - 1]], embed=embed)[0] if off else 0.0
             again = self._refocused(question, passages, off, asker, history) if (
-                off and self.refocus_closeness is not None and closeness >= self.refocus_closeness) else None
+                off and self.refocus_closeness is not None
+                and passage_closeness(question, [texts[off - 1]], embed=embed)[0] >= self.refocus_closeness) else None
             drew = f"the answer drew on passage(s) {cited_numbers(cleaned) or ''}, less likely to answer than"
             if again is not None:
                 notes = [*notes, f"{drew} [{off}]: answered again from [{off}] alone"]
@@ -444,7 +444,7 @@ class Answerer:
         if not cited and self.grounding:
             # Nothing supported (or cited) is left: quote the passage most likely to answer rather than say
             # nothing, when it is close enough to the question to be worth quoting.
-            best = max(range(len(scores)), key=scores.__getitem__) + 1  # a passage with nothing to quote: None
+            best = max(range(len(scores)), key=scores.__getitem__) + 1  # nothing quotable even there: None below
             quoted = None if closest < self.extract_similarity and not refused else extractive_answer(
                 question, texts, embed=embed, only=best)
             if quoted is None:

@@ -9,8 +9,9 @@ A sentence is supported when
 
 Unsupported sentences are removed. A sentence without a citation is kept only if one passage supports
 it, and then cites that passage; a sentence that another passage supports clearly better than the one it
-cites (or that only another passage supports) cites that passage instead. When nothing supported is left, `extractive_answer` quotes the
-opening of the passage most likely to answer, with its citation: the reply never states a specific no passage holds.
+cites (or that only another passage supports) cites that passage instead. When nothing supported is left,
+`extractive_answer` quotes the opening of the passage most likely to answer (`focus_scores`), with its
+citation: the reply never states a specific no passage holds.
 """
 
 from __future__ import annotations
