@@ -15,6 +15,7 @@ from bot.answering.grounding import (
     GroundingChecker,
     extractive_answer,
     focus_scores,
+    likeliest,
     passage_closeness,
     split_units,
     unmatched_names,
@@ -366,8 +367,8 @@ class Answerer:
     def _off_target(self, scores: Sequence[float], cited: Sequence[int]) -> int | None:
         """The number of the passage most likely to answer when the answer cites none within `focus_margin`
         of it (a small model often writes from a neighbouring passage); None when the answer is on target."""
-        best = max(range(len(scores)), key=scores.__getitem__) + 1
-        if scores[best - 1] == float("-inf") or scores[best - 1] < max(scores[c - 1] for c in cited) + self.focus_margin:
+        best = likeliest(scores)
+        if best is None or scores[best - 1] < max(scores[c - 1] for c in cited) + self.focus_margin:
             return None
         return best
 
@@ -444,8 +445,8 @@ class Answerer:
         if not cited and self.grounding:
             # Nothing supported (or cited) is left: quote the passage most likely to answer rather than say
             # nothing, when it is close enough to the question to be worth quoting.
-            best = max(range(len(scores)), key=scores.__getitem__) + 1  # nothing quotable even there: None below
-            quoted = None if closest < self.extract_similarity and not refused else extractive_answer(
+            best = likeliest(scores)
+            quoted = None if best is None or closest < self.extract_similarity and not refused else extractive_answer(
                 question, texts, embed=embed, only=best)
             if quoted is None:
                 return not_found("not_found")

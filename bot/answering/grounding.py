@@ -331,6 +331,12 @@ def focus_scores(question: str, passages: Sequence[str], *, similarities: Sequen
             for n, (p, c, s) in enumerate(zip(passages, closeness, sims, strict=True), start=1)]
 
 
+def likeliest(scores: Sequence[float]) -> int | None:
+    """The number (1-based) of the passage with the best focus score; None when none can be quoted."""
+    best = max(range(len(scores)), key=scores.__getitem__, default=None)
+    return None if best is None or scores[best] == -math.inf else best + 1
+
+
 def quote(question: str, passage: str, number: int, *, embed: Embed | None = None, max_sentences: int = 2,
           max_words: int = 70) -> str | None:
     """Quote a passage as the answer, with its citation: its opening sentences (a section states its point
@@ -357,11 +363,9 @@ def extractive_answer(question: str, passages: Sequence[str], *, embed: Embed | 
     """Quote the passage most likely to answer (`focus_scores`; `only`: passage number `only`), with its
     citation. Returns (text, passage number) or None when no passage holds a usable sentence."""
     if only is None:
-        scores = focus_scores(question, passages, similarities=similarities, embed=embed, rank_weight=rank_weight)
-        if not scores or max(scores) == -math.inf:
-            return None
-        only = int(np.argmax(scores)) + 1
-    elif steering(passages[only - 1]):
+        only = likeliest(focus_scores(question, passages, similarities=similarities, embed=embed,
+                                      rank_weight=rank_weight))
+    if only is None or steering(passages[only - 1]):
         return None
     text = quote(question, passages[only - 1], only, embed=embed)
     return None if text is None else (text, only)
