@@ -1,10 +1,12 @@
 """The grounding check: a sentence stays only if the passage it cites supports it."""
 
+import numpy as np
 import torch
 
 from bot.answering.answerer import REFUSAL
 from bot.answering.generator import LoopStop
 from bot.answering.grounding import GroundingChecker, extractive_answer, focus_scores, quote, specifics
+from bot.evaluation.answers import unsupported_specifics
 
 GIT = ("You should put your personal name, generally a form using a given name and family name. For example, "
        "the current maintainer of Git uses \"Junio C Hamano\". Set it with git config user.name in ~/.gitconfig.")
@@ -141,7 +143,22 @@ def test_words_joined_by_slashes_are_a_list_each_looked_for_alone():
     passages = ["The colon is required after if, while, def and class statements; errors go to stderr."]
     assert unmatched_names("Why are colons required for the if/while/def/class statements?", passages) == []
     assert unmatched_names("Can I catch what goes to stdout/stderr?", passages) == ["stdout"]
-    assert unmatched_names("Where is /etc/orgbot.conf?", passages) == ["/etc/orgbot.conf"]
+
+
+def test_what_a_question_names_in_code_is_no_reason_to_refuse_its_names_and_numbers_are():
+    # Seen on the Python FAQ: "Is there a scanf() or sscanf() equivalent?" is answered by a page on split()
+    # that never says scanf, and was refused for it; so were chomp(), list.index(), math.py and a DLL's name.
+    from bot.answering.grounding import unmatched_names
+
+    passages = ["For simple input parsing, split the line with str.split() and convert with int().",
+                "Python 3.12 runs on Windows 10 and later."]
+    assert unmatched_names("Is there a scanf() or sscanf() equivalent?", passages) == []
+    assert unmatched_names("Where is the math.py source file, or /etc/orgbot.conf?", passages) == []
+    assert unmatched_names("How do I fix the missing api-ms-win-crt-runtime-l1-1-0.dll error?", passages) == []
+    # Names and numbers still count, beside code or alone.
+    assert unmatched_names("How do I use the mypy --strict flag in a Poetry project?", passages) == ["Poetry"]
+    assert unmatched_names("Which Python version does Ubuntu 26.04 ship?", passages) == ["26.04", "Ubuntu"]
+    assert unmatched_names("Does Python 3.12 run on Windows 10?", passages) == []
 
 
 CANTEEN_PAGE = ("The canteen is open from 12:00 to 14:30 on weekdays. It serves hot meals and salads. "
@@ -154,6 +171,41 @@ def test_a_quote_is_the_passages_opening_unless_the_closest_sentence_lies_furthe
     assert quote("is the coffee free in the lounge?", CANTEEN_PAGE, 1) == (
         "The canteen is open from 12:00 to 14:30 on weekdays. Coffee is free all day in the lounge [1].")
     assert quote("anything?", "See below.", 1) is None  # nothing worth quoting
+
+
+def test_a_quoted_sentence_that_introduces_code_brings_the_code_with_it():
+    # Seen on the Python FAQ: "Consider using the convenience function import_module() from importlib
+    # instead: [1]": the quote stopped at the colon and left out the line it announced.
+    page = ("Consider using the convenience function import_module() from importlib instead:\n"
+            "z = importlib.import_module('x.y.z')\n\n"
+            "It returns the submodule itself.")
+    reply = quote("__import__('x.y.z') returns x; how do I get z?", page, 2)
+    assert reply == ("Consider using the convenience function import_module() from importlib instead [2]:\n"
+                     "```\nz = importlib.import_module('x.y.z')\n```")
+    assert unsupported_specifics(reply, [page], "") == []
+    # Indented lines keep their indentation; prose after the code is not part of it.
+    loop = ("Use the reversed() built-in function:\nfor x in reversed(sequence):\n    print(x)\n"
+            "This won't touch your original sequence, but builds a new copy.")
+    assert quote("how do I iterate backwards?", loop, 1) == (
+        "Use the reversed() built-in function [1]:\n```\nfor x in reversed(sequence):\n    print(x)\n```")
+    # A prompt's output and a traceback belong to the code; the sentence after them does not.
+    doctest = ("If you wrote code like:\n>>> y = x = []\n>>> y.append(10)\n>>> x\n[10]\n"
+               "Traceback (most recent call last):\n"
+               "you might be wondering why appending an element to y changed x too.")
+    assert quote("why did x change?", doctest, 1) == ("If you wrote code like [1]:\n```\n>>> y = x = []\n"
+                                                        ">>> y.append(10)\n>>> x\n[10]\nTraceback (most recent call last):\n```")
+    # What is typed at a prompt is never quoted as a sentence of its own.
+    comma = 'Comma is not an operator in Python. Consider this short session:\n>>> "a" in "b", "a"\n(False, \'a\')\n'
+    def prompt_is_closest(texts):  # an embedder that finds the typed line closest to the question
+        return np.array([[1.0, 0.0] if i == 0 or t.startswith(">>>") else [0.0, 1.0] for i, t in enumerate(texts)])
+
+    assert quote('why is "a" in "b", "a" not (False, "a")?', comma, 1, embed=prompt_is_closest) == (
+        "Comma is not an operator in Python. Consider this short session [1]:\n```\n>>> \"a\" in \"b\", \"a\"\n(False, 'a')\n```")
+    # A link on its own line stays a link.
+    assert quote("where is the recipe?", "See the Cookbook for many ways to do this:\nhttps://example.org/r/1\n", 1) \
+        == "See the Cookbook for many ways to do this [1]:\nhttps://example.org/r/1"
+    # A colon with nothing after it in the passage quotes as before.
+    assert quote("what are the rules?", "Staff must follow these rules:", 1) == "Staff must follow these rules [1]:"
 
 
 def test_the_quoted_passage_is_where_closeness_similarity_and_rank_point():

@@ -26,6 +26,13 @@ def test_markdown_becomes_slack_mrkdwn():
                              "• use *AcmeID* &lt;now&gt;")
 
 
+def test_code_in_an_answer_is_left_as_written():
+    md = ("Call it with keyword arguments [1]:\n```\ndef f(*args, **kwargs):\n    - x if a < b else **y**\n```\n"
+          "and `**kwargs` collects the **rest**.")
+    assert to_mrkdwn(md) == ("Call it with keyword arguments [1]:\n```\ndef f(*args, **kwargs):\n"
+                             "    - x if a &lt; b else **y**\n```\nand `**kwargs` collects the *rest*.")
+
+
 def test_long_answers_are_split_within_slack_limits():
     para = ("word " * 500).strip()
     text = "\n\n".join([para] * 80)  # ~200k characters

@@ -174,12 +174,23 @@ class Mentions:
         return sorted({f for f in found if not self.has(f)})
 
 
+def _is_number(token: str) -> bool:
+    return bool(re.fullmatch(r"[\d.,:/-]+%?", token))
+
+
 def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
-    """What the question names (a name, number, command or path) that no passage mentions: asked about
-    Heroku, given pages that never say "Heroku", the passages cannot hold the answer. Words joined by
-    slashes are a list, not a path: "stdout/stderr", "if/while/def/class" are looked for one by one."""
-    names = (p for s in specifics(question) for p in (s.split("/") if _WORD_LIST.fullmatch(s) else [s]))
-    return Mentions.of(passages).missing(n for n in names if n.lower() not in STOP)
+    """What the question names (a name or a number) that no passage mentions: asked about Heroku, given
+    pages that never say "Heroku", the passages cannot hold the answer. What it names in code (a function,
+    file, path or flag: "chomp()", "math.py", "--strict"), and the digits inside such a name, do not count:
+    the page that answers often names something else instead ("Is there a scanf()?" is answered by
+    split(); Perl's chomp() by rstrip()). Words joined by slashes are a list, not a path:
+    "stdout/stderr", "if/while/def/class" are looked for one by one."""
+    found = specifics(question)
+    code = [s for s in found if _CODEISH.match(s) and not _is_number(s) and not _WORD_LIST.fullmatch(s)]
+    names = (p for s in found for p in (s.split("/") if _WORD_LIST.fullmatch(s) else [s]))
+    return Mentions.of(passages).missing(
+        n for n in names if n.lower() not in STOP and n not in code
+        and not (_is_number(n) and any(n in c for c in code)))
 
 
 def split_units(text: str) -> list[str]:
@@ -275,7 +286,7 @@ def _strip_markers(unit: str) -> str:
 
 def _add_marker(unit: str, n: int) -> str:
     stripped = unit.rstrip()
-    if stripped and stripped[-1] in ".!?":
+    if stripped and stripped[-1] in ".!?:":
         return f"{stripped[:-1]} [{n}]{stripped[-1]}"
     return f"{stripped} [{n}]"
 
@@ -342,19 +353,61 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     """Quote a passage as the answer, with its citation: its opening sentences (a section states its point
     first), or, when the sentence closest to the question is not among them, the opening one and that one.
     None when the passage has no sentence worth quoting."""
-    sentences = _quotable(passage)
+    sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
     if not sentences:
         return None
     closest = int(np.argmax(_closeness(question, [s for _, s in sentences], embed)))
     picked = [0, closest] if closest >= max_sentences else range(len(sentences))
-    out, words = [], 0
+    out, words, code = [], 0, []
     for k in picked:
         text = sentences[k][1]
         if len(out) == max_sentences or out and words + len(text.split()) > max_words:
             break
         out.append(text)
         words += len(text.split())
-    return _add_marker(" ".join(out), number)
+        code = _introduced_lines(passage, text) if text.endswith(":") else []
+        if code:  # "…, use the reversed() function:" and its code; what follows it is another point
+            break
+    quoted = _add_marker(" ".join(out), number)
+    if code and all(_URL_LINE.fullmatch(line) for line in code):  # links, not code: left clickable
+        return "\n".join([quoted, *(line.strip() for line in code)])
+    return quoted + "\n```\n" + "\n".join(code) + "\n```" if code else quoted
+
+
+_PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*")
+_URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
+
+
+def _is_prose(line: str) -> bool:
+    """A line of running text, not code, a prompt, a traceback or output: it starts with a letter, and it is
+    a sentence of mostly plain words (ending in . ! or ?), or a long run of nothing but plain words."""
+    words = line.split()
+    if len(words) < 5 or not line[:1].isalpha():
+        return False
+    plain = sum(bool(_PLAIN_WORD.fullmatch(w)) for w in words) / len(words)
+    return plain >= 0.7 and line.rstrip()[-1] in ".!?" or plain >= 0.9 and len(words) >= 10
+
+
+def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[str]:
+    """The lines that a sentence ending in a colon introduces, as the passage has them (code, a command, a
+    short list): the lines right after it, up to the next line of prose; at most `max_lines`, "…" after."""
+    at = passage.find(sentence)
+    if at < 0:
+        return []
+    first, *lines = passage[at + len(sentence):].split("\n")
+    if first.strip():  # the sentence's line goes on: it introduces what follows on that line, not a block
+        return []
+    block = []
+    for line in lines:
+        if not line.strip():
+            continue
+        if _is_prose(line):
+            break
+        if len(block) == max_lines:
+            block.append("…")
+            break
+        block.append(line.rstrip())
+    return block
 
 
 def extractive_answer(question: str, passages: Sequence[str], *, embed: Embed | None = None,

@@ -19,6 +19,7 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.M)
 _BULLET = re.compile(r"^(\s*)[-*+]\s+", re.M)
 _STRIKE = re.compile(r"~~(.+?)~~")
+_CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
 
 
 def escape(text: str) -> str:
@@ -27,14 +28,20 @@ def escape(text: str) -> str:
 
 
 def to_mrkdwn(markdown: str) -> str:
-    """Markdown as a small model writes it → Slack mrkdwn (bold, links, headings, bullets, strike)."""
+    """Markdown as a small model writes it → Slack mrkdwn (bold, links, headings, bullets, strike); code
+    (``` blocks and `spans`) is left as written."""
     links: list[str] = []
 
     def keep_link(m: re.Match) -> str:
         links.append(f"<{m.group(2)}|{escape(m.group(1))}>")
         return f"\x00{len(links) - 1}\x00"
 
-    text = _LINK.sub(keep_link, markdown)
+    def keep_code(m: re.Match) -> str:  # code is shown as written: no bold, bullets or headings inside
+        links.append(escape(m.group(0)))
+        return f"\x00{len(links) - 1}\x00"
+
+    text = _CODE.sub(keep_code, markdown)
+    text = _LINK.sub(keep_link, text)
     text = escape(text)
     text = _HEADING.sub(lambda m: f"*{m.group(1)}*", text)
     text = _BULLET.sub(lambda m: f"{m.group(1)}• ", text)
