@@ -54,6 +54,8 @@ _POSSESSIVE = re.compile(r"['’]s?$")
 _WORD_LIST = re.compile(r"[A-Za-z][a-z]*(?:/[A-Za-z][a-z]*)+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*")  # a word of running text
+_URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 
 
 @dataclass
@@ -105,6 +107,11 @@ def stem(word: str) -> str:
     return w[:6]
 
 
+def _is_number(token: str) -> bool:
+    """12, 3.11, 26.04, 12:00, 1/2, 50%."""
+    return bool(re.fullmatch(r"[\d.,:/%-]+", token))
+
+
 def content_stems(text: str) -> set[str]:
     return {stem(w) for w in _WORD.findall(text) if w.lower() not in STOP and (len(w) > 2 or w.isdigit())}
 
@@ -122,7 +129,7 @@ def specifics(sentence: str) -> set[str]:
         token = raw.strip(".,;:!?\"'“”‘’")
         if not token.endswith("()"):  # "chomp()?" is chomp(); "(RS232)" is RS232
             token = token.removeprefix("(").removesuffix(")").strip(".,;:!?\"'“”‘’")
-        if len(token) > 1 and _CODEISH.match(token) and not re.fullmatch(r"[\d.,:/%-]+", token) \
+        if len(token) > 1 and _CODEISH.match(token) and not _is_number(token) \
                 and token.lower() not in _ABBREVIATIONS:
             found.add(token)
     words = re.findall(r"(?<![\w@#])[A-Z][\w'’]*(?:\s+[A-Z][\w'’]*)*", _BULLET.sub("", text_wo_code))
@@ -172,10 +179,6 @@ class Mentions:
     def missing(self, found: Iterable[str]) -> list[str]:
         """The specifics of `found` these texts do not mention, sorted."""
         return sorted({f for f in found if not self.has(f)})
-
-
-def _is_number(token: str) -> bool:
-    return bool(re.fullmatch(r"[\d.,:/-]+%?", token))
 
 
 def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
@@ -352,7 +355,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
           max_words: int = 70) -> str | None:
     """Quote a passage as the answer, with its citation: its opening sentences (a section states its point
     first), or, when the sentence closest to the question is not among them, the opening one and that one.
-    None when the passage has no sentence worth quoting."""
+    A quoted sentence that ends in a colon brings the lines it introduces (`_introduced_lines`) as a code
+    block, and ends the quote. None when the passage has no sentence worth quoting."""
     sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
     if not sentences:
         return None
@@ -372,10 +376,6 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     if code and all(_URL_LINE.fullmatch(line) for line in code):  # links, not code: left clickable
         return "\n".join([quoted, *(line.strip() for line in code)])
     return quoted + "\n```\n" + "\n".join(code) + "\n```" if code else quoted
-
-
-_PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*")
-_URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 
 
 def _is_prose(line: str) -> bool:

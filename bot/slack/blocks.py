@@ -30,15 +30,17 @@ def escape(text: str) -> str:
 def to_mrkdwn(markdown: str) -> str:
     """Markdown as a small model writes it → Slack mrkdwn (bold, links, headings, bullets, strike); code
     (``` blocks and `spans`) is left as written."""
-    links: list[str] = []
+    kept: list[str] = []  # finished mrkdwn (links, code), put back after the conversions
+
+    def keep(mrkdwn: str) -> str:
+        kept.append(mrkdwn)
+        return f"\x00{len(kept) - 1}\x00"
 
     def keep_link(m: re.Match) -> str:
-        links.append(f"<{m.group(2)}|{escape(m.group(1))}>")
-        return f"\x00{len(links) - 1}\x00"
+        return keep(f"<{m.group(2)}|{escape(m.group(1))}>")
 
     def keep_code(m: re.Match) -> str:  # code is shown as written: no bold, bullets or headings inside
-        links.append(escape(m.group(0)))
-        return f"\x00{len(links) - 1}\x00"
+        return keep(escape(m.group(0)))
 
     text = _CODE.sub(keep_code, markdown)
     text = _LINK.sub(keep_link, text)
@@ -47,7 +49,7 @@ def to_mrkdwn(markdown: str) -> str:
     text = _BULLET.sub(lambda m: f"{m.group(1)}• ", text)
     text = _BOLD.sub(lambda m: f"*{m.group(1) or m.group(2)}*", text)
     text = _STRIKE.sub(r"~\1~", text)
-    return re.sub(r"\x00(\d+)\x00", lambda m: links[int(m.group(1))], text)
+    return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], text)
 
 
 def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
