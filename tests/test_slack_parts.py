@@ -33,6 +33,15 @@ def test_code_in_an_answer_is_left_as_written():
                              "    - x if a &lt; b else **y**\n```\nand `**kwargs` collects the *rest*.")
 
 
+def test_a_code_block_split_across_sections_is_closed_and_reopened():
+    code = "\n".join(f"print({i})  # line {i}" for i in range(400))  # ~9k characters of code
+    pieces = split_text(f"Run this [1]:\n```\n{code}\n```\nThat is all.")
+    assert len(pieces) > 1 and all(len(p) <= SECTION_LIMIT for p in pieces)
+    assert all(p.count("```") % 2 == 0 for p in pieces)  # every section shows its part as code
+    shown = "\n".join(line for p in pieces for line in p.splitlines() if line.startswith("print("))
+    assert shown == code
+
+
 def test_long_answers_are_split_within_slack_limits():
     para = ("word " * 500).strip()
     text = "\n\n".join([para] * 80)  # ~200k characters

@@ -53,17 +53,22 @@ def to_mrkdwn(markdown: str) -> str:
 
 
 def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at paragraph, then line, then word boundaries."""
+    """Pieces of at most `limit` characters, cut at paragraph, then line, then word boundaries. A code
+    block cut in two is closed at the end of one piece and opened again at the start of the next."""
+    fence = "```"
     pieces, rest = [], text.strip()
     while len(rest) > limit:
-        window = rest[:limit]
+        room = limit - len(fence) - 1  # for closing a code block the cut falls in
+        window = rest[:room]
         cut = max(window.rfind("\n\n"), window.rfind("\n"))
-        if cut < limit // 2:
+        if cut < room // 2:
             cut = window.rfind(" ")
-        if cut < limit // 2:
-            cut = limit
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
+        if cut < room // 2:
+            cut = room
+        piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if piece.count(fence) % 2:
+            piece, rest = f"{piece}\n{fence}", f"{fence}\n{rest}"
+        pieces.append(piece)
     if rest:
         pieces.append(rest)
     return pieces
