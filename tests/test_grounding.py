@@ -196,6 +196,7 @@ def test_a_quoted_sentence_that_introduces_code_brings_the_code_with_it():
                                                         ">>> y.append(10)\n>>> x\n[10]\nTraceback (most recent call last):\n```")
     # What is typed at a prompt is never quoted as a sentence of its own.
     comma = 'Comma is not an operator in Python. Consider this short session:\n>>> "a" in "b", "a"\n(False, \'a\')\n'
+
     def prompt_is_closest(texts):  # an embedder that finds the typed line closest to the question
         return np.array([[1.0, 0.0] if i == 0 or t.startswith(">>>") else [0.0, 1.0] for i, t in enumerate(texts)])
 

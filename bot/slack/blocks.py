@@ -56,9 +56,9 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     """Pieces of at most `limit` characters, cut at paragraph, then line, then word boundaries. A code
     block cut in two is closed at the end of one piece and opened again at the start of the next."""
     fence = "```"
+    room = limit - len(fence) - 1  # leaves space to close a code block the cut falls in
     pieces, rest = [], text.strip()
     while len(rest) > limit:
-        room = limit - len(fence) - 1  # for closing a code block the cut falls in
         window = rest[:room]
         cut = max(window.rfind("\n\n"), window.rfind("\n"))
         if cut < room // 2:
