@@ -40,6 +40,11 @@ def test_a_code_block_split_across_sections_is_closed_and_reopened():
     assert all(p.count("```") % 2 == 0 for p in pieces)  # every section shows its part as code
     shown = "\n".join(line for p in pieces for line in p.splitlines() if line.startswith("print("))
     assert shown == code
+    # Cut just before the block's own closing fence: that fence closes it, no empty block follows.
+    for n in range(2960, 3000):
+        pieces = split_text("Run this:\n```\n" + "x" * n + "\n```\n" + "and then this. " * 200)
+        assert all(p.count("```") % 2 == 0 for p in pieces)
+        assert not any(p.startswith("```\n```") for p in pieces), n
 
 
 def test_long_answers_are_split_within_slack_limits():

@@ -66,8 +66,9 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
         if cut < room // 2:
             cut = room
         piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if piece.count(fence) % 2:
-            piece, rest = f"{piece}\n{fence}", f"{fence}\n{rest}"
+        if piece.count(fence) % 2:  # the cut falls in a code block: close it here, open it again there
+            piece = f"{piece}\n{fence}"
+            rest = rest.removeprefix(fence).lstrip() if rest.startswith(fence) else f"{fence}\n{rest}"
         pieces.append(piece)
     if rest:
         pieces.append(rest)
