@@ -151,6 +151,14 @@ def _grid(values, step: float = 0.02) -> list[float]:
     return out
 
 
+def _cut(tau: float, observed: np.ndarray) -> float:
+    """The threshold to store for a fitted cut `tau`, which is an observed similarity (the lowest the cut lets
+    through): halfway down to the next lower observed one. At `tau` itself, the question observed there (its
+    similarity rounded to 4 places in the report) can fall on the wrong side when it is asked again."""
+    below = observed[observed < tau]
+    return round((tau + float(below.max())) / 2, 4) if below.size else round(tau, 4)
+
+
 def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResult],
                    min_refused: float = 0.8) -> dict:
     """The refusal thresholds that answer the most answerable questions while refusing at least
@@ -204,11 +212,12 @@ def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResul
                 a, e = np.unravel_index(int(np.argmax(key)), key.shape)
                 if (int(answered_a[a, e]), int(refused_u[a, e])) > best_key:
                     best_key = (int(answered_a[a, e]), int(refused_u[a, e]))
-                    best = {"min_similarity": None if not tau_s else round(tau_s, 4),
-                            "unmatched_similarity": None if tau_m is None else round(tau_m, 4),
+                    best = {"min_similarity": None if not tau_s else _cut(tau_s, sim),
+                            "unmatched_similarity": None if tau_m is None else _cut(tau_m, sim),
                             "refusal_confidence": None if tau_p is None else round(tau_p, 3),
-                            "answer_similarity": None if taus_a[a] > 1 else round(float(taus_a[a]), 4),
-                            "extract_similarity": round(float(taus_e[e]), 4), "answered": best_key[0],
+                            "answer_similarity": None if taus_a[a] > 1 else _cut(float(taus_a[a]), sim),
+                            "extract_similarity": _cut(float(taus_e[e]), sim) if taus_e[e] else 0.0,
+                            "answered": best_key[0],
                             "answerable": n_a, "unanswerable_refused": round(best_key[1] / n_u, 4) if n_u else 1.0}
     return best or {"min_similarity": None, "unmatched_similarity": None, "refusal_confidence": None,
                     "answer_similarity": None, "extract_similarity": 0.0}
