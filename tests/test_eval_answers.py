@@ -77,6 +77,12 @@ def test_results_are_written_as_json_a_chart_and_a_table(tmp_path):
     assert table.count("\n") == 3 and "| tuned+RAG |" in table
 
 
+def _row(qid, sim, mode="generated", unmatched=()):
+    """One question's result as the fit reads it: refused when the model refused; the best similarity."""
+    return ev.ArmResult(qid, "", mode == "refused", True, True, None, [], 1.0, best_similarity=sim, mode=mode,
+                        unmatched=list(unmatched))
+
+
 def test_refusal_thresholds_are_fitted_to_keep_unanswerables_refused():
     results = [
         ev.ArmResult("a", "", True, False, True, None, [], 1.0, best_similarity=0.7, mode="refused"),
@@ -108,11 +114,8 @@ def test_a_refusal_the_model_was_unsure_of_is_answered_when_unanswerables_stay_r
 
 
 def test_questions_too_far_from_every_passage_are_refused_when_that_separates_them():
-    def row(qid, sim, mode="generated"):
-        return ev.ArmResult(qid, "", mode == "refused", False, True, None, [], 1.0, best_similarity=sim, mode=mode)
-
     # The model answered the unanswerable u and w; their best passages are further than the answerable ones'.
-    results = [row("a", 0.71), row("b", 0.62), row("c", 0.35, "refused"), row("u", 0.48), row("w", 0.3)]
+    results = [_row("a", 0.71), _row("b", 0.62), _row("c", 0.35, "refused"), _row("u", 0.48), _row("w", 0.3)]
     qs = [EvalQuestion("a", "?"), EvalQuestion("b", "?"), EvalQuestion("c", "?"),
           EvalQuestion("u", "?", unanswerable=True), EvalQuestion("w", "?", unanswerable=True)]
     fit = ev.fit_thresholds(qs, results, min_refused=1.0)
@@ -120,12 +123,9 @@ def test_questions_too_far_from_every_passage_are_refused_when_that_separates_th
 
 
 def test_a_fitted_cut_keeps_the_question_it_was_fitted_to_keep_when_it_is_asked_again():
-    def row(qid, sim):
-        return ev.ArmResult(qid, "", False, True, True, None, [], 1.0, best_similarity=sim, mode="generated")
-
     # The report rounds similarities to 4 places: b was observed at 0.4518 and, asked again, its best passage
     # scores 0.45176. A cut stored at 0.4518 refused it; the cut now lies between b and the unanswerable u.
-    results = [row("a", 0.62), row("b", 0.4518), row("u", 0.41)]
+    results = [_row("a", 0.62), _row("b", 0.4518), _row("u", 0.41)]
     qs = [EvalQuestion("a", "?"), EvalQuestion("b", "?"), EvalQuestion("u", "?", unanswerable=True)]
     fit = ev.fit_thresholds(qs, results, min_refused=1.0)
     assert fit["answered"] == 2 and fit["unanswerable_refused"] == 1.0
@@ -161,14 +161,10 @@ def test_applying_a_fit_from_a_file_that_has_none_is_one_clear_error(tmp_path):
 
 
 def test_a_question_naming_what_no_passage_mentions_is_refused_when_that_separates_them():
-    def row(qid, sim, unmatched=(), mode="generated"):
-        return ev.ArmResult(qid, "x", False, True, True, None, [], 1.0, best_similarity=sim, mode=mode,
-                            unmatched=list(unmatched))
-
     # The model answered everything. u asks about Heroku, which no passage mentions; its best passage is as
     # close as the answerable ones', so only the missing name tells it apart. b names something missing too,
     # but its passage is much closer.
-    results = [row("a", 0.6), row("b", 0.8, ["Linux"]), row("c", 0.5), row("u", 0.55, ["Heroku"])]
+    results = [_row("a", 0.6), _row("b", 0.8, unmatched=["Linux"]), _row("c", 0.5), _row("u", 0.55, unmatched=["Heroku"])]
     qs = [EvalQuestion("a", "?"), EvalQuestion("b", "?"), EvalQuestion("c", "?"),
           EvalQuestion("u", "?", unanswerable=True)]
     fit = ev.fit_thresholds(qs, results, min_refused=1.0)

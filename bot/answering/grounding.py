@@ -56,6 +56,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*")  # a word of running text
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
+_NUMERIC = re.compile(r"[\d.,:/%-]+")  # a token of nothing but digits and their punctuation
 
 
 @dataclass
@@ -109,7 +110,7 @@ def stem(word: str) -> str:
 
 def _is_number(token: str) -> bool:
     """12, 3.11, 26.04, 12:00, 1/2, 50%."""
-    return bool(re.fullmatch(r"[\d.,:/%-]+", token))
+    return bool(_NUMERIC.fullmatch(token))
 
 
 def content_stems(text: str) -> set[str]:
