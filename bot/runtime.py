@@ -25,7 +25,7 @@ from bot.answering.generator import (
 from bot.settings import SOURCE_TYPES, ConfigError, Settings
 from connectors.base import LoadConnector
 from retrieval.acl import AclPolicy, AclRule
-from retrieval.embedding import Embedder
+from retrieval.embedding import Embedder, same_embedder
 from retrieval.index import DocumentIndex, IndexUnavailable
 from retrieval.indexer import Indexer, Progress, SyncReport
 from retrieval.state import SyncState
@@ -50,7 +50,7 @@ def open_index(settings: Settings, *, create: bool = False, embedding_dim: int |
     h = settings.retrieval.hybrid
     index = EmbeddedIndex(path, **h.engine_options())
     built_by, model = index.embedder_name(), settings.retrieval.embedding_model
-    if not create and built_by and built_by != model:
+    if not create and built_by and not same_embedder(built_by, model):
         raise IndexUnavailable(
             f"The index at {path} was built with embedder {built_by!r} but retrieval.embedding_model is {model!r}: "
             f"its vectors cannot be searched with this model. Rebuild it: orgbot index --full "
@@ -105,7 +105,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         dim = embedder.dim if r.backend == "elasticsearch" else None
         index = open_index(settings, embedding_dim=dim)
     return Answerer(
-        index, embedder or make_embedder(settings), generator,
+        index, embedder, generator,
         top_k=r.top_k, candidates=r.candidates, min_similarity=r.min_similarity, few_shot=few_shot,
         history_turns=a.history_turns, max_question_chars=a.max_question_chars, bot_name=a.bot_name,
         organisation=a.organisation, language=a.language, escalation=a.escalation, grounding=a.grounding,

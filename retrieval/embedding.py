@@ -41,6 +41,20 @@ def resolve_embedder_path(name: str, setting: str = "retrieval.embedding_model")
     return str(Path(name).expanduser()) if looks_local else name
 
 
+def same_embedder(a: str | None, b: str | None) -> bool:
+    """True when two `retrieval.embedding_model` values name the same model: the same text, or the same
+    folder (a relative and an absolute path, a trailing slash, `package:<module>` and the folder it ships)."""
+    if a == b:
+        return True
+    if not a or not b:
+        return False
+    try:
+        pa, pb = Path(resolve_embedder_path(a)), Path(resolve_embedder_path(b))
+    except Exception:  # noqa: BLE001 - a name that no longer resolves is not the same model
+        return False
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+
+
 def cpu_has_bf16() -> bool:
     """True where the CPU runs bfloat16 matrix work natively (AVX-512 BF16 or AMX): there bf16 runs
     transformer models several times faster than fp32. Elsewhere bf16 is emulated and slower."""

@@ -39,7 +39,7 @@ from connectors.base import (
 )
 from retrieval.acl import AclPolicy
 from retrieval.chunking import chunk_document
-from retrieval.embedding import Embedder
+from retrieval.embedding import Embedder, same_embedder
 from retrieval.index import DocumentIndex, IndexUnavailable
 from retrieval.types import Chunk
 
@@ -125,7 +125,7 @@ class Indexer:
             total = None if incremental else getattr(connector, "estimate", lambda: None)()
             built_by = getattr(self.index, "embedder_name", lambda: None)()
             model = self.embedder.model_name
-            if built_by and built_by != model and not full and self.index.stats().chunks:
+            if built_by and not same_embedder(built_by, model) and not full and self.index.stats().chunks:
                 raise EmbedderChanged(
                     f"the index was built with embedder {built_by!r} but retrieval.embedding_model is {model!r}; "
                     "vectors of the two cannot be compared. Rebuild it: orgbot index --full "

@@ -254,6 +254,37 @@ def test_searching_with_another_embedder_than_the_index_was_built_with_says_how_
         open_index(load_settings(cfg))
 
 
+def test_the_same_embedder_named_by_another_path_serves_the_index_without_a_rebuild(tmp_path, monkeypatch):
+    # Built with models/retriever from the project folder; the config now names it by its absolute path (or
+    # the other way round): the same model, so search and incremental syncs go on; another model still stops.
+    from bot.runtime import open_index
+    from bot.settings import load_settings
+    from connectors.files import FilesConnector
+    from retrieval.index import IndexUnavailable
+    from retrieval.indexer import Indexer
+    from tests.fakes.embedder import HashingEmbedder
+
+    (tmp_path / "models" / "retriever").mkdir(parents=True)
+    (tmp_path / "models" / "other").mkdir()
+    (tmp_path / "wiki").mkdir()
+    (tmp_path / "wiki" / "vpn.md").write_text("# VPN\nImport the WireGuard profile.")
+    monkeypatch.chdir(tmp_path)
+    index = EmbeddedIndex(tmp_path / "index.db")
+    index.upsert(make_chunks("wiki:vpn", ["wireguard"]))
+    index.record_embedder("models/retriever")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"data_dir: {tmp_path}\nretrieval:\n  embedding_model: {tmp_path}/models/retriever\n")
+    open_index(load_settings(cfg))  # no IndexUnavailable
+
+    same = HashingEmbedder()
+    same.model_name = "./models/retriever/"
+    assert Indexer(index, same).sync(FilesConnector("wiki", tmp_path / "wiki")).ok
+
+    cfg.write_text(f"data_dir: {tmp_path}\nretrieval:\n  embedding_model: {tmp_path}/models/other\n")
+    with pytest.raises(IndexUnavailable, match="orgbot index --full"):
+        open_index(load_settings(cfg))
+
+
 # -- training the retriever ------------------------------------------------------------------------------
 
 def test_heading_pairs_skip_headings_that_say_nothing():
@@ -338,6 +369,26 @@ def test_a_reembedded_copy_has_the_new_embedders_vectors_and_leaves_the_index_al
     assert np.isclose(hit.score, float(expected @ query_vector), atol=1e-5)
     calls = other.calls
     assert reembed_copy(tmp_path / "index.db", dst, other) == dst and other.calls == calls  # reused, not redone
+
+
+def test_a_reembedded_copy_searches_keywords_with_the_engine_a_users_index_uses(tmp_path):
+    # The hybrid rows of `--embedder` compare embedders: their keyword list must come from the configured
+    # keyword engine (the Tantivy copy), as a user's index gets it, not from the FTS5 fallback.
+    from bot.evaluation.retrieval import open_reembedded
+    from retrieval import keywords
+    from tests.fakes.embedder import HashingEmbedder
+
+    if not keywords.available():
+        pytest.skip("tantivy is not installed")
+    src = EmbeddedIndex(tmp_path / "index.db")
+    src.upsert(make_chunks("wiki:vpn", ["wireguard profile", "sign in with AcmeID"]))
+    src.close()
+    other = HashingEmbedder(dim=32)
+    other.model_name = "tuned"
+    copy = open_reembedded(tmp_path / "index.db", tmp_path / "tuned.db", other, keyword_engine="tantivy")
+    assert copy.keyword_engine_state().startswith("Tantivy copy, current")
+    hits = copy.search(Query("wireguard", other.embed_query("wireguard")), 1, mode="bm25")
+    assert hits[0].chunk.id == "wiki:vpn#0"
 
 
 @pytest.mark.slow

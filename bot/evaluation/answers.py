@@ -22,6 +22,7 @@ passages given (`_retrieved`): generation can only cite what retrieval found.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -151,12 +152,18 @@ def _grid(values, step: float = 0.02) -> list[float]:
     return out
 
 
-def _cut(tau: float, observed: np.ndarray) -> float:
+def stored_cut(tau: float, observed) -> float:
     """The threshold to store for a fitted cut `tau`, which is an observed similarity (the lowest the cut lets
     through): halfway down to the next lower observed one. At `tau` itself, the question observed there (its
     similarity rounded to 4 places in the report) can fall on the wrong side when it is asked again."""
+    observed = np.asarray(observed, dtype=float)
     below = observed[observed < tau]
-    return round((tau + float(below.max())) / 2, 4) if below.size else round(tau, 4)
+    if not below.size:
+        return math.floor(tau * 1e4) / 1e4  # nothing observed below: round down, never past the question at tau
+    low = float(below.max())
+    mid = (tau + low) / 2
+    short = math.floor(mid * 1e4) / 1e4
+    return short if low < short <= tau else round(mid, 8)  # 4 places where they fall between the two
 
 
 def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResult],
@@ -212,11 +219,11 @@ def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResul
                 a, e = np.unravel_index(int(np.argmax(key)), key.shape)
                 if (int(answered_a[a, e]), int(refused_u[a, e])) > best_key:
                     best_key = (int(answered_a[a, e]), int(refused_u[a, e]))
-                    best = {"min_similarity": None if not tau_s else _cut(tau_s, sim),
-                            "unmatched_similarity": None if tau_m is None else _cut(tau_m, sim),
+                    best = {"min_similarity": None if not tau_s else stored_cut(tau_s, sim),
+                            "unmatched_similarity": None if tau_m is None else stored_cut(tau_m, sim),
                             "refusal_confidence": None if tau_p is None else round(tau_p, 3),
-                            "answer_similarity": None if taus_a[a] > 1 else _cut(float(taus_a[a]), sim),
-                            "extract_similarity": _cut(float(taus_e[e]), sim) if taus_e[e] else 0.0,
+                            "answer_similarity": None if taus_a[a] > 1 else stored_cut(float(taus_a[a]), sim),
+                            "extract_similarity": stored_cut(float(taus_e[e]), sim) if taus_e[e] else 0.0,
                             "answered": best_key[0],
                             "answerable": n_a, "unanswerable_refused": round(best_key[1] / n_u, 4) if n_u else 1.0}
     return best or {"min_similarity": None, "unmatched_similarity": None, "refusal_confidence": None,

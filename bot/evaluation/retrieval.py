@@ -289,6 +289,7 @@ def reembed_copy(src: Path, dst: Path, embedder, batch: int = 64,
 
     import numpy as np
 
+    from retrieval.embedding import same_embedder
     from retrieval.sqlite_index import EmbeddedIndex
     from retrieval.types import Chunk
 
@@ -298,7 +299,7 @@ def reembed_copy(src: Path, dst: Path, embedder, batch: int = 64,
 
     if dst.exists():
         done = EmbeddedIndex(dst)
-        if done.embedder_name() == embedder.model_name and count(dst) == count(src):
+        if same_embedder(done.embedder_name(), embedder.model_name) and count(dst) == count(src):
             return dst
         done.close()
         dst.unlink()
@@ -322,3 +323,14 @@ def reembed_copy(src: Path, dst: Path, embedder, batch: int = 64,
     conn.close()
     shutil.move(tmp, dst)
     return dst
+
+
+def open_reembedded(src: Path, dst: Path, embedder, **engine_options):
+    """`reembed_copy`, opened as a user's index opens (`engine_options`: the configured engine), with its
+    keyword copy (Tantivy) brought up to date: its hybrid rows then get their keyword list from the engine a
+    user's index searches, not from the FTS5 fallback."""
+    from retrieval.sqlite_index import EmbeddedIndex
+
+    copy = EmbeddedIndex(reembed_copy(src, dst, embedder), **engine_options)
+    copy.catch_up_keywords()
+    return copy

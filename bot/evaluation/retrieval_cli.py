@@ -73,6 +73,21 @@ def _open_set(settings, name: str, eval_dir: Path, reindex: bool, embedder):
     return qset, index, s, unanswerable
 
 
+def separating_cut(answerable: list[float], unanswerable: list[float]) -> tuple[float, float]:
+    """The cut on the best cosine that sorts the most questions right (answerable at or above it,
+    unanswerable below), stored as the fitted answering thresholds are (`stored_cut`: halfway down to the next
+    lower observed cosine), and its accuracy. Ties: the lower cut (answer rather than refuse)."""
+    from bot.evaluation.answers import stored_cut
+
+    observed = answerable + unanswerable
+    best = (0.0, -1.0)
+    for t in sorted(set(observed)):
+        acc = (sum(x >= t for x in answerable) + sum(x < t for x in unanswerable)) / len(observed)
+        if acc > best[1]:
+            best = (t, acc)
+    return stored_cut(best[0], observed), best[1]
+
+
 def _threshold(index, embedder, runs, unanswerable, configured: float) -> dict | None:
     """The cut on the best passage's cosine that best separates answerable from unanswerable questions
     (what `retrieval.min_similarity` is set from)."""
@@ -87,12 +102,8 @@ def _threshold(index, embedder, runs, unanswerable, configured: float) -> dict |
         hits = index.search(Query(q.question, embedder.embed_query(q.question), candidates=DEPTH), DEPTH,
                             mode="vector")
         none.append(max((c.vector_score for c in hits), default=0.0))
-    best = (0.0, -1.0)
-    for t in sorted({round(x, 3) for x in ok + none}):  # ties: the lower cut (answer rather than refuse)
-        acc = (sum(x >= t for x in ok) + sum(x < t for x in none)) / (len(ok) + len(none))
-        if acc > best[1]:
-            best = (t, acc)
-    return {"best_cut": best[0], "accuracy_at_best_cut": round(best[1], 3), "configured_min_similarity": configured,
+    cut, accuracy = separating_cut(ok, none)
+    return {"best_cut": cut, "accuracy_at_best_cut": round(accuracy, 3), "configured_min_similarity": configured,
             "answerable_kept_at_configured": round(sum(x >= configured for x in ok) / len(ok), 3),
             "unanswerable_refused_at_configured": round(sum(x < configured for x in none) / len(none), 3),
             "answerable_similarity_median": round(statistics.median(ok), 3),
@@ -194,9 +205,8 @@ def _compare_embedder(report: dict, model: str, names: list[str], opened: dict, 
     """Vector and hybrid rows for another embedder, on a copy of each set's index re-embedded with it."""
     import re
 
-    from bot.evaluation.retrieval import evaluate, fetch_runs, reembed_copy
+    from bot.evaluation.retrieval import evaluate, fetch_runs, open_reembedded
     from retrieval.embedding import Embedder
-    from retrieval.sqlite_index import EmbeddedIndex
 
     other = Embedder(model, batch_size=settings.retrieval.embedding_batch_size, dtype=settings.retrieval.embedding_dtype)
     label = Path(model).name or model
@@ -211,8 +221,7 @@ def _compare_embedder(report: dict, model: str, names: list[str], opened: dict, 
         dst = Path(src).with_name(f"index-{re.sub(r'[^A-Za-z0-9]+', '-', label)}.db")
         console.print(f"{name}: vectors by {escape(model)} in {dst}…")
         t = time.perf_counter()
-        reembed_copy(Path(src), dst, other)
-        copy = EmbeddedIndex(dst, **h.engine_options())
+        copy = open_reembedded(Path(src), dst, other, **h.engine_options())
         result = evaluate(copy, other, qset.questions, variants={"hybrid (configured)": configured},
                           runs=fetch_runs(copy, other, qset.questions))
         modes = report["sets"][qset.name]["modes"]
