@@ -37,8 +37,15 @@ def resolve_embedder_path(name: str, setting: str = "retrieval.embedding_model")
         return str(Path(import_model_package(name, setting).__file__).parent / "model")
     looks_local = name.startswith((".", "/", "~")) or os.sep in name and Path(name).expanduser().exists()
     if looks_local and not Path(name).expanduser().exists():
-        raise ModelNotFound(f"{setting} = {name!r}: no such folder. Point {setting} at a model folder or hub id.")
+        raise missing_model(name, setting, "no such folder")
     return str(Path(name).expanduser()) if looks_local else name
+
+
+def missing_model(name: str, setting: str = "retrieval.embedding_model", why: str = "no such folder") -> ModelNotFound:
+    """The error for a model name that loads from nowhere, with the fix (and the make target that fetches the
+    larger embedder, whose folder the README names)."""
+    fetch = " `make embedder-mpnet` makes it." if Path(name).name == "all-mpnet-base-v2" else ""
+    return ModelNotFound(f"{setting} = {name!r}: {why}.{fetch} Point {setting} at a model folder or hub id.")
 
 
 def same_embedder(a: str | None, b: str | None) -> bool:
@@ -96,7 +103,13 @@ class Embedder:
                 hf_logging.disable_progress_bar()
 
                 log.info("loading embedder", extra={"model": path})
-                model = SentenceTransformer(path, device=self.device or "cpu")
+                try:
+                    model = SentenceTransformer(path, device=self.device or "cpu")
+                except OSError as e:  # a hub id (or a relative path that is not there) that no cache holds
+                    if Path(path).exists():
+                        raise
+                    raise missing_model(self.model_name, why="no such folder, and no model of that name in the "
+                                        "local Hugging Face cache (the hub cannot be reached to fetch it)") from e
                 if self.dtype == "bf16":
                     import torch
 

@@ -39,7 +39,7 @@ from connectors.base import (
 )
 from retrieval.acl import AclPolicy
 from retrieval.chunking import chunk_document
-from retrieval.embedding import Embedder, same_embedder
+from retrieval.embedding import Embedder, ModelNotFound, same_embedder
 from retrieval.index import DocumentIndex, IndexUnavailable
 from retrieval.types import Chunk
 
@@ -174,6 +174,9 @@ class Indexer:
             log.info("sync failed", extra={"source": source}, exc_info=True)
         except EmbedderChanged as e:
             report.error = f"{e}. The index still serves the previous data."
+        except ModelNotFound as e:  # a config problem: the message says what to set
+            report.error = f"{e} The index still serves the previous data."
+            log.info("sync failed", extra={"source": source}, exc_info=True)
         except Exception as e:  # noqa: BLE001 - the report says what broke; the index is unchanged
             log.exception("sync failed", extra={"source": source})
             report.error = f"{type(e).__name__}: {e}. The index still serves the previous data."

@@ -75,6 +75,18 @@ def test_elasticsearch_down_is_one_message_with_the_fix_and_exit_1(tmp_path, cap
     assert ES_PASSWORD not in log
 
 
+def test_the_larger_embedder_configured_before_it_is_fetched_says_how_to_fetch_it(tmp_path, capsys, monkeypatch):
+    # The README's switch is one config line; the folder it names exists only after `make embedder-mpnet`.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as on a machine without the hub: nothing is fetched
+    for name in (str(tmp_path / "models" / "all-mpnet-base-v2"), "models/all-mpnet-base-v2"):  # as the README writes it
+        cfg = workspace(tmp_path, retrieval={"embedding_model": name})
+        code, out, err = orgbot(capsys, monkeypatch, "--config", str(cfg), "index")
+        text = out + err
+        assert code == 1 and "Traceback" not in text and "huggingface.co" not in text
+        assert "no such folder" in text and "make embedder-mpnet" in text
+
+
 class _Refuses(BaseHTTPRequestHandler):
     """An Elasticsearch that rejects every credential (401), as a cluster with security on does."""
 
