@@ -490,9 +490,10 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     config): their message says how, so they get that one line and no traceback."""
     from bot.answering.generator import GeneratorError
     from connectors.base import SourceUnavailable
+    from retrieval.embedding import ModelNotFound
     from retrieval.index import IndexUnavailable
 
-    return ConfigError, IndexUnavailable, GeneratorError, SourceUnavailable
+    return ConfigError, IndexUnavailable, GeneratorError, SourceUnavailable, ModelNotFound
 
 
 def entry() -> None:

@@ -85,6 +85,10 @@ def test_the_larger_embedder_configured_before_it_is_fetched_says_how_to_fetch_i
         text = out + err
         assert code == 1 and "Traceback" not in text and "huggingface.co" not in text
         assert "no such folder" in text and "make embedder-mpnet" in text
+    code, out, err = orgbot(capsys, monkeypatch, "--config", str(cfg), "ask", "how do I set up the VPN?")
+    text = out + err
+    assert code == 1 and "Traceback" not in text and "unexpected" not in text
+    assert "no such folder" in text and "make embedder-mpnet" in text
 
 
 class _Refuses(BaseHTTPRequestHandler):
