@@ -132,16 +132,6 @@ def test_a_fitted_cut_keeps_the_question_it_was_fitted_to_keep_when_it_is_asked_
     assert 0.41 < fit["min_similarity"] < 0.45176
 
 
-def test_the_retrieval_eval_finds_a_cut_between_cosines_closer_than_its_rounding():
-    # An answerable question's best cosine 0.61267, an unanswerable one's 0.6124: only a cut between them
-    # sorts both right; cuts rounded to 3 places (0.612, 0.613) answer both or refuse both.
-    from bot.evaluation.retrieval_cli import separating_cut
-
-    cut, accuracy = separating_cut([0.61267, 0.7], [0.6124, 0.3])
-    assert accuracy == 1.0
-    assert 0.6124 < cut <= 0.61267
-
-
 def test_a_stored_cut_never_lands_above_the_question_it_lets_through():
     # The lowest question observed: rounding 0.45176 to 4 places (0.4518) would refuse it when asked again.
     assert ev.stored_cut(0.45176, [0.45176, 0.6]) <= 0.45176

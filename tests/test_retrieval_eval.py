@@ -216,6 +216,16 @@ def test_eval_retrieval_unknown_set_says_what_to_pass(workspace):
     assert "python-faq" in result.output and "Traceback" not in result.output
 
 
+def test_the_retrieval_eval_finds_a_cut_between_cosines_closer_than_its_rounding():
+    # An answerable question's best cosine 0.61267, an unanswerable one's 0.6124: only a cut between them
+    # sorts both right; cuts rounded to 3 places (0.612, 0.613) answer both or refuse both.
+    from bot.evaluation.retrieval_cli import separating_cut
+
+    cut, accuracy = separating_cut([0.61267, 0.7], [0.6124, 0.3])
+    assert accuracy == 1.0
+    assert 0.6124 < cut <= 0.61267
+
+
 # -- the index knows which embedder built it -------------------------------------------------------------
 
 def test_changing_the_embedder_asks_for_a_full_rebuild_and_the_old_index_keeps_serving(tmp_path):

@@ -154,8 +154,9 @@ def _grid(values, step: float = 0.02) -> list[float]:
 
 def stored_cut(tau: float, observed) -> float:
     """The threshold to store for a fitted cut `tau`, which is an observed similarity (the lowest the cut lets
-    through): halfway down to the next lower observed one. At `tau` itself, the question observed there (its
-    similarity rounded to 4 places in the report) can fall on the wrong side when it is asked again."""
+    through): halfway down to the next lower observed one, rounded down to 4 places (more where the two are
+    closer than that); `tau` rounded down when nothing lies below. At `tau` itself, the question observed there
+    (its similarity rounded to 4 places in the report) can fall on the wrong side when it is asked again."""
     observed = np.asarray(observed, dtype=float)
     below = observed[observed < tau]
     if not below.size:
