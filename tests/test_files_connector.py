@@ -173,3 +173,22 @@ def test_a_list_of_links_is_navigation_and_a_page_of_only_links_is_empty_not_bro
     assert "because of caching" in page and "- then restart the worker" in page  # a list with content stays
     assert "feature 5" not in page
     assert "- Person 5" in page and "- desk11@example.com" in page  # short lists and contacts are content
+
+
+def test_an_html_pages_title_leaves_out_the_site_name_its_h1_does_not_have():
+    # Sphinx, MkDocs and most wikis title every page "<page> — <site>": the site name in every chunk's
+    # title is the same words in every passage the embedder reads (and every source line a reply shows).
+    from connectors.files.parsers import parse_html
+
+    def title(head: str, h1: str) -> str | None:
+        return parse_html(f"<html><head><title>{head}</title></head><body><h1>{h1}</h1><p>Body text.</p>"
+                          "</body></html>").title
+
+    assert title("Programming FAQ — Python 3.11.2 documentation",
+                 'Programming FAQ<a class="headerlink" href="#x">¶</a>') == "Programming FAQ"
+    assert title("VPN Setup | Acme Wiki", "VPN Setup") == "VPN Setup"
+    assert title("Toronto Office", "Toronto Office") == "Toronto Office"
+    # Kept whole where the h1 does not say where the page's own title ends.
+    assert title("git-add(1)", "git-add(1) Manual Page") == "git-add(1)"
+    assert title("Release notes - 2024", "Welcome") == "Release notes - 2024"
+    assert title("C++ — the basics", "C") == "C++ — the basics"

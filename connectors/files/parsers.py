@@ -192,6 +192,19 @@ def _is_link_list(lst, min_items: int = 10) -> bool:
     return pure >= 0.9 * len(items)
 
 
+_SITE_SEPARATOR = re.compile(r"\s+[—–|·»:-]\s+\S")
+
+
+def _without_site_name(title: str, h1: str) -> str:
+    """A page's <title> without the site name most sites add to it ("Programming FAQ — Python 3.11.2
+    documentation", "VPN Setup | Acme Wiki"): cut where the page's own <h1> ends, when a separator follows it
+    there. Without that confirmation from the h1 the title is kept whole."""
+    title_words, h1_words = " ".join(title.split()), " ".join(h1.split())
+    if h1_words and title_words.startswith(h1_words) and _SITE_SEPARATOR.match(title_words[len(h1_words):]):
+        return h1_words
+    return title
+
+
 def parse_html(text: str, drop: str = "") -> Parsed:
     """`drop`: a CSS selector of more boilerplate to remove (a wiki's edit links, footnote markers)."""
     import warnings
@@ -224,8 +237,8 @@ def parse_html(text: str, drop: str = "") -> Parsed:
         br.replace_with(_LINE_BREAK)
     root = soup.find("main") or soup.find("article") or soup.body or soup
     h1 = root.find("h1")
-    if h1 and not title:
-        title = h1.get_text(" ", strip=True)
+    if h1:
+        title = _without_site_name(title, h1.get_text(" ", strip=True)) if title else h1.get_text(" ", strip=True)
     owned = _own_text(root)
     b = _SectionBuilder()
     bullet = None  # a list item whose text is all in its paragraphs: the first of them gets its "- "
