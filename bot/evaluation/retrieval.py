@@ -299,9 +299,10 @@ def reembed_copy(src: Path, dst: Path, embedder, batch: int = 64,
 
     if dst.exists():
         done = EmbeddedIndex(dst)
-        if same_embedder(done.embedder_name(), embedder.model_name) and count(dst) == count(src):
-            return dst
+        reusable = same_embedder(done.embedder_name(), embedder.model_name) and count(dst) == count(src)
         done.close()
+        if reusable:
+            return dst
         dst.unlink()
     tmp = dst.with_suffix(".partial")
     tmp.unlink(missing_ok=True)

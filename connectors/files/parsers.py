@@ -238,7 +238,8 @@ def parse_html(text: str, drop: str = "") -> Parsed:
     root = soup.find("main") or soup.find("article") or soup.body or soup
     h1 = root.find("h1")
     if h1:
-        title = _without_site_name(title, h1.get_text(" ", strip=True)) if title else h1.get_text(" ", strip=True)
+        page = h1.get_text(" ", strip=True)
+        title = _without_site_name(title, page) if title else page
     owned = _own_text(root)
     b = _SectionBuilder()
     bullet = None  # a list item whose text is all in its paragraphs: the first of them gets its "- "
