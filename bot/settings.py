@@ -214,6 +214,11 @@ class AnswerSettings(BaseModel):
     focus_rank_weight: float = Field(
         0.05, ge=0, le=1, description="how much the retriever's order counts in the focus score (per unit of "
         "ln(rank)); it also picks the passage quoted when nothing generated is kept")
+    focus_embedder: str | None = Field(
+        None, description="a second, larger sentence-transformers model (a folder or hub id; config.yaml: "
+        "models/all-mpnet-base-v2, fetched by `make install`) that judges which passage answers: its closest "
+        "sentence and whole-passage similarity join the retriever's similarity in the focus score. About 0.6 s "
+        "per answer on 2 cores; the index is not rebuilt. null = the retriever's embedder alone")
     refocus_closeness: float | None = Field(
         None, ge=0, le=1, description="when the focus check finds an answer written from the wrong passage, and the "
         "right one's closest sentence is at least this similar to the question, the answer is written again from "

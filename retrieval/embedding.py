@@ -81,8 +81,9 @@ def choose_dtype(setting: str, device: str) -> str:
 
 class Embedder:
     def __init__(self, model: str = DEFAULT_EMBEDDER, batch_size: int = 32, device: str | None = None,
-                 dtype: str = "fp32"):
+                 dtype: str = "fp32", setting: str = "retrieval.embedding_model"):
         self.model_name = model
+        self.setting = setting  # what an error about the model names: where the user set it
         self.batch_size = batch_size
         self.device = device
         # bf16 (or auto: bf16 where the CPU has it natively) embeds ~10x faster on such CPUs; vectors differ
@@ -94,7 +95,7 @@ class Embedder:
     def warm_up(self):
         with self._lock:
             if self._model is None:
-                path = resolve_embedder_path(self.model_name)
+                path = resolve_embedder_path(self.model_name, self.setting)
                 if Path(path).exists():
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 from sentence_transformers import SentenceTransformer
@@ -108,8 +109,8 @@ class Embedder:
                 except OSError as e:  # a hub id (or a relative path that is not there) that no cache holds
                     if Path(path).exists():
                         raise
-                    raise missing_model(self.model_name, why="no such folder, and no model of that name in the "
-                                        "local Hugging Face cache (the hub cannot be reached to fetch it)") from e
+                    raise missing_model(self.model_name, self.setting, why="no such folder, and no model of that "
+                                        "name in the local Hugging Face cache (the hub cannot be reached to fetch it)") from e
                 if self.dtype == "bf16":
                     import torch
 

@@ -323,3 +323,28 @@ def test_an_answer_from_a_passage_less_likely_to_answer_is_replaced_by_the_openi
         assert ans.mode == "extractive" and ans.text == f"{PARKING[:-1]} [1]."
     else:  # its sentence is less close, but the retriever found the bikes page closer as a whole: the answer stands
         assert ans.mode == "generated" and ans.text == "Bikes can go in the basement for free [2]."
+
+
+class _ConceptJudge:
+    """A larger embedder's view, reduced to what the test needs: it knows a bicycle is a bike."""
+
+    def embed(self, texts):
+        import numpy as np
+
+        return np.array([[1.0, 0.0] if any(w in t.lower() for w in ("bike", "bicycle")) else [0.0, 1.0]
+                         for t in texts])
+
+
+@pytest.mark.parametrize("judge", [None, _ConceptJudge()])
+def test_a_focus_embedder_that_sees_which_passage_answers_keeps_the_answer_from_it(judge):
+    # The retriever's embedder reads words: "bicycle" is not "bikes", and the parking page came first. The
+    # answer the model wrote from the bikes page is overruled without a judge, and kept with one that knows.
+    hits = [_hit("Parking", PARKING, 0.62), _hit("Bikes", BIKES, 0.41)]
+    gen = ScriptedGenerator("Bikes can go in the basement for free [2].")
+    ans = Answerer(_FixedIndex(hits), HashingEmbedder(), gen, top_k=2, min_similarity=0.2,
+                   focus_embedder=judge).answer("where can I leave my bicycle?")
+    if judge is None:
+        assert ans.mode == "extractive" and [c.title for c in ans.citations] == ["Parking"]
+    else:
+        assert ans.mode == "generated" and ans.text == "Bikes can go in the basement for free [2]."
+        assert [c.title for c in ans.citations] == ["Bikes"]

@@ -91,6 +91,19 @@ def test_the_larger_embedder_configured_before_it_is_fetched_says_how_to_fetch_i
     assert "no such folder" in text and "make embedder-mpnet" in text
 
 
+def test_a_focus_embedder_configured_before_it_is_fetched_names_its_setting_before_answering(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = workspace(tmp_path, answering={"focus_embedder": "models/all-mpnet-base-v2"})
+    code, out, err = orgbot(capsys, monkeypatch, "--config", str(cfg), "ask", "how do I set up the VPN?")
+    text = out + err
+    assert code == 1 and "Traceback" not in text and "unexpected" not in text
+    assert "answering.focus_embedder" in text and "no such folder" in text and "make embedder-mpnet" in text
+    assert "answering.focus_embedder: null" in text  # or go without it
+    assert "retrieval.embedding_model" not in text  # the retriever's embedder is fine: the message says which
+
+
 class _Refuses(BaseHTTPRequestHandler):
     """An Elasticsearch that rejects every credential (401), as a cluster with security on does."""
 

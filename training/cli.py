@@ -327,7 +327,8 @@ def eval_answers(
                         "min_similarity": settings.retrieval.min_similarity,
                         "answer_similarity": a.answer_similarity, "extract_similarity": a.extract_similarity,
                         "grounding": a.grounding, "dtype": settings.generation.dtype,
-                        "refusal_confidence": a.refusal_confidence, "unmatched_similarity": a.unmatched_similarity}
+                        "refusal_confidence": a.refusal_confidence, "unmatched_similarity": a.unmatched_similarity,
+                        "focus_embedder": a.focus_embedder}
     js, png = ev.write(report, Path(out), name or set_name,
                        f"orgbot eval answers --set {set_name}: {len(questions)} questions")
     Console().print(ev.table(report))

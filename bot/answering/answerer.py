@@ -172,7 +172,7 @@ class Answerer:
         refusal_confidence: float | None = None, style: Style | None = None, focus_margin: float | None = 0.05,
         focus_rank_weight: float = 0.05,
         refocus_closeness: float | None = None, unmatched_similarity: float | None = None,
-        passages_per_section: int | None = 1,
+        passages_per_section: int | None = 1, focus_embedder=None,
     ):
         self.index = index
         self.embedder = embedder
@@ -206,6 +206,8 @@ class Answerer:
         # ln(rank)) is this much below the best passage's is replaced by a quote of that one (None: never).
         self.focus_margin = focus_margin
         self.focus_rank_weight = focus_rank_weight
+        # A second, larger embedder that judges which passage answers (`focus_scores`); None: the retriever's.
+        self.focus_embedder = focus_embedder
         # Off target, and the closer passage's closest sentence is at least this similar to the question: the
         # answer is written again from that passage alone before it is quoted (None: never).
         self.refocus_closeness = refocus_closeness
@@ -362,7 +364,8 @@ class Answerer:
     def _focus(self, question: str, passages: Sequence[ScoredChunk]) -> list[float]:
         """Each passage's focus score (`focus_scores`): how likely it is the one that answers."""
         return focus_scores(question, [p.chunk.text for p in passages], similarities=[p.vector_score for p in passages],
-                            embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight)
+                            embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight,
+                            judge=getattr(self.focus_embedder, "embed", None))
 
     def _off_target(self, scores: Sequence[float], cited: Sequence[int]) -> int | None:
         """The number of the passage most likely to answer when the answer cites none within `focus_margin`

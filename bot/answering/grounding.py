@@ -323,27 +323,53 @@ def _closeness(question: str, sentences: Sequence[str], embed: Embed | None) -> 
     return np.array([len(q & content_stems(s)) / (len(q) or 1) for s in sentences])
 
 
-def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | None = None) -> list[float]:
-    """For each passage, how close its closest quotable sentence is to the question (0 when it has none)."""
-    pool = [(n, s) for n, p in enumerate(passages) if not steering(p) for _, s in _quotable(p)]
-    best = [0.0] * len(passages)
-    if pool:
-        for (n, _), score in zip(pool, _closeness(question, [s for _, s in pool], embed), strict=True):
-            best[n] = max(best[n], float(score))
+def _sentence_pool(passages: Sequence[str]) -> list[tuple[int, str]]:
+    """(passage index, sentence) for every quotable sentence of the passages that do not steer the bot."""
+    return [(n, s) for n, p in enumerate(passages) if not steering(p) for _, s in _quotable(p)]
+
+
+def _best_per_passage(pool: Sequence[tuple[int, str]], scores, count: int) -> list[float]:
+    best = [0.0] * count
+    for (n, _), score in zip(pool, scores, strict=True):
+        best[n] = max(best[n], float(score))
     return best
 
 
+def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | None = None) -> list[float]:
+    """For each passage, how close its closest quotable sentence is to the question (0 when it has none)."""
+    pool = _sentence_pool(passages)
+    if not pool:
+        return [0.0] * len(passages)
+    return _best_per_passage(pool, _closeness(question, [s for _, s in pool], embed), len(passages))
+
+
+def judged_closeness(question: str, passages: Sequence[str], judge: Embed) -> tuple[list[float], list[float]]:
+    """A second embedder's view of the passages: each passage's closest sentence's closeness to the question
+    (as `passage_closeness`) and the whole passage's similarity to it. Sentences and passages are embedded
+    apart: in one batch every sentence would be padded to a passage's length (about twice the time)."""
+    pool = _sentence_pool(passages)
+    vecs = judge([question, *passages])
+    whole = [float(x) for x in vecs[1:] @ vecs[0]]
+    if not pool:
+        return [0.0] * len(passages), whole
+    return _best_per_passage(pool, judge([s for _, s in pool]) @ vecs[0], len(passages)), whole
+
+
 def focus_scores(question: str, passages: Sequence[str], *, similarities: Sequence[float | None] = (),
-                 embed: Embed | None = None, rank_weight: float = 0.05) -> list[float]:
+                 embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None) -> list[float]:
     """How likely each passage is the one that answers the question: its closest sentence's closeness to the
     question, plus the retriever's similarity for the whole passage, less `rank_weight` × ln(rank) (the
-    retriever's order breaks near-ties). A passage that steers the bot, or has nothing to quote, scores -inf.
-    These signals together pick the answering passage more often than the model does (README: "The passage
-    most likely to answer")."""
-    closeness = passage_closeness(question, passages, embed=embed)
+    retriever's order breaks near-ties). With a `judge` (a second, larger embedder: `answering.focus_embedder`)
+    the closeness is the judge's, and the judge's similarity for the whole passage is added. A passage that
+    steers the bot, or has nothing to quote, scores -inf. These signals together pick the answering passage
+    more often than the model does (README: "The passage most likely to answer")."""
+    if judge is not None:
+        closeness, judged = judged_closeness(question, passages, judge)
+    else:
+        closeness, judged = passage_closeness(question, passages, embed=embed), [0.0] * len(passages)
     sims = list(similarities) + [None] * (len(passages) - len(similarities))
-    return [-math.inf if steering(p) or not _quotable(p) else c + (s or 0.0) - rank_weight * math.log(n)
-            for n, (p, c, s) in enumerate(zip(passages, closeness, sims, strict=True), start=1)]
+    return [-math.inf if steering(p) or not _quotable(p) else c + j + (s or 0.0) - rank_weight * math.log(n)
+            for n, (p, c, j, s) in enumerate(zip(passages, closeness, judged, sims, strict=True), start=1)]
 
 
 def likeliest(scores: Sequence[float]) -> int | None:
