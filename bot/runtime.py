@@ -110,9 +110,15 @@ def make_generator(settings: Settings, adapter: str | None = "config") -> Genera
                                  output_vocabulary=g.output_vocabulary, decode_weights=g.decode_weights)
 
 
+_FROM_SETTINGS = object()
+
+
 def make_answerer(settings: Settings, *, generator: Generator | None = None, embedder=None,
-                  index: DocumentIndex | None = None, adapter: str | None = "config") -> Answerer:
-    judge = make_focus_embedder(settings)
+                  index: DocumentIndex | None = None, adapter: str | None = "config",
+                  focus_embedder=_FROM_SETTINGS) -> Answerer:
+    """`focus_embedder`: a judge already loaded by `make_focus_embedder`, shared by several answerers
+    (the eval's arms); by default the one `answering.focus_embedder` names is loaded."""
+    judge = make_focus_embedder(settings) if focus_embedder is _FROM_SETTINGS else focus_embedder
     generator = generator or make_generator(settings, adapter)
     has_adapter = bool(getattr(generator, "adapter", None))
     few_shot = {"always": True, "never": False}.get(settings.generation.few_shot, not has_adapter)

@@ -233,7 +233,7 @@ def eval_answers(
         load_jsonl,
         sample_questions,
     )
-    from bot.runtime import SyncRunner, make_answerer, make_generator
+    from bot.runtime import SyncRunner, make_answerer, make_focus_embedder, make_generator
     from bot.settings import SourceSettings, StyleSettings
 
     settings = _settings()
@@ -299,9 +299,13 @@ def eval_answers(
             generators[kind] = make_generator(settings, tuned_adapter if kind == "tuned" else "none")
         return generators[kind]
 
+    judges: list = []  # the passage judge, loaded once for every RAG arm
+
     def answerer(kind: str):
+        if not judges:
+            judges.append(make_focus_embedder(settings))
         return make_answerer(settings, generator=generator(kind), embedder=runner.embedder, index=index,
-                             adapter=tuned_adapter if kind == "tuned" else "none")
+                             adapter=tuned_adapter if kind == "tuned" else "none", focus_embedder=judges[0])
 
     def relevant_text(q) -> str:
         """The answering sections' text (what a closed-book answer is checked against)."""
