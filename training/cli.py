@@ -286,6 +286,8 @@ def eval_answers(
     except DatasetError as e:
         raise _fail(str(e)) from None
     questions = ev.pick(questions, limit)
+    # The passage judge, loaded once for every RAG arm, and before anything runs: a missing model is told first.
+    judge = make_focus_embedder(settings) if any(a.endswith("+RAG") for a in chosen_arms) else None
     runner = SyncRunner(settings)
     console.print(f"Indexing {', '.join(settings.sources)} (unchanged documents are skipped)…")
     reports = runner.sync_sources()
@@ -299,13 +301,9 @@ def eval_answers(
             generators[kind] = make_generator(settings, tuned_adapter if kind == "tuned" else "none")
         return generators[kind]
 
-    judges: list = []  # the passage judge, loaded once for every RAG arm
-
     def answerer(kind: str):
-        if not judges:
-            judges.append(make_focus_embedder(settings))
         return make_answerer(settings, generator=generator(kind), embedder=runner.embedder, index=index,
-                             adapter=tuned_adapter if kind == "tuned" else "none", focus_embedder=judges[0])
+                             adapter=tuned_adapter if kind == "tuned" else "none", focus_embedder=judge)
 
     def relevant_text(q) -> str:
         """The answering sections' text (what a closed-book answer is checked against)."""
