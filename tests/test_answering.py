@@ -348,3 +348,30 @@ def test_a_focus_embedder_that_sees_which_passage_answers_keeps_the_answer_from_
     else:
         assert ans.mode == "generated" and ans.text == "Bikes can go in the basement for free [2]."
         assert [c.title for c in ans.citations] == ["Bikes"]
+
+
+LUNCH = "Lunch is served at noon in the canteen. Vegetarian dishes are marked green."
+
+
+class _CountingJudge(_ConceptJudge):
+    def __init__(self):
+        self.seen = []
+
+    def embed(self, texts):
+        self.seen += list(texts)
+        return super().embed(texts)
+
+
+@pytest.mark.parametrize(("depth", "expected"), [(0, "Parking"), (2, "Parking"), (3, "Bikes")])
+def test_the_passage_judge_reranks_the_first_sections_so_the_one_that_answers_is_given(depth, expected):
+    # One passage is given. The retriever put the bikes page third: reranking the first three sections
+    # brings it to the generator; reranking only the first two (or none) leaves the parking page.
+    hits = [_hit("Parking", PARKING, 0.62), _hit("Lunch", LUNCH, 0.5), _hit("Bikes", BIKES, 0.41)]
+    judge = _CountingJudge()
+    ans = Answerer(_FixedIndex(hits), HashingEmbedder(), ScriptedGenerator("Bikes can go in the basement for free [1]."),
+                   top_k=1, min_similarity=0.2, focus_embedder=judge, rerank_depth=depth).answer(
+        "where can I leave my bicycle?")
+    assert [c.title for c in ans.citations] == [expected]
+    assert (ans.mode == "generated") == (expected == "Bikes")
+    # the focus score reuses the judge's similarity from the reranking: no passage is embedded twice
+    assert max(judge.seen.count(h.chunk.text) for h in hits) == 1

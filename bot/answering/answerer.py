@@ -24,6 +24,7 @@ from bot.answering.language import detect as detect_language
 from bot.answering.language import name as language_name
 from bot.answering.prompt import REFUSAL_TEXT, PromptPassage, Turn, build_messages
 from retrieval.index import DocumentIndex
+from retrieval.rerank import SectionReranker
 from retrieval.types import Query, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,8 @@ class Answerer:
         refusal_confidence: float | None = None, style: Style | None = None, focus_margin: float | None = 0.05,
         focus_rank_weight: float = 0.05,
         refocus_closeness: float | None = None, unmatched_similarity: float | None = None,
-        passages_per_section: int | None = 1, focus_embedder=None,
+        passages_per_section: int | None = 1, focus_embedder=None, rerank_depth: int = 0,
+        rerank_rank_weight: float = 0.1,
     ):
         self.index = index
         self.embedder = embedder
@@ -208,6 +210,9 @@ class Answerer:
         self.focus_rank_weight = focus_rank_weight
         # A second, larger embedder that judges which passage answers (`focus_scores`); None: the retriever's.
         self.focus_embedder = focus_embedder
+        # The judge also reorders hybrid search's first `rerank_depth` sections (`SectionReranker`); 0: off.
+        self.reranker = SectionReranker(focus_embedder.embed, rerank_depth, rerank_rank_weight) \
+            if focus_embedder is not None and rerank_depth else None
         # Off target, and the closer passage's closest sentence is at least this similar to the question: the
         # answer is written again from that passage alone before it is quoted (None: never).
         self.refocus_closeness = refocus_closeness
@@ -240,10 +245,15 @@ class Answerer:
         k = k or self.top_k
         query = Query(text=text, vector=vector, sources=sources, principals=principals,
                       candidates=max(self.candidates, k * 4))
-        if not self.passages_per_section:
+        if not self.passages_per_section and not self.reranker:
             return self.index.search(query, k)
+        hits = self.index.search(query, max(k, self.reranker.depth if self.reranker else 0) * 4)
+        if self.reranker:
+            hits = self.reranker(text, hits)
+        if not self.passages_per_section:
+            return hits[:k]
         kept, per_section = [], Counter()
-        for hit in self.index.search(query, k * 4):
+        for hit in hits:
             section = (hit.chunk.document_id, hit.chunk.heading)
             if per_section[section] < self.passages_per_section:
                 per_section[section] += 1
@@ -361,11 +371,14 @@ class Answerer:
             organisation=self.organisation,
         )
 
-    def _focus(self, question: str, passages: Sequence[ScoredChunk]) -> list[float]:
-        """Each passage's focus score (`focus_scores`): how likely it is the one that answers."""
+    def _focus(self, question: str, passages: Sequence[ScoredChunk], reuse: bool = True) -> list[float]:
+        """Each passage's focus score (`focus_scores`): how likely it is the one that answers. With `reuse`
+        (the passages were reranked for this question alone, not a thread's), the judge's similarities from
+        the reranking are not computed again."""
         return focus_scores(question, [p.chunk.text for p in passages], similarities=[p.vector_score for p in passages],
                             embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight,
-                            judge=getattr(self.focus_embedder, "embed", None))
+                            judge=getattr(self.focus_embedder, "embed", None),
+                            judged=[p.judge_score for p in passages] if reuse else ())
 
     def _off_target(self, scores: Sequence[float], cited: Sequence[int]) -> int | None:
         """The number of the passage most likely to answer when the answer cites none within `focus_margin`
@@ -424,7 +437,7 @@ class Answerer:
             text = result.text
         text, cited = validate_citations(text, len(passages))
         mode = "generated"
-        scores = self._focus(question, passages) if self.grounding and (not cited or self.focus_margin is not None) \
+        scores = self._focus(question, passages, reuse=not history) if self.grounding and (not cited or self.focus_margin is not None) \
             else []
         texts = [p.chunk.text for p in passages]
         embed = getattr(self.embedder, "embed", None)

@@ -166,10 +166,11 @@ def fused_units(run: Run, params: FusionParams, candidates: int, k: int = DEPTH)
 
 
 def evaluate(index, embedder, questions: Sequence[EvalQuestion], *,
-             variants: dict[str, tuple[FusionParams, int, float]], runs: list[Run] | None = None) -> dict:
+             variants: dict[str, tuple], runs: list[Run] | None = None) -> dict:
     """Quality and latency of BM25, vector, and each hybrid variant (name -> fusion, candidates per retriever,
-    long-section penalty). Hybrid goes through `index.search` as the product calls it, with that fusion and
-    penalty set on the index; latency includes the query embedding where the mode needs one."""
+    long-section penalty, and optionally a reranker of the hits, `SectionReranker`). Hybrid goes through
+    `index.search` as the product calls it, with that fusion and penalty set on the index; latency includes
+    the query embedding where the mode needs one, and the reranking."""
     runs = runs if runs is not None else fetch_runs(index, embedder, questions)
     rows: dict[str, list[dict]] = {"bm25": [], "vector": [], **{v: [] for v in variants}}
     latency: dict[str, list[float]] = {m: [] for m in rows}
@@ -180,13 +181,15 @@ def evaluate(index, embedder, questions: Sequence[EvalQuestion], *,
         latency["vector"].append(run.ms["embed"] + run.ms["vector"])
     saved = index.fusion
     try:
-        for name, (params, candidates, penalty) in variants.items():
+        for name, (params, candidates, penalty, *reranker) in variants.items():
             index.fusion = params
             with section_penalty(index, penalty):
                 for run in runs:
                     q = Query(run.question.question, run.query_vector, candidates=candidates)
                     t0 = time.perf_counter()
                     hybrid = index.search(q, DEPTH, mode="hybrid")
+                    if reranker and reranker[0]:
+                        hybrid = reranker[0](run.question.question, hybrid)
                     latency[name].append(run.ms["embed"] + (time.perf_counter() - t0) * 1e3)
                     rows[name].append(score(run.question, rollup(run.question, hybrid)))
     finally:

@@ -110,6 +110,9 @@ def _threshold(index, embedder, runs, unanswerable, configured: float) -> dict |
             "unanswerable_similarity_median": round(statistics.median(none), 3)}
 
 
+RERANKED = "hybrid (configured) + rerank"
+
+
 def eval_retrieval(
     sets: Annotated[list[str] | None, typer.Option(
         "--set", help="python-faq, sample, dev-faq, or a JSONL file of questions; repeat for more")] = None,
@@ -138,8 +141,9 @@ def eval_retrieval(
         fit_hybrid,
         with_section_penalty,
     )
-    from bot.runtime import make_embedder
+    from bot.runtime import make_embedder, make_focus_embedder
     from retrieval.fusion import PLAIN_RRF, FusionParams
+    from retrieval.rerank import SectionReranker
     from training.cli import _settings
 
     settings = _settings()
@@ -155,6 +159,9 @@ def eval_retrieval(
     variants = {"hybrid (plain RRF)": (PLAIN_RRF, 50, 0.0), "hybrid (configured)": configured}
     if r.hybrid.section_penalty:
         variants["hybrid (configured, no section penalty)"] = (r.hybrid.params(), r.candidates, 0.0)
+    judge = make_focus_embedder(settings) if r.rerank_depth else None
+    if judge is not None:  # what the product answers from: the passage judge reorders the first sections
+        variants[RERANKED] = (*configured, SectionReranker(judge.embed, r.rerank_depth, r.rerank_rank_weight))
     opened, runs = {}, {}
     t0 = time.perf_counter()
     try:
@@ -166,6 +173,9 @@ def eval_retrieval(
         raise _fail(str(e)) from None
     report: dict = {"embedding_model": r.embedding_model,
                     "configured": {**r.hybrid.model_dump(), "candidates": r.candidates}, "sets": {}}
+    if judge is not None:
+        report["rerank"] = {"judge": settings.answering.focus_embedder, "depth": r.rerank_depth,
+                            "rank_weight": r.rerank_rank_weight}
     if fit:
         fields = fit_field_weights({n: opened[n][1] for n in fit_names}, {n: opened[n][0].questions for n in fit_names})
         console.print(f"Fitting the fusion and the long-section penalty on {', '.join(fit_names)}…")
