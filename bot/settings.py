@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources import YamlConfigSettingsSource
 
@@ -322,6 +322,14 @@ class Settings(BaseSettings):
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=_CURRENT_YAML))
         return tuple(sources)
 
+    @model_validator(mode="after")
+    def _rerank_has_a_judge(self) -> Settings:
+        if self.retrieval.rerank_depth and not self.answering.focus_embedder:
+            raise ValueError(f"retrieval.rerank_depth is {self.retrieval.rerank_depth}, but answering.focus_embedder "
+                             "(the model that reranks) is not set: set it, e.g. models/all-mpnet-base-v2 (make "
+                             "embedder-mpnet), or set retrieval.rerank_depth: 0")
+        return self
+
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
@@ -413,6 +421,9 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
     except ValidationError as e:
         lines = []
         for err in e.errors():
+            if not err["loc"]:  # a rule between settings: its message names them
+                lines.append(f"  {err['msg'].removeprefix('Value error, ')}. Fix it in {path}.")
+                continue
             field = ".".join(str(p) for p in err["loc"])
             env = "ORGBOT_" + "__".join(str(p) for p in err["loc"]).upper()
             got = err.get("input")

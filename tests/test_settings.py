@@ -30,6 +30,17 @@ def test_unknown_key_and_broken_yaml_are_clear(tmp_path):
         load_settings(cfg)
 
 
+def test_reranking_without_a_judge_to_rerank_with_says_what_to_set(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("retrieval:\n  rerank_depth: 8\nanswering:\n  focus_embedder: null\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg)
+    message = str(e.value)
+    assert "answering.focus_embedder" in message and "rerank_depth: 0" in message and "ORGBOT_." not in message
+    cfg.write_text("retrieval:\n  rerank_depth: 8\nanswering:\n  focus_embedder: models/all-mpnet-base-v2\n")
+    assert load_settings(cfg).retrieval.rerank_depth == 8
+
+
 def test_slack_tokens_from_conventional_env_are_secret(tmp_path, monkeypatch):
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
     s = load_settings()
