@@ -3,8 +3,10 @@
 Hybrid search ranks chunks with MiniLM and BM25; a larger bi-encoder (all-mpnet-base-v2 by default) sees
 better which section answers. It reads one passage per section, the section's best chunk, for the first
 `depth` sections, and orders them by its similarity to the question less `rank_weight` × ln(fused rank),
-so the fused order still breaks near-ties. The sections below `depth` keep their place after them. Fitted
-on the git/SQLite/zsh FAQs and the sample wiki, never the Python FAQ (README, "Reranking").
+so the fused order still breaks near-ties. The sections below `depth` keep their place after them. Depth
+and weight chosen on the git/SQLite/zsh FAQs and the sample wiki, never the Python FAQ. Opt-in
+(`retrieval.rerank_depth`): it ranks better but the answers gain nothing (README, "Reranking with the
+passage judge").
 """
 
 from __future__ import annotations

@@ -437,8 +437,8 @@ class Answerer:
             text = result.text
         text, cited = validate_citations(text, len(passages))
         mode = "generated"
-        scores = self._focus(question, passages, reuse=not history) if self.grounding and (not cited or self.focus_margin is not None) \
-            else []
+        wanted = self.grounding and (not cited or self.focus_margin is not None)
+        scores = self._focus(question, passages, reuse=not history) if wanted else []
         texts = [p.chunk.text for p in passages]
         embed = getattr(self.embedder, "embed", None)
         if cited and self.grounding and self.focus_margin is not None:

@@ -181,15 +181,16 @@ def evaluate(index, embedder, questions: Sequence[EvalQuestion], *,
         latency["vector"].append(run.ms["embed"] + run.ms["vector"])
     saved = index.fusion
     try:
-        for name, (params, candidates, penalty, *reranker) in variants.items():
+        for name, (params, candidates, penalty, *extra) in variants.items():
+            rerank = extra[0] if extra else None
             index.fusion = params
             with section_penalty(index, penalty):
                 for run in runs:
                     q = Query(run.question.question, run.query_vector, candidates=candidates)
                     t0 = time.perf_counter()
                     hybrid = index.search(q, DEPTH, mode="hybrid")
-                    if reranker and reranker[0]:
-                        hybrid = reranker[0](run.question.question, hybrid)
+                    if rerank is not None:
+                        hybrid = rerank(run.question.question, hybrid)
                     latency[name].append(run.ms["embed"] + (time.perf_counter() - t0) * 1e3)
                     rows[name].append(score(run.question, rollup(run.question, hybrid)))
     finally:
