@@ -331,7 +331,7 @@ def eval_answers(
                         "grounding": a.grounding, "dtype": settings.generation.dtype,
                         "refusal_confidence": a.refusal_confidence, "unmatched_similarity": a.unmatched_similarity,
                         "focus_embedder": a.focus_embedder,
-                        "rerank_depth": settings.retrieval.rerank_depth if a.focus_embedder else 0,
+                        "rerank_depth": settings.retrieval.rerank_depth,
                         "rerank_rank_weight": settings.retrieval.rerank_rank_weight}
     js, png = ev.write(report, Path(out), name or set_name,
                        f"orgbot eval answers --set {set_name}: {len(questions)} questions")

@@ -159,8 +159,8 @@ def eval_retrieval(
     variants = {"hybrid (plain RRF)": (PLAIN_RRF, 50, 0.0), "hybrid (configured)": configured}
     if r.hybrid.section_penalty:
         variants["hybrid (configured, no section penalty)"] = (r.hybrid.params(), r.candidates, 0.0)
-    judge = make_focus_embedder(settings) if r.rerank_depth else None
-    if judge is not None:  # what the product answers from: the passage judge reorders the first sections
+    if r.rerank_depth:  # what the answers read: the passage judge (settings insist on one) reorders the first sections
+        judge = make_focus_embedder(settings)
         variants[RERANKED] = (*configured, SectionReranker(judge.embed, r.rerank_depth, r.rerank_rank_weight))
     opened, runs = {}, {}
     t0 = time.perf_counter()
@@ -173,7 +173,7 @@ def eval_retrieval(
         raise _fail(str(e)) from None
     report: dict = {"embedding_model": r.embedding_model,
                     "configured": {**r.hybrid.model_dump(), "candidates": r.candidates}, "sets": {}}
-    if judge is not None:
+    if r.rerank_depth:
         report["rerank"] = {"judge": settings.answering.focus_embedder, "depth": r.rerank_depth,
                             "rank_weight": r.rerank_rank_weight}
     if fit:
