@@ -136,7 +136,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin, focus_rank_weight=a.focus_rank_weight,
         refocus_closeness=a.refocus_closeness,
         unmatched_similarity=a.unmatched_similarity, passages_per_section=r.passages_per_section,
-        focus_embedder=judge, rerank_depth=r.rerank_depth, rerank_rank_weight=r.rerank_rank_weight,
+        focus_embedder=judge, reranker=r.reranker(judge.embed) if judge is not None else None,
         style=Style(a.style.greeting, a.style.source_line, a.style.sign_off),
     )
 

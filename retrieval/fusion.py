@@ -84,7 +84,7 @@ def reciprocal_rank_fusion(
     return _ranked(fused, k)
 
 
-def _normaliser(values: Sequence[float]):
+def min_max(values: Sequence[float]):
     """Min-max over one list; a list whose scores are all equal maps them all to 1."""
     if not values:
         return lambda x: 0.0
@@ -101,8 +101,8 @@ def convex_fusion(
     """`bm25_weight * norm(bm25) + vector_weight * norm(cosine)`, each min-max normalised over its own
     candidate list; a chunk missing from a list gets 0 from it (it scored below that list's cut)."""
     fused = _collect(bm25, vector)
-    norm_b = _normaliser([s.score for s in bm25])
-    norm_v = _normaliser([s.score for s in vector])
+    norm_b = min_max([s.score for s in bm25])
+    norm_v = min_max([s.score for s in vector])
     for e in fused.values():
         if "bm25_rank" in e:
             e["score"] += bm25_weight * norm_b(e["bm25_score"])

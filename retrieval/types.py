@@ -52,7 +52,6 @@ class ScoredChunk:
     vector_rank: int | None = None
     vector_score: float | None = None  # cosine similarity to the query, when known
     bm25_score: float | None = None
-    judge_score: float | None = None  # the passage judge's similarity to the query (`retrieval.rerank`), when known
 
 
 @dataclass

@@ -4,6 +4,7 @@ from bot.answering import Answerer, QuestionError, Turn
 from bot.answering.answerer import clean_generation
 from bot.answering.citations import validate_citations
 from bot.answering.prompt import build_messages, render
+from retrieval.rerank import SectionReranker
 from retrieval.sqlite_index import EmbeddedIndex
 from tests.contract.index_contract import make_chunks
 from tests.fakes.embedder import HashingEmbedder
@@ -369,9 +370,10 @@ def test_the_passage_judge_reranks_the_first_sections_so_the_one_that_answers_is
     hits = [_hit("Parking", PARKING, 0.62), _hit("Lunch", LUNCH, 0.5), _hit("Bikes", BIKES, 0.41)]
     judge = _CountingJudge()
     ans = Answerer(_FixedIndex(hits), HashingEmbedder(), ScriptedGenerator("Bikes can go in the basement for free [1]."),
-                   top_k=1, min_similarity=0.2, focus_embedder=judge, rerank_depth=depth).answer(
+                   top_k=1, min_similarity=0.2, focus_embedder=judge,
+                   reranker=SectionReranker(judge.embed, depth) if depth else None).answer(
         "where can I leave my bicycle?")
     assert [c.title for c in ans.citations] == [expected]
     assert (ans.mode == "generated") == (expected == "Bikes")
-    # the focus score reuses the judge's similarity from the reranking: no passage is embedded twice
-    assert max(judge.seen.count(h.chunk.text) for h in hits) == 1
+    # the judge read each reranked section with its page title and heading
+    assert sum(judge.seen.count(h.chunk.embedding_text) for h in hits) == depth

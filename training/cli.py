@@ -332,7 +332,8 @@ def eval_answers(
                         "refusal_confidence": a.refusal_confidence, "unmatched_similarity": a.unmatched_similarity,
                         "focus_embedder": a.focus_embedder,
                         "rerank_depth": settings.retrieval.rerank_depth,
-                        "rerank_rank_weight": settings.retrieval.rerank_rank_weight}
+                        "rerank_rank_weight": settings.retrieval.rerank_rank_weight,
+                        "rerank_bm25_weight": settings.retrieval.rerank_bm25_weight}
     js, png = ev.write(report, Path(out), name or set_name,
                        f"orgbot eval answers --set {set_name}: {len(questions)} questions")
     Console().print(ev.table(report))

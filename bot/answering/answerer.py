@@ -173,8 +173,7 @@ class Answerer:
         refusal_confidence: float | None = None, style: Style | None = None, focus_margin: float | None = 0.05,
         focus_rank_weight: float = 0.05,
         refocus_closeness: float | None = None, unmatched_similarity: float | None = None,
-        passages_per_section: int | None = 1, focus_embedder=None, rerank_depth: int = 0,
-        rerank_rank_weight: float = 0.1,
+        passages_per_section: int | None = 1, focus_embedder=None, reranker: SectionReranker | None = None,
     ):
         self.index = index
         self.embedder = embedder
@@ -210,9 +209,8 @@ class Answerer:
         self.focus_rank_weight = focus_rank_weight
         # A second, larger embedder that judges which passage answers (`focus_scores`); None: the retriever's.
         self.focus_embedder = focus_embedder
-        # The judge also reorders hybrid search's first `rerank_depth` sections (`SectionReranker`); 0: off.
-        self.reranker = SectionReranker(focus_embedder.embed, rerank_depth, rerank_rank_weight) \
-            if focus_embedder is not None and rerank_depth else None
+        # Reorders hybrid search's first sections (`retrieval.rerank_depth`, the judge's `SectionReranker`); None: off.
+        self.reranker = reranker
         # Off target, and the closer passage's closest sentence is at least this similar to the question: the
         # answer is written again from that passage alone before it is quoted (None: never).
         self.refocus_closeness = refocus_closeness
@@ -371,14 +369,11 @@ class Answerer:
             organisation=self.organisation,
         )
 
-    def _focus(self, question: str, passages: Sequence[ScoredChunk], reuse: bool = True) -> list[float]:
-        """Each passage's focus score (`focus_scores`): how likely it is the one that answers. With `reuse`
-        (the passages were reranked for this question alone, not a thread's), the judge's similarities from
-        the reranking are not computed again."""
+    def _focus(self, question: str, passages: Sequence[ScoredChunk]) -> list[float]:
+        """Each passage's focus score (`focus_scores`): how likely it is the one that answers."""
         return focus_scores(question, [p.chunk.text for p in passages], similarities=[p.vector_score for p in passages],
                             embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight,
-                            judge=getattr(self.focus_embedder, "embed", None),
-                            judged=[p.judge_score for p in passages] if reuse else ())
+                            judge=getattr(self.focus_embedder, "embed", None))
 
     def _off_target(self, scores: Sequence[float], cited: Sequence[int]) -> int | None:
         """The number of the passage most likely to answer when the answer cites none within `focus_margin`
@@ -438,7 +433,7 @@ class Answerer:
         text, cited = validate_citations(text, len(passages))
         mode = "generated"
         wanted = self.grounding and (not cited or self.focus_margin is not None)
-        scores = self._focus(question, passages, reuse=not history) if wanted else []
+        scores = self._focus(question, passages) if wanted else []
         texts = [p.chunk.text for p in passages]
         embed = getattr(self.embedder, "embed", None)
         if cited and self.grounding and self.focus_margin is not None:

@@ -343,35 +343,28 @@ def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | 
     return _best_per_passage(pool, _closeness(question, [s for _, s in pool], embed), len(passages))
 
 
-def judged_closeness(question: str, passages: Sequence[str], judge: Embed,
-                     known: Sequence[float | None] = ()) -> tuple[list[float], list[float]]:
+def judged_closeness(question: str, passages: Sequence[str], judge: Embed) -> tuple[list[float], list[float]]:
     """A second embedder's view of the passages: each passage's closest sentence's closeness to the question
-    (as `passage_closeness`) and the whole passage's similarity to it (taken from `known` where the reranker
-    already has it). Sentences and passages are embedded apart: in one batch every sentence would be padded
-    to a passage's length (about twice the time)."""
+    (as `passage_closeness`) and the whole passage's similarity to it. Sentences and passages are embedded
+    apart: in one batch every sentence would be padded to a passage's length (about twice the time)."""
     pool = _sentence_pool(passages)
-    whole = list(known) + [None] * (len(passages) - len(known))
-    missing = [i for i, w in enumerate(whole) if w is None]
-    vecs = judge([question, *(passages[i] for i in missing)])
-    for i, v in zip(missing, vecs[1:] @ vecs[0], strict=True):
-        whole[i] = float(v)
+    vecs = judge([question, *passages])
+    whole = [float(v) for v in vecs[1:] @ vecs[0]]
     if not pool:
         return [0.0] * len(passages), whole
     return _best_per_passage(pool, judge([s for _, s in pool]) @ vecs[0], len(passages)), whole
 
 
 def focus_scores(question: str, passages: Sequence[str], *, similarities: Sequence[float | None] = (),
-                 embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None,
-                 judged: Sequence[float | None] = ()) -> list[float]:
+                 embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None) -> list[float]:
     """How likely each passage is the one that answers the question: its closest sentence's closeness to the
     question, plus the retriever's similarity for the whole passage, less `rank_weight` × ln(rank) (the
     retriever's order breaks near-ties). With a `judge` (a second, larger embedder: `answering.focus_embedder`)
-    the closeness is the judge's, and the judge's similarity for the whole passage is added (`judged`: those
-    the reranker already computed, None where not). A passage that steers the bot, or has nothing to quote,
-    scores -inf. These signals together pick the answering passage more often than the model does (README:
+    the closeness is the judge's, and the judge's similarity for the whole passage is added. A passage that
+    steers the bot, or has nothing to quote, scores -inf. These signals together pick the answering passage more often than the model does (README:
     "The passage most likely to answer")."""
     if judge is not None:
-        closeness, judged = judged_closeness(question, passages, judge, judged)
+        closeness, judged = judged_closeness(question, passages, judge)
     else:
         closeness, judged = passage_closeness(question, passages, embed=embed), [0.0] * len(passages)
     sims = list(similarities) + [None] * (len(passages) - len(similarities))

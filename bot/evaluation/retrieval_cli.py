@@ -143,7 +143,6 @@ def eval_retrieval(
     )
     from bot.runtime import make_embedder, make_focus_embedder
     from retrieval.fusion import PLAIN_RRF, FusionParams
-    from retrieval.rerank import SectionReranker
     from training.cli import _settings
 
     settings = _settings()
@@ -161,7 +160,7 @@ def eval_retrieval(
         variants["hybrid (configured, no section penalty)"] = (r.hybrid.params(), r.candidates, 0.0)
     if r.rerank_depth:  # what the answers read: the passage judge (settings insist on one) reorders the first sections
         judge = make_focus_embedder(settings)
-        variants[RERANKED] = (*configured, SectionReranker(judge.embed, r.rerank_depth, r.rerank_rank_weight))
+        variants[RERANKED] = (*configured, r.reranker(judge.embed))
     opened, runs = {}, {}
     t0 = time.perf_counter()
     try:
@@ -175,7 +174,7 @@ def eval_retrieval(
                     "configured": {**r.hybrid.model_dump(), "candidates": r.candidates}, "sets": {}}
     if r.rerank_depth:
         report["rerank"] = {"judge": settings.answering.focus_embedder, "depth": r.rerank_depth,
-                            "rank_weight": r.rerank_rank_weight}
+                            "rank_weight": r.rerank_rank_weight, "bm25_weight": r.rerank_bm25_weight}
     if fit:
         fields = fit_field_weights({n: opened[n][1] for n in fit_names}, {n: opened[n][0].questions for n in fit_names})
         console.print(f"Fitting the fusion and the long-section penalty on {', '.join(fit_names)}…")
