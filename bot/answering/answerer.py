@@ -209,7 +209,8 @@ class Answerer:
         self.focus_rank_weight = focus_rank_weight
         # A second, larger embedder that judges which passage answers (`focus_scores`); None: the retriever's.
         self.focus_embedder = focus_embedder
-        # Reorders hybrid search's first sections (`retrieval.rerank_depth`, the judge's `SectionReranker`); None: off.
+        # Reorders hybrid search's first sections (`retrieval.rerank_depth`: the judge's `SectionReranker`);
+        # None: off.
         self.reranker = reranker
         # Off target, and the closer passage's closest sentence is at least this similar to the question: the
         # answer is written again from that passage alone before it is quoted (None: never).

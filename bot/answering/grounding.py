@@ -361,8 +361,8 @@ def focus_scores(question: str, passages: Sequence[str], *, similarities: Sequen
     question, plus the retriever's similarity for the whole passage, less `rank_weight` × ln(rank) (the
     retriever's order breaks near-ties). With a `judge` (a second, larger embedder: `answering.focus_embedder`)
     the closeness is the judge's, and the judge's similarity for the whole passage is added. A passage that
-    steers the bot, or has nothing to quote, scores -inf. These signals together pick the answering passage more often than the model does (README:
-    "The passage most likely to answer")."""
+    steers the bot, or has nothing to quote, scores -inf. These signals together pick the answering passage
+    more often than the model does (README: "The passage most likely to answer")."""
     if judge is not None:
         closeness, judged = judged_closeness(question, passages, judge)
     else:
