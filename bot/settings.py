@@ -191,16 +191,16 @@ class AnswerSettings(BaseModel):
     min_support: float = Field(0.6, ge=0, le=1, description="a sentence's share of content words that must "
                                "appear in the passage it cites (grounding check)")
     answer_similarity: float | None = Field(
-        None, ge=0, le=1, description="when the model says it could not find the answer but the best passage is at "
-        "least this similar to the question, quote that passage instead; null = trust the model's refusal. "
-        "Fitted on a development set: orgbot eval answers --fit")
+        None, ge=0, le=1, description="when the model says it could not find the answer but the question's "
+        "answerability (how likely the best passage answers it, on a cosine's scale) is at least this, quote that "
+        "passage instead; null = trust the model's refusal. Fitted on a development set by orgbot eval answers")
     extract_similarity: float = Field(
         0.0, ge=0, le=1, description="when no generated sentence survives the grounding check, quote the best "
-        "passage only if it is at least this similar to the question; else say it was not found")
+        "passage only if the question's answerability is at least this; else say it was not found")
     unmatched_similarity: float | None = Field(
         None, ge=0, le=1, description="when the question names something (a name, number, command or path) that "
-        "none of the retrieved passages mentions, it is answered only if the best passage is at least this similar "
-        "to the question; below, the reply says it could not find it and names what is missing. null = off. "
+        "none of the retrieved passages mentions, it is answered only if its answerability is at least this; "
+        "below, the reply says it could not find it and names what is missing. null = off. "
         "Fitted on a development set by orgbot eval answers")
     refusal_confidence: float | None = Field(
         None, ge=0, le=1, description="the local model may say it could not find the answer only when its "

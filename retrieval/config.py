@@ -130,8 +130,10 @@ class RetrievalSettings(BaseModel):
     passages_per_section: int | None = Field(
         1, ge=1, description="at most this many of the top_k passages from one section (null = no cap): the "
         "generator sees more pages, and the section that answers is among them more often")
-    # Below this cosine similarity of the best passage, the bot says it did not find the answer
-    # instead of guessing. Measured on examples/acme-wiki/questions.jsonl (see README).
+    # Below this answerability (how likely the best passage answers: the judge's similarities and the
+    # retriever's, averaged; `Answerer.assess`), the bot says it did not find the answer instead of guessing,
+    # without generating. Fitted by `orgbot eval answers` (README). A DM offer names a private page only when
+    # its retriever similarity reaches it.
     min_similarity: float = Field(0.25, ge=-1.0, le=1.0)
     rerank_depth: int = Field(
         0, ge=0, description="the passage judge (answering.focus_embedder) reorders hybrid search's first this "

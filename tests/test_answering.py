@@ -351,6 +351,51 @@ def test_a_focus_embedder_that_sees_which_passage_answers_keeps_the_answer_from_
         assert [c.title for c in ans.citations] == ["Bikes"]
 
 
+REFUSES = "I couldn't find this in the documents I searched."
+
+
+def test_a_refusal_is_overruled_when_the_judge_sees_the_page_answer_though_the_retriever_scored_it_low():
+    # The model refuses. "bicycle" is not "bikes" to the retriever (0.35, below answer_similarity 0.5), but the
+    # judge sees the page answer: its closest sentence and whole text read as the question. The cut reads how
+    # likely the page answers, so it is quoted; before, it read the retriever's 0.35 and the refusal stood.
+    ans = Answerer(_FixedIndex([_hit("Bikes", BIKES, 0.35)]), HashingEmbedder(), ScriptedGenerator(REFUSES), top_k=1,
+                   min_similarity=0.2, answer_similarity=0.5, focus_embedder=_ConceptJudge()).answer(
+        "where can I leave my bicycle?")
+    assert ans.found and ans.mode == "overruled" and [c.title for c in ans.citations] == ["Bikes"]
+    assert ans.answerability == pytest.approx((1.0 + 1.0 + 0.35) / 3)
+
+
+def test_a_refusal_stands_when_the_page_the_retriever_scored_close_does_not_answer():
+    # The retriever scores the parking page 0.6 for a question on bicycles, above answer_similarity; none of its
+    # sentences, nor the page as a whole, answers it to the judge: the model's refusal stands, the page listed
+    # as the nearest. Before, the page's 0.6 overruled the refusal with a quote about parking.
+    ans = Answerer(_FixedIndex([_hit("Parking", PARKING, 0.6)]), HashingEmbedder(), ScriptedGenerator(REFUSES),
+                   top_k=1, min_similarity=0.1, answer_similarity=0.5, focus_embedder=_ConceptJudge()).answer(
+        "where can I leave my bicycle?")
+    assert not ans.found and ans.mode == "refused" and ans.citations == []
+    assert [p.chunk.title for p in ans.nearest] == ["Parking"]
+    assert ans.to_dict()["answerability"] == pytest.approx(0.6 / 3, abs=1e-4)
+
+
+def test_a_page_the_judge_sees_answering_is_answered_from_though_the_retriever_scored_it_low():
+    # The retriever scores the bikes page 0.3 for "bicycle", below min_similarity 0.45; the judge sees it answer.
+    # Before, the cut read the retriever's similarity and the question was refused without generating.
+    gen = ScriptedGenerator("Bikes can go in the basement for free [1].")
+    ans = Answerer(_FixedIndex([_hit("Bikes", BIKES, 0.3)]), HashingEmbedder(), gen, top_k=1, min_similarity=0.45,
+                   focus_embedder=_ConceptJudge()).answer("where can I leave my bicycle?")
+    assert ans.found and ans.mode == "generated" and [c.title for c in ans.citations] == ["Bikes"]
+
+
+def test_a_page_the_retriever_scored_close_but_that_does_not_answer_is_not_generated_from():
+    # The parking page scores 0.5 for a question on bicycles, above min_similarity 0.45; to the judge it does
+    # not answer: refused without generating, the page listed as the nearest.
+    gen = ScriptedGenerator("should not be called")
+    ans = Answerer(_FixedIndex([_hit("Parking", PARKING, 0.5)]), HashingEmbedder(), gen, top_k=1, min_similarity=0.45,
+                   focus_embedder=_ConceptJudge()).answer("where can I leave my bicycle?")
+    assert not ans.found and ans.mode == "not_found" and gen.prompts == []
+    assert [p.chunk.title for p in ans.nearest] == ["Parking"]
+
+
 LUNCH = "Lunch is served at noon in the canteen. Vegetarian dishes are marked green."
 
 

@@ -77,19 +77,32 @@ def test_results_are_written_as_json_a_chart_and_a_table(tmp_path):
     assert table.count("\n") == 3 and "| tuned+RAG |" in table
 
 
-def _row(qid, sim, mode="generated", unmatched=()):
-    """One question's result as the fit reads it: refused when the model refused; the best similarity."""
-    return ev.ArmResult(qid, "", mode == "refused", True, True, None, [], 1.0, best_similarity=sim, mode=mode,
+def _row(qid, sim, mode="generated", unmatched=(), answerability=None):
+    """One question's result as the fit reads it: refused when the model refused; the retriever's best
+    similarity, and the answerability (the same unless given)."""
+    return ev.ArmResult(qid, "", mode == "refused", True, True, None, [], 1.0, similarity=sim,
+                        answerability=sim if answerability is None else answerability, mode=mode,
                         unmatched=list(unmatched))
+
+
+def test_a_refusal_is_overruled_by_how_likely_the_best_passage_answers_not_by_the_retrievers_similarity():
+    # The model refused both. The unanswerable u's passages look close to the retriever (0.7) but do not answer
+    # it (answerability 0.3); the answerable a's passage answers (0.6) though it scores lower (0.5). On the
+    # retriever's similarity no cut could quote a without quoting u.
+    results = [_row("a", 0.5, "refused", answerability=0.6), _row("u", 0.7, "refused", answerability=0.3)]
+    qs = [EvalQuestion("a", "?"), EvalQuestion("u", "?", unanswerable=True)]
+    fit = ev.fit_thresholds(qs, results, min_refused=1.0)
+    assert fit["answered"] == 1 and fit["unanswerable_refused"] == 1.0
+    assert 0.3 < fit["answer_similarity"] <= 0.6 and fit["min_similarity"] is None
 
 
 def test_refusal_thresholds_are_fitted_to_keep_unanswerables_refused():
     results = [
-        ev.ArmResult("a", "", True, False, True, None, [], 1.0, best_similarity=0.7, mode="refused"),
-        ev.ArmResult("b", "", True, False, True, None, [], 1.0, best_similarity=0.5, mode="refused"),
-        ev.ArmResult("u", "", True, None, False, None, [], 1.0, best_similarity=0.6, mode="refused"),
-        ev.ArmResult("c", "x", False, True, True, 0.5, [], 1.0, best_similarity=0.45, mode="extractive"),
-        ev.ArmResult("v", "x", False, None, False, None, [], 1.0, best_similarity=0.3, mode="extractive"),
+        ev.ArmResult("a", "", True, False, True, None, [], 1.0, answerability=0.7, mode="refused"),
+        ev.ArmResult("b", "", True, False, True, None, [], 1.0, answerability=0.5, mode="refused"),
+        ev.ArmResult("u", "", True, None, False, None, [], 1.0, answerability=0.6, mode="refused"),
+        ev.ArmResult("c", "x", False, True, True, 0.5, [], 1.0, answerability=0.45, mode="extractive"),
+        ev.ArmResult("v", "x", False, None, False, None, [], 1.0, answerability=0.3, mode="extractive"),
     ]
     qs = [EvalQuestion("a", "?"), EvalQuestion("b", "?"), EvalQuestion("c", "?"),
           EvalQuestion("u", "?", unanswerable=True), EvalQuestion("v", "?", unanswerable=True)]
@@ -100,7 +113,7 @@ def test_refusal_thresholds_are_fitted_to_keep_unanswerables_refused():
 
 def test_a_refusal_the_model_was_unsure_of_is_answered_when_unanswerables_stay_refused():
     def refused(qid, p, sim=0.5):
-        return ev.ArmResult(qid, "", True, False, True, None, [], 1.0, best_similarity=sim, mode="refused",
+        return ev.ArmResult(qid, "", True, False, True, None, [], 1.0, answerability=sim, mode="refused",
                             refusal_probability=p)
 
     # b is answerable and its refusal was hesitant (0.30); the unanswerable u's refusal was sure (0.80);

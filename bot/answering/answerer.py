@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from bot.answering.grounding import (
     focus_scores,
     likeliest,
     passage_closeness,
+    quotable,
     split_units,
     unmatched_names,
 )
@@ -61,6 +63,7 @@ class Answer:
     # refused (the model's refusal) | not_found (nothing close enough was retrieved, or nothing usable was left)
     mode: str = "generated"
     unmatched: list[str] = field(default_factory=list)  # what the question names that no passage mentions
+    answerability: float | None = None  # how likely the best passage answers (`Answerer.assess`); the cuts read it
 
     @property
     def nearest(self) -> list[ScoredChunk]:
@@ -89,6 +92,7 @@ class Answer:
             "removed": self.removed,
             "refusal_probability": self.refusal_probability,
             "unmatched": self.unmatched,
+            "answerability": None if self.answerability is None else round(self.answerability, 4),
         }
 
 
@@ -192,15 +196,16 @@ class Answerer:
         self.language = language
         self.escalation = escalation
         self.grounding = grounding
-        # A model's refusal is overruled (the best passage is quoted) when the best passage is at least this
-        # similar to the question: set on a development set (`orgbot eval answers --fit`). None = never.
+        # Every cut below, and `min_similarity`, reads the question's answerability (`assess`).
+        # A model's refusal is overruled (the best passage is quoted) when the answerability is at least this:
+        # set on a development set (`orgbot eval answers`). None = never.
         self.answer_similarity = answer_similarity
         self.extract_similarity = extract_similarity
         # The model may start its refusal only when at least this sure of it (a local model's first-token
         # probability); below, it answers and the grounding check decides. None = its own greedy choice.
         self.refusal_confidence = refusal_confidence
         # The question names something no passage mentions ("Heroku", "4.0", "--strict"): it is answered only
-        # when the best passage is at least this similar to the question (None: the check is off).
+        # when the answerability is at least this (None: the check is off).
         self.unmatched_similarity = unmatched_similarity
         self.style = style or Style()
         # An answer citing only passages whose focus score (closeness + similarity - focus_rank_weight x
@@ -261,9 +266,20 @@ class Answerer:
                     break
         return kept
 
-    def is_relevant(self, passages: Sequence[ScoredChunk]) -> bool:
-        best = best_similarity(passages)
-        return best is not None and best >= self.min_similarity
+    def assess(self, question: str, passages: Sequence[ScoredChunk]) -> tuple[list[float], float]:
+        """Each passage's focus score (`focus_scores`: how likely it is the one that answers), and the question's
+        answerability: the best passage's focus score per similarity it adds up (three with the judge: its
+        closest sentence's and its whole text's judged similarity, and the retriever's; two without), so on a
+        cosine's scale. Every refusal cut reads it (`min_similarity`, `unmatched_similarity`, `answer_similarity`,
+        `extract_similarity`): it reads the passage an answer would come from, which separates answerable
+        questions from unanswerable ones better than the retriever's best cosine (README, "Which questions are
+        refused"). A passage that cannot be quoted counts only when none can."""
+        if not passages:
+            return [], 0.0
+        raw = self._focus(question, passages, masked=False)
+        scores = [r if quotable(p.chunk.text) else -math.inf for p, r in zip(passages, raw, strict=True)]
+        usable = [x for x in scores if x != -math.inf] or raw
+        return scores, max(usable) / (3 if self.focus_embedder is not None else 2)
 
     def unmatched(self, question: str, passages: Sequence[ScoredChunk]) -> list[str]:
         """What the question names (a name, number, command, path) that no passage mentions; the bot's and
@@ -271,10 +287,10 @@ class Answerer:
         known = [self.bot_name, self.organisation]
         return unmatched_names(question, [*(p.chunk.embedding_text for p in passages), *known])
 
-    def unanswered_names(self, question: str, passages: Sequence[ScoredChunk]) -> list[str]:
-        """The unmatched names, when they are reason enough to refuse: the best passage is less similar than
+    def unanswered_names(self, question: str, passages: Sequence[ScoredChunk], answerability: float) -> list[str]:
+        """The unmatched names, when they are reason enough to refuse: the answerability is below
         `unmatched_similarity`."""
-        if self.unmatched_similarity is None or (best_similarity(passages) or 0.0) >= self.unmatched_similarity:
+        if self.unmatched_similarity is None or answerability >= self.unmatched_similarity:
             return []
         return self.unmatched(question, passages)
 
@@ -294,11 +310,12 @@ class Answerer:
             notes.append(f"The question looks like {language_name(foreign)}; the search and answer models are set up "
                          f"for {language_name(self.language)} (answering.language). For other languages, set "
                          "retrieval.embedding_model to a multilingual model and reindex.")
-        missing = self.unanswered_names(question, passages) if passages else []
-        if not self.is_relevant(passages) or missing:
+        scores, answerability = self.assess(question, passages)
+        missing = self.unanswered_names(question, passages, answerability) if passages else []
+        if not passages or answerability < self.min_similarity or missing:
             answer = Answer(question, self.style.apply(self.not_found_text(foreign, missing), asker=asker, citations=()),
-                            [], passages, found=False, notes=notes,
-                            timings=timings, generator=None, mode="not_found", unmatched=missing)
+                            [], passages, found=False, notes=notes, timings=timings, generator=None,
+                            mode="not_found", unmatched=missing, answerability=answerability)
             yield answer
             return
         messages = self._messages(question, passages, asker, history)
@@ -327,7 +344,7 @@ class Answerer:
             if _STOP_AT.search(raw) or _SIGN_OFF.search(raw.rstrip("\n")) and raw.endswith("\n"):
                 break
         timings["generate_s"] = round(time.perf_counter() - t1, 3)
-        final = self._finish(question, raw, passages, notes, timings, asker, history)
+        final = self._finish(question, raw, passages, notes, timings, asker, history, scores, answerability)
         if gate is not None:
             final.refusal_probability = None if gate.probability is None else round(gate.probability, 4)
             if gate.blocked:
@@ -370,11 +387,11 @@ class Answerer:
             organisation=self.organisation,
         )
 
-    def _focus(self, question: str, passages: Sequence[ScoredChunk]) -> list[float]:
+    def _focus(self, question: str, passages: Sequence[ScoredChunk], masked: bool = True) -> list[float]:
         """Each passage's focus score (`focus_scores`): how likely it is the one that answers."""
         return focus_scores(question, [p.chunk.text for p in passages], similarities=[p.vector_score for p in passages],
                             embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight,
-                            judge=getattr(self.focus_embedder, "embed", None))
+                            judge=getattr(self.focus_embedder, "embed", None), masked=masked)
 
     def _off_target(self, scores: Sequence[float], cited: Sequence[int]) -> int | None:
         """The number of the passage most likely to answer when the answer cites none within `focus_margin`
@@ -401,22 +418,22 @@ class Answerer:
             return None
         return CITATION_MARKER.sub(f"[{n}]", text)
 
-    def _finish(self, question, raw, passages, notes, timings, asker: str | None = None,
-                history: Sequence[Turn] = ()) -> Answer:
+    def _finish(self, question, raw, passages, notes, timings, asker: str | None, history: Sequence[Turn],
+                scores: Sequence[float], answerability: float) -> Answer:
         cleaned = clean_generation(raw)
         text, cited = validate_citations(cleaned, len(passages))
         invalid = sorted({n for n in cited_numbers(cleaned) if not 1 <= n <= len(passages)})
         if invalid:
             notes = [*notes, f"dropped citation(s) to passages that were not given: {invalid}"]
         gen = self.generator.name
-        closest = best_similarity(passages) or 0.0
+        closest = answerability
         refused = bool(text) and bool(REFUSAL.search(text.split("\n", 1)[0]) or CLOSEST.search(text))
         removed: list[str] = []
 
         def not_found(mode: str) -> Answer:
             return Answer(question, self.style.apply(self.not_found_text(), asker=asker, citations=()), [], passages,
                           found=False, notes=notes, timings=timings, generator=gen, invalid_citations=invalid,
-                          removed=removed, mode=mode)
+                          removed=removed, mode=mode, answerability=answerability)
 
         if refused:
             if self.answer_similarity is None or closest < self.answer_similarity:
@@ -433,8 +450,6 @@ class Answerer:
             text = result.text
         text, cited = validate_citations(text, len(passages))
         mode = "generated"
-        wanted = self.grounding and (not cited or self.focus_margin is not None)
-        scores = self._focus(question, passages) if wanted else []
         texts = [p.chunk.text for p in passages]
         embed = getattr(self.embedder, "embed", None)
         if cited and self.grounding and self.focus_margin is not None:
@@ -475,4 +490,4 @@ class Answerer:
         ]
         text = self.style.apply(text, asker=asker, citations=citations)
         return Answer(question, text, citations, passages, found=True, notes=notes, timings=timings,
-                      generator=gen, invalid_citations=invalid, removed=removed, mode=mode)
+                      generator=gen, invalid_citations=invalid, removed=removed, mode=mode, answerability=answerability)

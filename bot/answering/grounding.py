@@ -356,20 +356,26 @@ def judged_closeness(question: str, passages: Sequence[str], judge: Embed) -> tu
 
 
 def focus_scores(question: str, passages: Sequence[str], *, similarities: Sequence[float | None] = (),
-                 embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None) -> list[float]:
+                 embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None,
+                 masked: bool = True) -> list[float]:
     """How likely each passage is the one that answers the question: its closest sentence's closeness to the
     question, plus the retriever's similarity for the whole passage, less `rank_weight` × ln(rank) (the
     retriever's order breaks near-ties). With a `judge` (a second, larger embedder: `answering.focus_embedder`)
     the closeness is the judge's, and the judge's similarity for the whole passage is added. A passage that
-    steers the bot, or has nothing to quote, scores -inf. These signals together pick the answering passage
-    more often than the model does (README: "The passage most likely to answer")."""
+    steers the bot, or has nothing to quote, scores -inf when `masked`. These signals together pick the
+    answering passage more often than the model does (README: "The passage most likely to answer")."""
     if judge is not None:
         closeness, judged = judged_closeness(question, passages, judge)
     else:
         closeness, judged = passage_closeness(question, passages, embed=embed), [0.0] * len(passages)
     sims = list(similarities) + [None] * (len(passages) - len(similarities))
-    return [-math.inf if steering(p) or not _quotable(p) else c + j + (s or 0.0) - rank_weight * math.log(n)
+    return [-math.inf if masked and not quotable(p) else c + j + (s or 0.0) - rank_weight * math.log(n)
             for n, (p, c, j, s) in enumerate(zip(passages, closeness, judged, sims, strict=True), start=1)]
+
+
+def quotable(passage: str) -> bool:
+    """Whether a passage can be quoted as an answer: it does not steer the bot, and has a sentence to quote."""
+    return not steering(passage) and bool(_quotable(passage))
 
 
 def likeliest(scores: Sequence[float]) -> int | None:

@@ -1,7 +1,7 @@
 """Which language a question is in, so a question the models can't handle well is told so.
 
 The default embedder (all-MiniLM-L6-v2) and the tuned generator are English-only: a question in
-German finds the right page but scores far below `retrieval.min_similarity` (0.11 for "Wie viele
+German finds the right page but scores far below what an answer needs (a cosine of 0.11 for "Wie viele
 Urlaubstage bekomme ich pro Jahr?"), so without this the bot would just say "not found". With it,
 the asker learns to ask in English, and the admin learns which setting to change.
 """

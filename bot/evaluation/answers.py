@@ -32,7 +32,7 @@ from statistics import mean, median
 import numpy as np
 
 from bot.answering import Answerer
-from bot.answering.answerer import REFUSAL, clean_generation
+from bot.answering.answerer import REFUSAL, best_similarity, clean_generation
 from bot.answering.generator import Generator, generate
 from bot.answering.grounding import Mentions, content_stems, specifics, split_units
 from bot.evaluation.datasets import EvalQuestion
@@ -53,7 +53,8 @@ class ArmResult:
     unsupported: list[str]
     seconds: float
     raw_unsupported: list[str] = field(default_factory=list)  # before the grounding check
-    best_similarity: float | None = None
+    similarity: float | None = None  # the retriever's best cosine (for the record; no cut reads it)
+    answerability: float | None = None  # what the refusal cuts read (`Answerer.assess`)
     mode: str = ""
     refusal_probability: float | None = None
     unmatched: list[str] = field(default_factory=list)  # what the question names that no passage given mentions
@@ -102,14 +103,15 @@ def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
     cited = any(q.is_relevant(c.document_id, c.heading) for c in answer.citations)
     refused = not answer.found
     raw = "\n".join([answer.text, *answer.removed]) if not refused else ""
-    best = max((p.vector_score for p in passages if p.vector_score is not None), default=None)
+    best = best_similarity(passages)
     return ArmResult(
         q.id, answer.text, refused, cited, retrieved,
         None if q.unanswerable or refused else fact_recall(q.reference, answer.text),
         [] if refused else unsupported_specifics(answer.text, texts, answerer.context(q.question)),
         round(seconds, 3),
         raw_unsupported=unsupported_specifics(raw, texts, answerer.context(q.question)) if raw else [],
-        best_similarity=None if best is None else round(best, 4), mode=answer.mode,
+        similarity=None if best is None else round(best, 4),
+        answerability=None if answer.answerability is None else round(answer.answerability, 4), mode=answer.mode,
         refusal_probability=answer.refusal_probability,
         unmatched=answerer.unmatched(q.question, passages),
     )
@@ -173,24 +175,25 @@ def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResul
     `min_refused` of the unanswerable ones, from one arm's per-question results (run with
     `refusal_confidence`, `answer_similarity` and `unmatched_similarity` null, `extract_similarity` 0 and
     `min_similarity` low):
-    - `min_similarity` (retrieval.min_similarity): below it the question is refused without generating;
+    - `min_similarity` (retrieval.min_similarity): a question less answerable than this (`Answerer.assess`: how
+      likely the best passage answers it) is refused without generating;
     - `unmatched_similarity`: a question naming something no passage mentions is refused without generating
-      when its best passage is less similar than this;
+      when it is less answerable than this;
     - `refusal_confidence`: a refusal the model was less sure of than this is answered instead;
-    - `answer_similarity`: a refused question whose best passage is at least this close is quoted instead;
-    - `extract_similarity`: a quoted answer (nothing generated survived the check) below it is refused.
+    - `answer_similarity`: a refused question at least this answerable is quoted instead;
+    - `extract_similarity`: a quoted answer (nothing generated survived the check) less answerable is refused.
     A refusal turned into an answer counts as answered: what that answer says is measured by running
     the eval again with the fitted values. Ties go to the thresholds tried first (the checks off, the
     lower cuts)."""
     by_id = {q.id: q for q in questions}
     unans = np.array([by_id[r.question_id].unanswerable for r in results], bool)
-    sim = np.array([r.best_similarity or 0.0 for r in results])
+    sim = np.array([r.answerability or 0.0 for r in results])
     was_refused = np.array([r.refused for r in results], bool)
     model_refused = np.array([r.mode == "refused" for r in results], bool)
     quoted = np.array([r.mode == "extractive" for r in results], bool)
     prob = np.array([np.nan if r.refusal_probability is None else r.refusal_probability for r in results])
     unmatched = np.array([bool(r.unmatched) for r in results], bool)
-    sims = _grid(r.best_similarity for r in results)
+    sims = _grid(r.answerability for r in results)
     probs = _grid(round(r.refusal_probability, 2) + 0.005 for r in results
                   if r.mode == "refused" and r.refusal_probability is not None)
     n_u, n_a = int(unans.sum()), int((~unans).sum())
