@@ -59,7 +59,7 @@ class Answer:
     removed: list[str] = field(default_factory=list)  # generated sentences the grounding check removed
     refusal_probability: float | None = None  # the model's probability of starting its refusal (local models)
     # generated | extractive (nothing generated was supported, or it drew on a passage far from the question:
-    # the closest passage quoted) | overruled (the model refused, the best passage was close enough to quote) |
+    # the closest passage quoted) | overruled (the model refused, the question was answerable enough to quote) |
     # refused (the model's refusal) | not_found (nothing close enough was retrieved, or nothing usable was left)
     mode: str = "generated"
     unmatched: list[str] = field(default_factory=list)  # what the question names that no passage mentions
@@ -426,7 +426,6 @@ class Answerer:
         if invalid:
             notes = [*notes, f"dropped citation(s) to passages that were not given: {invalid}"]
         gen = self.generator.name
-        closest = answerability
         refused = bool(text) and bool(REFUSAL.search(text.split("\n", 1)[0]) or CLOSEST.search(text))
         removed: list[str] = []
 
@@ -436,9 +435,9 @@ class Answerer:
                           removed=removed, mode=mode, answerability=answerability)
 
         if refused:
-            if self.answer_similarity is None or closest < self.answer_similarity:
+            if self.answer_similarity is None or answerability < self.answer_similarity:
                 return not_found("refused")
-            notes = [*notes, "the model did not find the answer, but the best passage is close to the question: "
+            notes = [*notes, "the model did not find the answer, but the best passage likely answers the question: "
                              "quoting it"]
             text = ""
         elif text and self.grounding:
@@ -462,7 +461,7 @@ class Answerer:
                 notes = [*notes, f"{drew} [{off}]: answered again from [{off}] alone"]
                 text, cited, mode = again, [off], "refocused"
             elif off is not None:
-                if closest < self.extract_similarity:
+                if answerability < self.extract_similarity:
                     return not_found("not_found")  # off target, and no passage close enough to quote
                 # Quoted only now, when it is needed (not when the second try answered).
                 quoted = extractive_answer(question, texts, embed=embed, only=off)
@@ -471,9 +470,9 @@ class Answerer:
                     notes = [*notes, f"{drew} [{off}]: quoted [{off}] instead"]
         if not cited and self.grounding:
             # Nothing supported (or cited) is left: quote the passage most likely to answer rather than say
-            # nothing, when it is close enough to the question to be worth quoting.
+            # nothing, when the question is answerable enough for a quote to be worth it.
             best = likeliest(scores)
-            quoted = None if best is None or closest < self.extract_similarity and not refused else extractive_answer(
+            quoted = None if best is None or answerability < self.extract_similarity and not refused else extractive_answer(
                 question, texts, embed=embed, only=best)
             if quoted is None:
                 return not_found("not_found")
