@@ -52,4 +52,3 @@ class SectionReranker:
         order = sorted(range(len(head)), key=lambda i: -(
             similarity[i] + self.bm25_weight * keywords[i] - self.rank_weight * math.log(i + 1)))
         return [hit for i in order for hit in head[i]] + [hit for g in tail for hit in g]
-

@@ -96,11 +96,6 @@ class Answer:
         }
 
 
-def best_similarity(passages: Sequence[ScoredChunk]) -> float | None:
-    """The closest passage's cosine similarity to the question (None when no passage has one)."""
-    return max((p.vector_score for p in passages if p.vector_score is not None), default=None)
-
-
 def passages_to_dicts(passages: Sequence[ScoredChunk]) -> list[dict]:
     return [
         {"document_id": p.chunk.document_id, "title": p.chunk.title, "score": round(p.score, 6),

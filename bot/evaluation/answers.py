@@ -32,7 +32,7 @@ from statistics import mean, median
 import numpy as np
 
 from bot.answering import Answerer
-from bot.answering.answerer import REFUSAL, best_similarity, clean_generation
+from bot.answering.answerer import REFUSAL, clean_generation
 from bot.answering.generator import Generator, generate
 from bot.answering.grounding import Mentions, content_stems, specifics, split_units
 from bot.evaluation.datasets import EvalQuestion
@@ -103,7 +103,7 @@ def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
     cited = any(q.is_relevant(c.document_id, c.heading) for c in answer.citations)
     refused = not answer.found
     raw = "\n".join([answer.text, *answer.removed]) if not refused else ""
-    best = best_similarity(passages)
+    best = max((p.vector_score for p in passages if p.vector_score is not None), default=None)  # for the record
     return ArmResult(
         q.id, answer.text, refused, cited, retrieved,
         None if q.unanswerable or refused else fact_recall(q.reference, answer.text),
