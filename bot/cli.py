@@ -286,7 +286,8 @@ def search(
         return
     table = Table("#", "score", "title › heading", "text", show_lines=True)
     for i, r in enumerate(results, 1):
-        table.add_row(str(i), f"{r.score:.4f}", escape(f"{r.chunk.title} › {r.chunk.heading}"),
+        replaced = "" if r.chunk.superseded_by is None else " (superseded)"
+        table.add_row(str(i), f"{r.score:.4f}", escape(f"{r.chunk.title}{replaced} › {r.chunk.heading}"),
                       escape(r.chunk.text[:160]))
     console.print(table)
 

@@ -9,6 +9,8 @@ that kills the whole sync.
 from __future__ import annotations
 
 import hashlib
+import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,14 @@ class Section:
 
     heading: str
     text: str
+
+
+# Front matter statuses of a document that was replaced (`SourceDocument.superseded_by`).
+RETIRED = frozenset({"superseded", "deprecated", "archived", "obsolete", "outdated", "retired"})
+# A notice opening the document: "> **Superseded.** …", "ARCHIVED: …", "This page is outdated …".
+_NOTICE = re.compile(r"[>*_\s]*(?:(?:superseded|deprecated|archived|obsolete|outdated)\b[*_]*\s*[.:!—–-]"
+                     r"|this (?:page|document|policy|article) (?:is|has been|was) (?:superseded|deprecated|archived"
+                     r"|obsolete|outdated|replaced)\b)", re.I)
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,25 @@ class SourceDocument:
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
+    def superseded_by(self) -> str | None:
+        """None while the document is current. When it says it was replaced (front matter `status: superseded`
+        or `deprecated`, `archived`, `obsolete`, `outdated`; or a `superseded_by:` naming its successor; or its
+        text opening with such a notice, "> **Superseded.** This policy was replaced…"): the successor's
+        document id when it names one (a path in the same source, from the source's root, or from the page's
+        folder when it starts with ./ or ../), else "" (replaced, successor unknown)."""
+        successor = (self.metadata.get("superseded_by") or "").strip()
+        if successor:
+            if ":" in successor:  # already a document id ("wiki:Travel policy")
+                return successor
+            path = self.metadata.get("path") or ""
+            if successor.startswith(("./", "../")):
+                successor = posixpath.normpath(posixpath.join(posixpath.dirname(path), successor))
+            return f"{self.source}:{successor.lstrip('/')}"
+        status = (self.metadata.get("status") or "").strip().lower()
+        opening = next((s.text.lstrip() for s in self.sections if s.text.strip()), "")
+        return "" if status in RETIRED or _NOTICE.match(opening) else None
+
+    @property
     def text(self) -> str:
         return "\n\n".join(s.text for s in self.sections if s.text)
 
@@ -46,6 +75,8 @@ class SourceDocument:
         h = hashlib.sha256()
         for part in (self.title, self.url, ",".join(self.acl), str(self.updated_at or "")):
             h.update(part.encode("utf-8", "replace") + b"\x00")
+        if self.superseded_by is not None:  # only then: a current document's hash stays what it was
+            h.update(b"superseded by " + self.superseded_by.encode("utf-8", "replace") + b"\x00")
         for s in self.sections:
             h.update(s.heading.encode("utf-8", "replace") + b"\x01" + s.text.encode("utf-8", "replace") + b"\x00")
         return h.hexdigest()

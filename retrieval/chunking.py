@@ -50,13 +50,14 @@ def chunk_document(
     carries enough context; chunks never cross a heading, so each cites one section.
     """
     chunks: list[Chunk] = []
+    superseded_by = doc.superseded_by
 
     def make(heading: str, text: str) -> Chunk:
         pos = len(chunks)
         return Chunk(
             id=f"{doc.id}#{pos}", document_id=doc.id, source=doc.source, title=doc.title, heading=heading,
             text=text, url=doc.url, position=pos, content_hash=doc.content_hash, updated_at=doc.updated_at,
-            acl=doc.acl,
+            acl=doc.acl, superseded_by=superseded_by,
         )
 
     for section in doc.sections:

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS chunks(
     content_hash TEXT NOT NULL,
     updated_at TEXT,
     acl TEXT NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    superseded_by TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
@@ -143,6 +144,10 @@ class EmbeddedIndex:
         with self._connect() as conn:
             conn.executescript(SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+            if "superseded_by" not in {r[1] for r in conn.execute("PRAGMA table_info(chunks)")}:
+                # An index written before orgbot kept it: its replaced documents are written again (their
+                # content hash now says so) by the next sync.
+                conn.execute("ALTER TABLE chunks ADD COLUMN superseded_by TEXT")
         self._keywords = None  # the Tantivy copy (retrieval/keywords.py); None: FTS5 only
         self._keywords_seen: str | None = None  # the keyword generation this process's searcher shows
         if keyword_engine == "tantivy":
@@ -291,11 +296,11 @@ class EmbeddedIndex:
                     raise ValueError(f"chunk {c.id} has a {vec.shape} embedding, the index holds {dim}-d vectors")
                 cur = w.execute(
                     "INSERT INTO chunks(id, document_id, source, title, heading, text, url, position,"
-                    " content_hash, updated_at, acl, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " content_hash, updated_at, acl, embedding, superseded_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         c.id, c.document_id, c.source, c.title, c.heading, c.text, c.url, c.position,
                         c.content_hash, c.updated_at.isoformat() if c.updated_at else None,
-                        json.dumps(list(c.acl)) if c.acl else "", vec.tobytes(),
+                        json.dumps(list(c.acl)) if c.acl else "", vec.tobytes(), c.superseded_by,
                     ),
                 )
                 if c.acl:
@@ -431,14 +436,14 @@ class EmbeddedIndex:
             part = list(rowids[i : i + 500])
             for r in conn.execute(
                 "SELECT rowid, id, document_id, source, title, heading, text, url, position, content_hash,"
-                f" updated_at, acl FROM chunks WHERE rowid IN ({','.join('?' * len(part))})",
+                f" updated_at, acl, superseded_by FROM chunks WHERE rowid IN ({','.join('?' * len(part))})",
                 part,
             ):
                 out[r[0]] = Chunk(
                     id=r[1], document_id=r[2], source=r[3], title=r[4], heading=r[5], text=r[6], url=r[7],
                     position=r[8], content_hash=r[9],
                     updated_at=datetime.fromisoformat(r[10]) if r[10] else None,
-                    acl=tuple(json.loads(r[11])) if r[11] else (),
+                    acl=tuple(json.loads(r[11])) if r[11] else (), superseded_by=r[12],
                 )
         return out
 

@@ -24,6 +24,9 @@ class Chunk:
     content_hash: str  # of the whole document: unchanged documents are skipped
     updated_at: datetime | None = None
     acl: tuple[str, ...] = ()  # empty = everyone
+    # None: current. The document says it was replaced (`SourceDocument.superseded_by`): its successor's
+    # document id, or "" when it names none. Not given to answer from when the successor is retrieved too.
+    superseded_by: str | None = None
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property

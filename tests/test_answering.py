@@ -422,3 +422,82 @@ def test_the_passage_judge_reranks_the_first_sections_so_the_one_that_answers_is
     assert (ans.mode == "generated") == (expected == "Bikes")
     # the judge read each reranked section with its page title and heading
     assert sum(judge.seen.count(h.chunk.embedding_text) for h in hits) == depth
+
+
+def _travel_index(tmp_path, successor: str | None):
+    from dataclasses import replace
+
+    idx = EmbeddedIndex(tmp_path / "travel.db")
+    idx.upsert(make_chunks("wiki:travel", ["Premium economy is allowed on flights over six hours."],
+                           title="Business Travel Policy"))
+    old = make_chunks("wiki:travel-2023", ["Premium economy is not permitted on any flight; book economy."],
+                      title="Business Travel Policy (2023)")
+    idx.upsert([replace(c, superseded_by=successor) for c in old] if successor is not None else old)
+    idx.upsert(make_chunks("wiki:lunch", ["Lunch is served in the canteen from noon."], title="Canteen"))
+    return idx
+
+
+def _prefers_the_old_policy(messages):  # a model that answers from the 2023 page whenever it is given
+    user = messages[-1]["content"]
+    n = next((i for i in range(1, 4) if f"<passage {i}> Business Travel Policy (2023)" in user), None)
+    return f"Premium economy is not permitted on any flight [{n}]." if n else \
+        "Premium economy is allowed on flights over six hours [1]."
+
+
+def test_a_replaced_policy_is_not_answered_from_when_the_policy_that_replaced_it_is_found(tmp_path):
+    ans = answerer(_travel_index(tmp_path, "wiki:travel"), ScriptedGenerator(_prefers_the_old_policy)).answer(
+        "can I book premium economy on any flight?")
+    assert "wiki:travel-2023" not in [p.chunk.document_id for p in ans.passages]
+    assert [c.document_id for c in ans.citations] == ["wiki:travel"] and "not permitted" not in ans.text
+    # Without the mark, the same pages and model answer from the old policy: the mark is what changes it.
+    unmarked = answerer(_travel_index(tmp_path / "unmarked", None), ScriptedGenerator(_prefers_the_old_policy))
+    assert "not permitted" in unmarked.answer("can I book premium economy on any flight?").text
+
+
+def test_a_replaced_page_whose_successor_is_not_found_is_cited_as_superseded(tmp_path):
+    from bot.answering.answerer import Style
+
+    style = Style(None, "📘 Policy: {title} [{n}]", None)
+    ans = answerer(_travel_index(tmp_path, ""), ScriptedGenerator(_prefers_the_old_policy), style=style).answer(
+        "can I book premium economy on any flight?")
+    assert [c.title for c in ans.citations] == ["Business Travel Policy (2023) (superseded)"]
+    assert "📘 Policy: Business Travel Policy (2023) (superseded)" in ans.text
+
+
+class _GatedGenerator(ScriptedGenerator):
+    """A local model behind the refusal gate, `probability` sure it should refuse: below the gate's floor it
+    may not start with the refusal, and writes `instead`."""
+
+    accepts_gate = True
+
+    def __init__(self, probability: float, instead: str, refusal: str = "I couldn't find this in the documents."):
+        self.probability, self.instead, self.refusal = probability, instead, refusal
+        super().__init__(self._reply)
+        self.gate = None
+
+    def _reply(self, messages):
+        return self.instead if self.gate.blocked else self.refusal
+
+    def stream(self, messages, max_new_tokens=None, gate=None):
+        self.gate = gate
+        gate.probability = self.probability
+        gate.blocked = gate.min_probability is not None and self.probability < gate.min_probability
+        yield from super().stream(messages, max_new_tokens)
+
+
+def test_a_refusal_written_after_the_gate_held_it_back_is_answered_by_a_quote_of_the_best_passage(index):
+    # The model was 18 % sure it should refuse; held back, it opened with another page's fragment and then
+    # listed the closest pages: that is not a refusal it was sure of. The passage that answers is quoted.
+    sneaked = "Office | Hours (local time) [2].\n\n• Closest pages: Canteen [2], Parking [1]"
+    ans = answerer(index, _GatedGenerator(0.18, sneaked), refusal_confidence=0.5, extract_similarity=0.2).answer(
+        "where do staff park for free?", asker="Sam")
+    assert ans.found and ans.mode == "extractive" and "lot B" in ans.text
+    assert [c.document_id for c in ans.citations] == ["wiki:parking"] and "Closest pages" not in ans.text
+    # Sure enough to refuse (above the floor): the refusal stands.
+    sure = answerer(index, _GatedGenerator(0.9, sneaked), refusal_confidence=0.5, extract_similarity=0.2).answer(
+        "where do staff park for free?", asker="Sam")
+    assert not sure.found and sure.mode == "refused"
+    # Held back, but no passage answerable enough to quote: still no guess.
+    far = answerer(index, _GatedGenerator(0.18, sneaked), refusal_confidence=0.5, extract_similarity=0.99).answer(
+        "where do staff park for free?", asker="Sam")
+    assert not far.found and far.citations == []

@@ -92,17 +92,24 @@ def test_first_write_creates_a_versioned_index_behind_the_alias_with_the_mapping
 
 
 def test_an_index_from_before_section_sizes_gets_the_field_on_its_first_write(fake):
-    # An index created by an older orgbot: its strict mapping has no section_chunks, and a write with it fails.
-    from retrieval.elasticsearch.mapping import SECTION_FIELD, index_body
+    # An index created by an older orgbot: its strict mapping has no section_chunks (nor superseded_by), and a
+    # write with them fails.
+    from dataclasses import replace
+
+    from retrieval.elasticsearch.mapping import SECTION_FIELD, SUPERSEDED_FIELD, index_body
 
     old = index_body(ElasticsearchSettings(url=fake.url), EMB.dim)
     del old["mappings"]["properties"][SECTION_FIELD]
+    del old["mappings"]["properties"][SUPERSEDED_FIELD]
     idx = make_index(fake)
     idx.client.indices.create(index=f"{ALIAS}-v000001", mappings=old["mappings"], aliases={ALIAS: {}})
     idx.upsert(make_chunks("wiki:vpn", ["Install the VPN client.", "Sign in with AcmeID."]))
+    idx.upsert([replace(c, superseded_by="wiki:vpn") for c in make_chunks("wiki:vpn-2023", ["The old VPN client."])])
     mapping = idx.client.indices.get_mapping(index=ALIAS)[f"{ALIAS}-v000001"]["mappings"]
     assert mapping["properties"][SECTION_FIELD]["type"] == "integer"
+    assert mapping["properties"][SUPERSEDED_FIELD]["type"] == "keyword"
     assert ids(idx.search(q("VPN client"), 1)) == ["wiki:vpn"]
+    assert idx.search(q("old VPN client"), 1, mode="bm25")[0].chunk.superseded_by == "wiki:vpn"
     idx.close()
 
 

@@ -30,6 +30,24 @@ def test_index_survives_reopening(tmp_path):
     assert again.search(q("VPN client"), k=1)[0].chunk.document_id == "wiki:vpn"
 
 
+def test_an_index_from_before_replaced_documents_were_marked_opens_and_marks_them(tmp_path):
+    # An index an older orgbot wrote: no superseded_by column. It keeps serving, and takes the mark on writes.
+    import sqlite3
+    from dataclasses import replace
+
+    idx = EmbeddedIndex(tmp_path / "index.db")
+    idx.upsert(make_chunks("wiki:vpn", ["Install the VPN client."]))
+    idx.close()
+    with sqlite3.connect(tmp_path / "index.db") as conn:
+        conn.execute("ALTER TABLE chunks DROP COLUMN superseded_by")
+    again = EmbeddedIndex(tmp_path / "index.db", create=False)
+    assert again.search(q("VPN client"), k=1)[0].chunk.superseded_by is None
+    again.upsert([replace(c, superseded_by="wiki:vpn") for c in make_chunks("wiki:vpn-2023", ["The old VPN client."])])
+    assert {h.chunk.document_id: h.chunk.superseded_by for h in again.search(q("old VPN client"), k=2)} == \
+        {"wiki:vpn": None, "wiki:vpn-2023": "wiki:vpn"}
+    again.close()
+
+
 def test_missing_index_says_how_to_build_it(tmp_path):
     from retrieval.index import IndexUnavailable
 

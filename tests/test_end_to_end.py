@@ -91,3 +91,17 @@ def test_a_question_in_german_finds_the_page_but_asks_for_english(answerer):
     ans = answerer.answer("Wie viele Urlaubstage bekomme ich pro Jahr?")
     assert not ans.found and "looks like German" in ans.text
     assert ans.citations == [] and ans.nearest
+
+
+@pytest.mark.slow
+def test_a_question_about_a_changed_policy_is_answered_from_the_current_page_not_the_one_it_replaced(answerer):
+    # The sample wiki keeps each replaced policy ("status: superseded" in its front matter) beside the current one.
+    fresh = [q for q in QUESTIONS if q.get("kind") == "fresh"]
+    replaced = {p.relative_to(WIKI).as_posix() for p in WIKI.rglob("*.md") if "\nstatus: superseded\n" in p.read_text()}
+    assert len(fresh) >= 10 and len(replaced) >= 5
+    for q in fresh:
+        given = {p.chunk.document_id.split(":", 1)[1] for p in answerer.retrieve(q["question"])}
+        assert not given & replaced, (q["question"], sorted(given & replaced))
+    ans = answerer.answer("how many recharge days can I carry over into next year?", asker="Sam")
+    assert "5" in ans.text and "10" not in ans.text, ans.text  # the 2023 policy allowed 10
+    assert {c.document_id.split(":", 1)[1] for c in ans.citations} == {"handbook/recharge-days.md"}

@@ -192,3 +192,33 @@ def test_an_html_pages_title_leaves_out_the_site_name_its_h1_does_not_have():
     assert title("git-add(1)", "git-add(1) Manual Page") == "git-add(1)"
     assert title("Release notes - 2024", "Welcome") == "Release notes - 2024"
     assert title("C++ — the basics", "C") == "C++ — the basics"
+
+
+def test_a_page_that_says_it_was_replaced_names_its_successor_in_every_chunk(tmp_path):
+    from retrieval.chunking import chunk_document
+
+    (tmp_path / "finance").mkdir()
+    (tmp_path / "finance" / "travel.md").write_text("# Travel\nPremium economy over six hours.\n")
+    (tmp_path / "finance" / "travel-2023.md").write_text(
+        "---\ntitle: Travel (2023)\nstatus: superseded\nsuperseded_by: finance/travel.md\n---\n"
+        "# Travel (2023)\n## Flights\nEconomy only.\n## Hotels\nEUR 150 a night.\n")
+    (tmp_path / "finance" / "travel-2021.md").write_text(
+        "---\nstatus: archived\nsuperseded_by: ./travel-2023.md\n---\n# Travel (2021)\nBook through the desk.\n")
+    (tmp_path / "finance" / "travel-2019.md").write_text(
+        "# Travel (2019)\n> **Superseded.** Replaced by the 2021 policy; kept for reference.\n\n## Flights\nAsk.\n")
+    (tmp_path / "finance" / "deprecations.md").write_text(  # a note about deprecation is not a notice
+        "# Deprecations\nDeprecated since version 3.6: the old form API.\n")
+    docs, _ = read_all(FilesConnector("wiki", tmp_path))
+    marks = {path: doc.superseded_by for path, doc in docs.items()}
+    assert marks == {"finance/travel.md": None, "finance/travel-2023.md": "wiki:finance/travel.md",
+                     "finance/travel-2021.md": "wiki:finance/travel-2023.md", "finance/travel-2019.md": "",
+                     "finance/deprecations.md": None}
+    chunks = chunk_document(docs["finance/travel-2023.md"], lambda t: len(t.split()) + 2)
+    assert len(chunks) == 2 and {c.superseded_by for c in chunks} == {"wiki:finance/travel.md"}
+    # Marking a page replaced is a change the next sync writes to the index; an unmarked page's hash stays.
+    from dataclasses import replace
+
+    old = docs["finance/travel-2023.md"]
+    assert replace(old, metadata={"path": "finance/travel-2023.md"}).content_hash != old.content_hash
+    current = docs["finance/travel.md"]
+    assert replace(current, metadata={}).content_hash == current.content_hash

@@ -100,7 +100,8 @@ def passages_to_dicts(passages: Sequence[ScoredChunk]) -> list[dict]:
     return [
         {"document_id": p.chunk.document_id, "title": p.chunk.title, "score": round(p.score, 6),
          "heading": p.chunk.heading, "text": p.chunk.text, "url": p.chunk.url,
-         "similarity": None if p.vector_score is None else round(p.vector_score, 4)}
+         "similarity": None if p.vector_score is None else round(p.vector_score, 4),
+         **({} if p.chunk.superseded_by is None else {"superseded_by": p.chunk.superseded_by})}
         for p in passages
     ]
 
@@ -160,6 +161,14 @@ def clean_generation(text: str) -> str:
             break
         out.append(line)
     return "\n".join(out).strip()
+
+
+def current(hits: Sequence[ScoredChunk]) -> list[ScoredChunk]:
+    """`hits` without the passages of a page that was replaced when the page that replaced it is among them:
+    an answer comes from the current policy, not the one it superseded. A replaced page whose successor was
+    not found (or is not named) stays: it may be all there is, and its citation says it was superseded."""
+    found = {h.chunk.document_id for h in hits}
+    return [h for h in hits if not (h.chunk.superseded_by and h.chunk.superseded_by in found)]
 
 
 class Answerer:
@@ -244,9 +253,7 @@ class Answerer:
         k = k or self.top_k
         query = Query(text=text, vector=vector, sources=sources, principals=principals,
                       candidates=max(self.candidates, k * 4))
-        if not self.passages_per_section and not self.reranker:
-            return self.index.search(query, k)
-        hits = self.index.search(query, max(k, self.reranker.depth if self.reranker else 0) * 4)
+        hits = current(self.index.search(query, max(k, self.reranker.depth if self.reranker else 0) * 4))
         if self.reranker:
             hits = self.reranker(text, hits)
         if not self.passages_per_section:
@@ -260,6 +267,12 @@ class Answerer:
                 if len(kept) == k:
                     break
         return kept
+
+    def _citation(self, n: int, passages: Sequence[ScoredChunk]) -> Citation:
+        """Passage [n] as a source; one whose page says it was replaced is named so ("… (superseded)")."""
+        c = passages[n - 1].chunk
+        return Citation(n, c.title if c.superseded_by is None else f"{c.title} (superseded)", c.url, c.document_id,
+                        c.heading)
 
     def assess(self, question: str, passages: Sequence[ScoredChunk]) -> tuple[list[float], float]:
         """Each passage's focus score (`focus_scores`: how likely it is the one that answers), and the question's
@@ -339,7 +352,8 @@ class Answerer:
             if _STOP_AT.search(raw) or _SIGN_OFF.search(raw.rstrip("\n")) and raw.endswith("\n"):
                 break
         timings["generate_s"] = round(time.perf_counter() - t1, 3)
-        final = self._finish(question, raw, passages, notes, timings, asker, history, scores, answerability)
+        final = self._finish(question, raw, passages, notes, timings, asker, history, scores, answerability,
+                             held_back=gate is not None and gate.blocked)
         if gate is not None:
             final.refusal_probability = None if gate.probability is None else round(gate.probability, 4)
             if gate.blocked:
@@ -414,7 +428,7 @@ class Answerer:
         return CITATION_MARKER.sub(f"[{n}]", text)
 
     def _finish(self, question, raw, passages, notes, timings, asker: str | None, history: Sequence[Turn],
-                scores: Sequence[float], answerability: float) -> Answer:
+                scores: Sequence[float], answerability: float, held_back: bool = False) -> Answer:
         cleaned = clean_generation(raw)
         text, cited = validate_citations(cleaned, len(passages))
         invalid = sorted({n for n in cited_numbers(cleaned) if not 1 <= n <= len(passages)})
@@ -429,6 +443,12 @@ class Answerer:
                           found=False, notes=notes, timings=timings, generator=gen, invalid_citations=invalid,
                           removed=removed, mode=mode, answerability=answerability)
 
+        if refused and held_back:
+            # The model was not sure enough to start its refusal (the gate held it back), and wrote one anyway
+            # after an opening ("Office | Hours [2]. • Closest pages: …"): judged as an answer with nothing
+            # supported, so the best passage is quoted when the question is answerable enough for a quote.
+            refused, text = False, ""
+            notes = [*notes, "the model wrote that it could not find it after its refusal was held back"]
         if refused:
             if self.answer_similarity is None or answerability < self.answer_similarity:
                 return not_found("refused")
@@ -477,11 +497,7 @@ class Answerer:
                      if removed or not refused else "quoted from the best passage"]
         if not text:
             return not_found("not_found")
-        citations = [
-            Citation(n, passages[n - 1].chunk.title, passages[n - 1].chunk.url, passages[n - 1].chunk.document_id,
-                     passages[n - 1].chunk.heading)
-            for n in cited
-        ]
+        citations = [self._citation(n, passages) for n in cited]
         text = self.style.apply(text, asker=asker, citations=citations)
         return Answer(question, text, citations, passages, found=True, notes=notes, timings=timings,
                       generator=gen, invalid_citations=invalid, removed=removed, mode=mode, answerability=answerability)

@@ -39,13 +39,11 @@ from retrieval.elasticsearch.connection import (
 )
 from retrieval.elasticsearch.mapping import (
     QUANTIZED_TYPES,
-    SECTION_FIELD,
-    SECTION_MAPPING,
     VECTOR_FIELD,
     from_hit,
-    has_section_field,
     index_body,
     mapping_dims,
+    missing_fields,
     section_chunks,
     to_document,
     unit_vector,
@@ -330,10 +328,11 @@ class ElasticsearchIndex:
                 "writes through it and needs exactly one. Remove the extra ones with POST _aliases."
             )
         name, mapping = next(iter(mappings.items()))
-        if create and not has_section_field(mapping):
-            # An index from before orgbot stored section sizes: its strict mapping would refuse the field.
-            self.client.indices.put_mapping(index=name, properties={SECTION_FIELD: SECTION_MAPPING})
-            log.info("added a field to the index mapping", extra={"index": name, "field": SECTION_FIELD})
+        missing = missing_fields(mapping) if create else {}
+        if missing:
+            # An index from before orgbot stored these fields: its strict mapping would refuse them.
+            self.client.indices.put_mapping(index=name, properties=missing)
+            log.info("added fields to the index mapping", extra={"index": name, "fields": sorted(missing)})
         return name, mapping_dims(mapping)
 
     def _alias_holders(self) -> set[str]:

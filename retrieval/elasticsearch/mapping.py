@@ -17,10 +17,15 @@ VECTOR_FIELD = "embedding"
 # written with every chunk, added to an older index's mapping on its first write (a chunk without it counts 1).
 SECTION_FIELD = "section_chunks"
 SECTION_MAPPING = {"type": "integer", "index": False, "doc_values": False}
+# The successor's document id of a chunk whose document says it was replaced (`Chunk.superseded_by`); "" when
+# it names none, absent while current. Added to an older index's mapping on its first write, like SECTION_FIELD.
+SUPERSEDED_FIELD = "superseded_by"
+# Fields later orgbot versions write, and their mappings: `missing_fields` puts them on an older index.
+ADDED_FIELDS = {SECTION_FIELD: SECTION_MAPPING, SUPERSEDED_FIELD: {"type": "keyword", "index": False}}
 # Fields returned with hits: everything a citation needs, never the vector (kilobytes per hit).
 SOURCE_FIELDS = [
     "chunk_id", "document_id", "source", "title", "heading", "body", "url", "position", "content_hash",
-    "updated_at", "acl", SECTION_FIELD,
+    "updated_at", "acl", SECTION_FIELD, SUPERSEDED_FIELD,
 ]
 _HNSW_TYPES = {"hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw"}
 # Quantized types score kNN candidates on int8 / int4 / 1-bit copies of the vectors: the `_score`
@@ -86,7 +91,7 @@ def index_body(settings: ElasticsearchSettings, dims: int, *, serverless: bool =
                 "content_hash": {"type": "keyword"},
                 "updated_at": {"type": "date"},
                 "acl": {"type": "keyword"},  # empty = public; filtered with terms / must_not exists
-                SECTION_FIELD: SECTION_MAPPING,
+                **ADDED_FIELDS,
                 VECTOR_FIELD: {
                     "type": "dense_vector",
                     "dims": dims,
@@ -126,6 +131,7 @@ def to_document(chunk: Chunk, vector: list[float], section_chunks: int = 1) -> d
         "updated_at": chunk.updated_at.isoformat() if chunk.updated_at else None,
         "acl": list(chunk.acl),
         SECTION_FIELD: section_chunks,
+        **({} if chunk.superseded_by is None else {SUPERSEDED_FIELD: chunk.superseded_by}),
         VECTOR_FIELD: vector,
     }
 
@@ -145,6 +151,7 @@ def from_hit(hit: dict[str, Any]) -> Chunk:
         content_hash=src.get("content_hash") or "",
         updated_at=datetime.fromisoformat(updated) if updated else None,
         acl=tuple(src.get("acl") or ()),
+        superseded_by=src.get(SUPERSEDED_FIELD),
     )
 
 
@@ -153,8 +160,10 @@ def section_chunks(hit: dict[str, Any]) -> int:
     return max(1, int((hit.get("_source") or {}).get(SECTION_FIELD) or 1))
 
 
-def has_section_field(mapping: dict[str, Any]) -> bool:
-    return SECTION_FIELD in ((mapping.get("mappings") or {}).get("properties") or {})
+def missing_fields(mapping: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The `ADDED_FIELDS` an index's mapping lacks (an index an older orgbot created), with their mappings."""
+    props = (mapping.get("mappings") or {}).get("properties") or {}
+    return {name: field for name, field in ADDED_FIELDS.items() if name not in props}
 
 
 def mapping_dims(mapping: dict[str, Any]) -> int | None:

@@ -58,6 +58,19 @@ class IndexContract:
         assert hit.chunk.text == "Install the VPN client."
         assert hit.score > 0
 
+    def test_a_replaced_document_comes_back_marked_with_its_successor(self, index):
+        from dataclasses import replace
+
+        index.upsert(make_chunks("wiki:travel", ["Premium economy is allowed on flights over six hours."]))
+        index.upsert([replace(c, superseded_by="wiki:travel") for c in
+                      make_chunks("wiki:travel-2023", ["Premium economy is not permitted on any flight."])])
+        index.upsert([replace(c, superseded_by="") for c in
+                      make_chunks("wiki:travel-2019", ["Premium economy needs a director's approval."])])
+        for mode in ("hybrid", "bm25", "vector"):
+            marks = {h.chunk.document_id: h.chunk.superseded_by
+                     for h in index.search(q("premium economy flights"), k=5, mode=mode)}
+            assert marks == {"wiki:travel": None, "wiki:travel-2023": "wiki:travel", "wiki:travel-2019": ""}, mode
+
     def test_deleted_document_is_never_returned(self, index):
         index.upsert(make_chunks("wiki:old", ["Parking permits cost forty euros per month."]))
         index.upsert(make_chunks("wiki:other", ["Bicycles go in the basement."]))
