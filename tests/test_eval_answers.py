@@ -190,3 +190,19 @@ def test_a_question_naming_what_no_passage_mentions_is_refused_when_that_separat
     fit = ev.fit_thresholds(qs, results, min_refused=1.0)
     assert fit["answered"] == 3 and fit["unanswerable_refused"] == 1.0
     assert fit["min_similarity"] is None and 0.55 < fit["unmatched_similarity"] <= 0.8
+
+
+def test_asked_as_a_slack_user_the_askers_name_reaches_the_model_and_is_no_unsupported_specific(tmp_path):
+    from bot.answering.answerer import Style
+
+    idx, prompts = index(tmp_path), []
+
+    def make_answerer(kind):
+        gen = ScriptedGenerator(lambda m: prompts.append(m[-1]["content"]) or grounded_reply(m))
+        return Answerer(idx, HashingEmbedder(), gen, top_k=2, min_similarity=0.05, style=Style("Hi {asker}!"))
+
+    report = ev.evaluate(QUESTIONS[:1], arms=["tuned+RAG"], make_answerer=make_answerer, closed_generator=None,
+                         relevant_text=lambda q: q.reference, bot="orgbot", org="Example", asker="Priya")
+    (row,) = report["per_question"]["tuned+RAG"]
+    assert "Asker: Priya" in prompts[0] and row["answer"].startswith("Hi Priya! ")
+    assert row["unsupported"] == [] and row["cited_relevant"]

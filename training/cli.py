@@ -220,6 +220,9 @@ def eval_answers(
         help="run with every refusal threshold off (the model's own refusals, no similarity cut, no quoting "
              "threshold): the run the fit needs")] = False,
     name: Annotated[str | None, typer.Option(help="report name (default: the set's)")] = None,
+    asker: Annotated[str | None, typer.Option(
+        help="ask as this person, the way Slack asks (the asker's name goes into the prompt and the house "
+             "greeting); default: no name, as orgbot ask")] = None,
 ) -> None:
     """Base vs tuned model, with and without retrieval, on the same questions.
 
@@ -322,10 +325,11 @@ def eval_answers(
 
     a = settings.answering
     report = ev.evaluate(questions, arms=chosen_arms, make_answerer=answerer, closed_generator=generator,
-                         relevant_text=relevant_text, bot=a.bot_name, org=a.organisation, progress=progress)
+                         relevant_text=relevant_text, bot=a.bot_name, org=a.organisation, progress=progress,
+                         asker=asker)
     report["set"] = set_name
     report["adapter"] = tuned_adapter
-    report["config"] = {"fitted_from": fitted, "top_k": settings.retrieval.top_k,
+    report["config"] = {"fitted_from": fitted, "asker": asker, "top_k": settings.retrieval.top_k,
                         "min_similarity": settings.retrieval.min_similarity,
                         "answer_similarity": a.answer_similarity, "extract_similarity": a.extract_similarity,
                         "grounding": a.grounding, "dtype": settings.generation.dtype,

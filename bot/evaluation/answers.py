@@ -93,9 +93,11 @@ def run_closed_book(generator: Generator, q: EvalQuestion, relevant_text: str, b
                      round(seconds, 3))
 
 
-def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
+def run_rag(answerer: Answerer, q: EvalQuestion, asker: str | None = None) -> ArmResult:
+    """One question through the product's answer path, asked by `asker` (a name, as Slack passes the asker's;
+    None as `orgbot ask` does): the name goes into the prompt and the house greeting, and is no specific."""
     t = time.perf_counter()
-    answer = answerer.answer(q.question)
+    answer = answerer.answer(q.question, asker=asker)
     seconds = time.perf_counter() - t
     passages = answer.passages
     texts = [p.chunk.embedding_text for p in passages]
@@ -107,9 +109,9 @@ def run_rag(answerer: Answerer, q: EvalQuestion) -> ArmResult:
     return ArmResult(
         q.id, answer.text, refused, cited, retrieved,
         None if q.unanswerable or refused else fact_recall(q.reference, answer.text),
-        [] if refused else unsupported_specifics(answer.text, texts, answerer.context(q.question)),
+        [] if refused else unsupported_specifics(answer.text, texts, answerer.context(q.question, asker)),
         round(seconds, 3),
-        raw_unsupported=unsupported_specifics(raw, texts, answerer.context(q.question)) if raw else [],
+        raw_unsupported=unsupported_specifics(raw, texts, answerer.context(q.question, asker)) if raw else [],
         similarity=None if best is None else round(best, 4),
         answerability=None if answer.answerability is None else round(answer.answerability, 4), mode=answer.mode,
         refusal_probability=answer.refusal_probability,
@@ -237,7 +239,7 @@ def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResul
 def evaluate(
     questions: Sequence[EvalQuestion], *, arms: Sequence[str], make_answerer: Callable[[str], Answerer],
     closed_generator: Callable[[str], Generator], relevant_text: Callable[[EvalQuestion], str],
-    bot: str, org: str, progress: Callable[[str, int, int], None] | None = None,
+    bot: str, org: str, progress: Callable[[str, int, int], None] | None = None, asker: str | None = None,
 ) -> dict:
     report: dict = {"arms": {}, "per_question": {}}
     for arm in arms:
@@ -245,7 +247,7 @@ def evaluate(
         if arm.endswith("+RAG"):
             answerer = make_answerer(arm.split("+")[0])
             for i, q in enumerate(questions, 1):
-                results.append(run_rag(answerer, q))
+                results.append(run_rag(answerer, q, asker))
                 if progress:
                     progress(arm, i, len(questions))
         else:
