@@ -447,8 +447,12 @@ def _sample_questions(n: int = 3) -> list[str]:
 @app.command()
 def demo(
     questions: Annotated[int, typer.Option("--questions", "-n", min=1, help="sample questions to answer")] = 3,
+    asker: Annotated[str | None, typer.Option(
+        "--as", help="ask as this person, the way Slack passes the asker's name ('' for no name, as orgbot ask)")]
+        = "Sam",
 ):
-    """Index the bundled sample wiki and answer a few sample questions; then ask your own."""
+    """Index the bundled sample wiki and answer a few sample questions, asked as a Slack user would (named
+    Sam); then ask your own."""
     settings = _settings()
     console.rule("[bold]orgbot demo: indexing the sample knowledge base")
     reports = run_index(settings, list(settings.sources), full=False)
@@ -461,7 +465,7 @@ def demo(
             warm()
     for q in _sample_questions(questions):
         console.rule(f"[bold]Q: {escape(q)}")
-        _ask_one(answerer, q, False, None)
+        _ask_one(answerer, q, False, None, asker or None)
     if not sys.stdin.isatty():
         return
     console.rule("[bold]Your turn: ask anything (empty line or Ctrl-D to quit)")
@@ -472,7 +476,7 @@ def demo(
             break
         if not q:
             break
-        _ask_one(answerer, q, False, None)
+        _ask_one(answerer, q, False, None, asker or None)
 
 
 def _register_subcommands() -> None:

@@ -88,3 +88,19 @@ def test_bad_config_names_the_field(tmp_path, monkeypatch):
     cfg.write_text("retrieval:\n  top_k: 0\n")
     result = run("--config", str(cfg), "status")
     assert result.exit_code == 1 and "retrieval.top_k" in result.output
+
+
+def test_the_demo_asks_as_a_slack_user_would_with_a_name(workspace, monkeypatch):
+    with FakeOpenAI("Hi there! Park for free in lot B [1].") as server:
+        monkeypatch.setenv("ORGBOT_GENERATION__BACKEND", "openai_compatible")
+        monkeypatch.setenv("ORGBOT_GENERATION__OPENAI__URL", server.url)
+        monkeypatch.setenv("ORGBOT_GENERATION__OPENAI__MODE", "chat")
+        monkeypatch.setenv("ORGBOT_RETRIEVAL__MIN_SIMILARITY", "0")  # the sample questions on this small wiki
+        result = run("demo", "-n", "2")
+        assert result.exit_code == 0, result.output
+        asked = [r["body"]["messages"][-1]["content"] for r in server.requests]
+        assert asked and all("Asker: Sam\n" in a for a in asked)
+        server.requests.clear()
+        result = run("demo", "-n", "2", "--as", "")
+        assert result.exit_code == 0, result.output
+        assert server.requests and all("Asker:" not in r["body"]["messages"][-1]["content"] for r in server.requests)
