@@ -206,3 +206,20 @@ def test_asked_as_a_slack_user_the_askers_name_reaches_the_model_and_is_no_unsup
     (row,) = report["per_question"]["tuned+RAG"]
     assert "Asker: Priya" in prompts[0] and row["answer"].startswith("Hi Priya! ")
     assert row["unsupported"] == [] and row["cited_relevant"]
+
+
+def test_cuts_fitted_on_two_ways_of_asking_together_refuse_enough_unanswerables_in_both():
+    # Asked without a name the model refuses the unanswerable u itself; asked by name it answers u. Fitted on
+    # the nameless run alone, nothing is cut, and by name u is answered; fitted on both, u is refused both ways.
+    qs = [EvalQuestion("a", "?"), EvalQuestion("b", "?"), EvalQuestion("u", "?", unanswerable=True)]
+    nameless = [_row("a", 0.7), _row("b", 0.5), _row("u", 0.4, "refused")]
+    named = [_row("a", 0.7), _row("b", 0.5), _row("u", 0.4)]
+    alone = ev.fit_thresholds(qs, nameless, min_refused=1.0)
+    assert alone["min_similarity"] is None
+    report = lambda rows: {"per_question": {"tuned+RAG": [r.to_json() for r in rows]}}  # noqa: E731
+    both = ev.fit_together([report(nameless), report(named)], qs)
+    assert 0.4 < both["min_similarity"] <= 0.5 and both["answered"] == 4  # a and b, in both runs
+    import pytest
+
+    with pytest.raises(ev.FitError, match="same --set"):
+        ev.fit_together([report([_row("zz", 0.5)])], qs)

@@ -195,6 +195,19 @@ def _unit_or_none(flag: str, value: str) -> float | None:
     return number
 
 
+def _fit_reports(fitted: str) -> list[dict]:
+    """The reports `--fitted` names (comma-separated), each read and checked to hold a fit."""
+    reports = []
+    for path in (p.strip() for p in fitted.split(",") if p.strip()):
+        try:
+            report = json.loads(Path(path).read_text(encoding="utf-8"))
+            report["fit"]  # noqa: B018 - a report of eval answers has one
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise _fail(f"--fitted {path}: not a report of orgbot eval answers with a fit ({e})") from None
+        reports.append(report)
+    return reports
+
+
 @eval_app.command("answers")
 def eval_answers(
     set_: Annotated[str, typer.Option("--set", help="python-faq, sample, or a JSONL file of questions "
@@ -214,7 +227,9 @@ def eval_answers(
         help="override retrieval.min_similarity for this run: a number in 0–1, or 'none' (0: what the fit needs)")]
         = None,
     fitted: Annotated[str | None, typer.Option(
-        help="apply the thresholds an earlier run fitted (its answers_<name>.json) to this run, to measure them")]
+        help="apply the thresholds an earlier run fitted (its answers_<name>.json) to this run, to measure them; "
+             "several reports, comma-separated: the thresholds fitted on all their answers at once (the same set "
+             "asked another way, e.g. one run with --asker and one without)")]
         = None,
     unfitted: Annotated[bool, typer.Option(
         help="run with every refusal threshold off (the model's own refusals, no similarity cut, no quoting "
@@ -240,27 +255,12 @@ def eval_answers(
     from bot.settings import SourceSettings, StyleSettings
 
     settings = _settings()
+    fit_reports = _fit_reports(fitted) if fitted is not None else []
     if unfitted:
         settings.answering = settings.answering.model_copy(update={
             "refusal_confidence": None, "answer_similarity": None, "extract_similarity": 0.0,
             "unmatched_similarity": None})
         settings.retrieval = settings.retrieval.model_copy(update={"min_similarity": 0.0})
-    if fitted is not None:
-        try:
-            fit = json.loads(Path(fitted).read_text(encoding="utf-8"))["fit"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise _fail(f"--fitted {fitted}: not a report of orgbot eval answers with a fit ({e})") from None
-        settings.answering = settings.answering.model_copy(update={
-            k: fit[k] for k in ("refusal_confidence", "answer_similarity", "extract_similarity", "unmatched_similarity")
-            if k in fit})
-        if fit.get("min_similarity") is not None:
-            settings.retrieval = settings.retrieval.model_copy(update={"min_similarity": fit["min_similarity"]})
-    if refusal_confidence is not None:
-        settings.answering = settings.answering.model_copy(
-            update={"refusal_confidence": _unit_or_none("--refusal-confidence", refusal_confidence)})
-    if min_similarity is not None:
-        settings.retrieval = settings.retrieval.model_copy(
-            update={"min_similarity": _unit_or_none("--min-similarity", min_similarity) or 0.0})
     chosen_arms = [a.strip() for a in arms.split(",") if a.strip()]
     unknown = [a for a in chosen_arms if a not in ev.ARMS]
     if unknown:
@@ -288,6 +288,24 @@ def eval_answers(
             questions, set_name = load_jsonl(set_, next(iter(settings.sources), None)), Path(set_).stem
     except DatasetError as e:
         raise _fail(str(e)) from None
+    if fit_reports:
+        try:  # one report: its own fit; several: fitted on all their answers together
+            fit = fit_reports[0]["fit"] if len(fit_reports) == 1 else ev.fit_together(fit_reports, questions)
+        except ev.FitError as e:
+            raise _fail(f"--fitted {fitted}: {e}") from None
+        if len(fit_reports) > 1:
+            console.print(f"Thresholds fitted on {len(fit_reports)} reports together: {fit}")
+        settings.answering = settings.answering.model_copy(update={
+            k: fit[k] for k in ("refusal_confidence", "answer_similarity", "extract_similarity", "unmatched_similarity")
+            if k in fit})
+        if fit.get("min_similarity") is not None:
+            settings.retrieval = settings.retrieval.model_copy(update={"min_similarity": fit["min_similarity"]})
+    if refusal_confidence is not None:
+        settings.answering = settings.answering.model_copy(
+            update={"refusal_confidence": _unit_or_none("--refusal-confidence", refusal_confidence)})
+    if min_similarity is not None:
+        settings.retrieval = settings.retrieval.model_copy(
+            update={"min_similarity": _unit_or_none("--min-similarity", min_similarity) or 0.0})
     questions = ev.pick(questions, limit)
     # The passage judge, loaded once for every RAG arm, and before anything runs: a missing model is told first.
     judge = make_focus_embedder(settings) if any(a.endswith("+RAG") for a in chosen_arms) else None

@@ -236,6 +236,31 @@ def fit_thresholds(questions: Sequence[EvalQuestion], results: Sequence[ArmResul
                     "answer_similarity": None, "extract_similarity": 0.0}
 
 
+class FitError(ValueError):
+    """Reports that cannot be fitted together (another question set, no RAG arm)."""
+
+
+def fit_together(reports: Sequence[dict], questions: Sequence[EvalQuestion]) -> dict:
+    """The thresholds fitted on several runs' answers at once: the same questions asked another way (with and
+    without an asker's name, as Slack and the CLI ask), so one set of cuts serves both. Each report gives its
+    tuned+RAG answers (base+RAG where it has none), as its own fit read them."""
+    known = {q.id for q in questions}
+    results: list[ArmResult] = []
+    for report in reports:
+        rows = report.get("per_question") or {}
+        arm = next((a for a in ("tuned+RAG", "base+RAG") if a in rows), None)
+        if arm is None:
+            raise FitError("a report has no answers through retrieval (tuned+RAG or base+RAG) to fit on")
+        missing = {row["question_id"] for row in rows[arm]} - known
+        if missing:
+            raise FitError(f"questions {sorted(missing)[:3]} are not in this set: fit reports of the same --set")
+        try:
+            results += [ArmResult(**row) for row in rows[arm]]
+        except TypeError as e:
+            raise FitError(f"a report this version of orgbot cannot read ({e}): run it again") from None
+    return fit_thresholds(questions, results)
+
+
 def evaluate(
     questions: Sequence[EvalQuestion], *, arms: Sequence[str], make_answerer: Callable[[str], Answerer],
     closed_generator: Callable[[str], Generator], relevant_text: Callable[[EvalQuestion], str],
