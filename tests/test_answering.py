@@ -493,6 +493,7 @@ def test_a_refusal_written_after_the_gate_held_it_back_is_answered_by_a_quote_of
         "where do staff park for free?", asker="Sam")
     assert ans.found and ans.mode == "extractive" and "lot B" in ans.text
     assert [c.document_id for c in ans.citations] == ["wiki:parking"] and "Closest pages" not in ans.text
+    assert not any("not supported" in n for n in ans.notes)  # nothing was generated to support: it was held back
     # Sure enough to refuse (above the floor): the refusal stands.
     sure = answerer(index, _GatedGenerator(0.9, sneaked), refusal_confidence=0.5, extract_similarity=0.2).answer(
         "where do staff park for free?", asker="Sam")

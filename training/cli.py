@@ -201,9 +201,10 @@ def _fit_reports(fitted: str) -> list[dict]:
     for path in (p.strip() for p in fitted.split(",") if p.strip()):
         try:
             report = json.loads(Path(path).read_text(encoding="utf-8"))
-            report["fit"]  # noqa: B018 - a report of eval answers has one
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError) as e:
             raise _fail(f"--fitted {path}: not a report of orgbot eval answers with a fit ({e})") from None
+        if not isinstance(report, dict) or "fit" not in report:
+            raise _fail(f"--fitted {path}: not a report of orgbot eval answers with a fit (it has no 'fit')")
         reports.append(report)
     return reports
 

@@ -494,7 +494,7 @@ class Answerer:
             text, cited = quoted[0], [quoted[1]]
             mode = "overruled" if refused else "extractive"
             notes = [*notes, "quoted from the best passage: the generated answer was not supported by the passages"
-                     if removed or not refused else "quoted from the best passage"]
+                     if removed or not (refused or held_back) else "quoted from the best passage"]
         if not text:
             return not_found("not_found")
         citations = [self._citation(n, passages) for n in cited]
