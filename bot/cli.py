@@ -265,7 +265,7 @@ def search(
 
     Example: orgbot search "parental leave" --k 3
     """
-    from bot.answering.answerer import passages_to_dicts
+    from bot.answering.answerer import passages_to_dicts, shown_title
     from bot.runtime import make_embedder, open_index
     from retrieval.index import IndexUnavailable
     from retrieval.types import Query
@@ -286,8 +286,7 @@ def search(
         return
     table = Table("#", "score", "title › heading", "text", show_lines=True)
     for i, r in enumerate(results, 1):
-        replaced = "" if r.chunk.superseded_by is None else " (superseded)"
-        table.add_row(str(i), f"{r.score:.4f}", escape(f"{r.chunk.title}{replaced} › {r.chunk.heading}"),
+        table.add_row(str(i), f"{r.score:.4f}", escape(f"{shown_title(r.chunk)} › {r.chunk.heading}"),
                       escape(r.chunk.text[:160]))
     console.print(table)
 

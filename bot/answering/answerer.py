@@ -96,6 +96,11 @@ class Answer:
         }
 
 
+def shown_title(chunk) -> str:
+    """A passage's page title as a reader sees it: a page that says it was replaced is named so."""
+    return chunk.title if chunk.superseded_by is None else f"{chunk.title} (superseded)"
+
+
 def passages_to_dicts(passages: Sequence[ScoredChunk]) -> list[dict]:
     return [
         {"document_id": p.chunk.document_id, "title": p.chunk.title, "score": round(p.score, 6),
@@ -271,8 +276,7 @@ class Answerer:
     def _citation(self, n: int, passages: Sequence[ScoredChunk]) -> Citation:
         """Passage [n] as a source; one whose page says it was replaced is named so ("… (superseded)")."""
         c = passages[n - 1].chunk
-        return Citation(n, c.title if c.superseded_by is None else f"{c.title} (superseded)", c.url, c.document_id,
-                        c.heading)
+        return Citation(n, shown_title(c), c.url, c.document_id, c.heading)
 
     def assess(self, question: str, passages: Sequence[ScoredChunk]) -> tuple[list[float], float]:
         """Each passage's focus score (`focus_scores`: how likely it is the one that answers), and the question's

@@ -38,6 +38,12 @@ from bot.answering.grounding import Mentions, content_stems, specifics, split_un
 from bot.evaluation.datasets import EvalQuestion
 
 ARMS = ("base", "tuned", "base+RAG", "tuned+RAG")
+FIT_ARMS = ("tuned+RAG", "base+RAG")  # the refusal cuts are fitted on the product arm, else on base+RAG
+
+
+def fit_arm(arms) -> str | None:
+    """Which of `arms` the refusal cuts are fitted on (None when no arm answers through retrieval)."""
+    return next((a for a in FIT_ARMS if a in arms), None)
 CLOSED_BOOK_SYSTEM = ("You are {bot}, the knowledge assistant of {org}. Answer the question briefly and "
                       "accurately. If you do not know, say you could not find it.")
 
@@ -248,7 +254,7 @@ def fit_together(reports: Sequence[dict], questions: Sequence[EvalQuestion]) -> 
     results: list[ArmResult] = []
     for report in reports:
         rows = report.get("per_question") or {}
-        arm = next((a for a in ("tuned+RAG", "base+RAG") if a in rows), None)
+        arm = fit_arm(rows)
         if arm is None:
             raise FitError("a report has no answers through retrieval (tuned+RAG or base+RAG) to fit on")
         missing = {row["question_id"] for row in rows[arm]} - known
@@ -283,7 +289,7 @@ def evaluate(
                     progress(arm, i, len(questions))
         report["arms"][arm] = summarise(questions, results)
         report["per_question"][arm] = [r.to_json() for r in results]
-        if arm == "tuned+RAG" or (arm == "base+RAG" and "tuned+RAG" not in arms):
+        if arm == fit_arm(arms):
             report["fit"] = fit_thresholds(questions, results)
     return report
 
