@@ -133,14 +133,19 @@ class Embedder:
         tok = self.warm_up().tokenizer
         return len(tok(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], role: str = "document") -> np.ndarray:
+        """Unit vectors for `texts`. A model trained with task prefixes (nomic-embed: "search_query: ",
+        "search_document: ", named in its config_sentence_transformers.json) gets the one for `role`
+        ("query" or "document"); a model without them (MiniLM, mpnet) reads the text as it is."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.warm_up().encode(
+        model = self.warm_up()
+        prompt = role if role in (getattr(model, "prompts", None) or {}) else None
+        vecs = model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False,
-            convert_to_numpy=True,
+            convert_to_numpy=True, prompt_name=prompt,
         )
         return np.asarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        return self.embed([text], role="query")[0]
