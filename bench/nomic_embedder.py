@@ -49,6 +49,9 @@ def extract_member(parts: list[Path], member: str, out: Path) -> Path:
     try:
         with zipfile.ZipFile(sparse) as z, z.open(member) as src, out.open("wb") as dst:
             shutil.copyfileobj(src, dst, 8 << 20)
+    except BaseException:
+        out.unlink(missing_ok=True)  # a bad CRC is found at the end: no half-checked file is left
+        raise
     finally:
         sparse.unlink()
     return out

@@ -49,6 +49,7 @@ def test_a_damaged_part_is_an_error_not_a_damaged_model(tmp_path, capsys):
     parts[1].write_bytes(bytes(damaged))
     assert main(["extract", str(tmp_path), "m.gguf", str(tmp_path / "m.gguf")]) == 1
     assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "m.gguf").exists()  # nothing that failed its check is left to be converted
 
 
 def _llama_cpp_tokens(vocab: list[str]) -> list[str]:
