@@ -15,7 +15,6 @@ llama.cpp itself (node-llama-cpp 3.22.1 on the same GGUF): cosine 1.00000 for a 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
@@ -121,18 +120,14 @@ def convert(gguf_path: Path, out: Path, tokenizer_dir: Path) -> Path:
     for name in TOKENIZER_FILES:
         if (tokenizer_dir / name).exists():
             shutil.copy(tokenizer_dir / name, out / name)
-    modules = [("sentence_transformers.models.Transformer", ""), ("sentence_transformers.models.Pooling", "1_Pooling"),
-               ("sentence_transformers.models.Normalize", "2_Normalize")]
-    (out / "modules.json").write_text(json.dumps(
-        [{"idx": i, "name": str(i), "path": path, "type": kind} for i, (kind, path) in enumerate(modules)], indent=2))
-    (out / "1_Pooling").mkdir(exist_ok=True)
-    (out / "1_Pooling" / "config.json").write_text(json.dumps(
-        {"word_embedding_dimension": config.hidden_size, "pooling_mode_mean_tokens": True}))
-    (out / "2_Normalize").mkdir(exist_ok=True)
-    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 512, "do_lower_case": False}))
-    (out / "config_sentence_transformers.json").write_text(json.dumps(
-        {"prompts": {"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT}, "default_prompt_name": None,
-         "similarity_fn_name": "cosine"}))
+    # sentence-transformers writes its own folder (modules, mean pooling, normalising, the prompts).
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    encoder = Transformer(str(out), max_seq_length=512)
+    SentenceTransformer(modules=[encoder, Pooling(config.hidden_size, pooling_mode="mean"), Normalize()],
+                        prompts={"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT},
+                        similarity_fn_name="cosine").save(str(out))
     return out
 
 

@@ -44,6 +44,8 @@ FIT_ARMS = ("tuned+RAG", "base+RAG")  # the refusal cuts are fitted on the produ
 def fit_arm(arms) -> str | None:
     """Which of `arms` the refusal cuts are fitted on (None when no arm answers through retrieval)."""
     return next((a for a in FIT_ARMS if a in arms), None)
+
+
 CLOSED_BOOK_SYSTEM = ("You are {bot}, the knowledge assistant of {org}. Answer the question briefly and "
                       "accurately. If you do not know, say you could not find it.")
 
