@@ -136,6 +136,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin, focus_rank_weight=a.focus_rank_weight,
         refocus_closeness=a.refocus_closeness,
         unmatched_similarity=a.unmatched_similarity, passages_per_section=r.passages_per_section,
+        section_opening=r.section_opening,
         focus_embedder=judge, reranker=r.reranker(judge.embed) if judge is not None else None,
         style=Style(a.style.greeting, a.style.source_line, a.style.sign_off),
     )

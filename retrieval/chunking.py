@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from connectors.base import SourceDocument
+from retrieval.index import chunk_id
 from retrieval.types import Chunk
 
 TokenCounter = Callable[[str], int]
@@ -55,7 +56,7 @@ def chunk_document(
     def make(heading: str, text: str) -> Chunk:
         pos = len(chunks)
         return Chunk(
-            id=f"{doc.id}#{pos}", document_id=doc.id, source=doc.source, title=doc.title, heading=heading,
+            id=chunk_id(doc.id, pos), document_id=doc.id, source=doc.source, title=doc.title, heading=heading,
             text=text, url=doc.url, position=pos, content_hash=doc.content_hash, updated_at=doc.updated_at,
             acl=doc.acl, superseded_by=superseded_by,
         )

@@ -130,6 +130,10 @@ class RetrievalSettings(BaseModel):
     passages_per_section: int | None = Field(
         1, ge=1, description="at most this many of the top_k passages from one section (null = no cap): the "
         "generator sees more pages, and the section that answers is among them more often")
+    section_opening: int = Field(
+        60, ge=0, le=400, description="a passage from further down a section is given with the section's opening "
+        "(its first whole sentences, up to this many words) before it: sections state their point first, and a "
+        "chunk from the middle of an answer (its code, its caveats) does not say what it answers. 0 = off")
     # Below this answerability (how likely the best passage answers: the judge's similarities and the
     # retriever's, averaged; `Answerer.assess`), the bot says it did not find the answer instead of guessing,
     # without generating. Fitted by `orgbot eval answers` (README). A DM offer names a private page only when

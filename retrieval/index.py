@@ -60,6 +60,22 @@ class AclUpdatable(Protocol):
     def set_document_acl(self, doc_id: str, acl: Sequence[str], content_hash: str) -> None: ...
 
 
+@runtime_checkable
+class ChunkLookup(Protocol):
+    """Optional: an index that returns chunks by id (`Chunk.id`, "<document id>#<position>"). The answerer
+    reads the opening of a section this way when a passage comes from further down it."""
+
+    def chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids that the index holds (in no particular order; unknown ids are left out).
+        No ACL filter: callers ask only for chunks of documents the asker was already given."""
+        ...
+
+
+def chunk_id(document_id: str, position: int) -> str:
+    """The id of a document's chunk at `position` (its place in the document, from 0)."""
+    return f"{document_id}#{position}"
+
+
 def iter_batches(items: Sequence, size: int) -> Iterator[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

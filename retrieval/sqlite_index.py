@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.fusion import FusionParams, fuse
-from retrieval.index import IndexUnavailable, SearchMode
+from retrieval.index import IndexUnavailable, SearchMode, iter_batches
 from retrieval.keywords import KeywordIndex, keywords_busy
 from retrieval.types import Chunk, IndexStats, Query, ScoredChunk
 
@@ -426,6 +426,13 @@ class EmbeddedIndex:
                 params += ps
             clauses.append(f"({acl})")
         return (" AND ".join(clauses) or "1"), params
+
+    def chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """`ChunkLookup`: the chunks with these ids (each id is UNIQUE: one indexed lookup per id)."""
+        conn = self._conn_for_read()
+        rowids = [r[0] for part in iter_batches(list(dict.fromkeys(ids)), 500)
+                  for r in conn.execute(f"SELECT rowid FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)]
+        return list(self._rows_to_chunks(rowids).values())
 
     def _rows_to_chunks(self, rowids: Sequence[int]) -> dict[int, Chunk]:
         if not rowids:

@@ -13,7 +13,7 @@ import numpy as np
 class Chunk:
     """A passage small enough for the embedder, with everything needed to cite it."""
 
-    id: str  # f"{document_id}#{position}"
+    id: str  # retrieval.index.chunk_id(document_id, position)
     document_id: str
     source: str
     title: str

@@ -502,3 +502,72 @@ def test_a_refusal_written_after_the_gate_held_it_back_is_answered_by_a_quote_of
     far = answerer(index, _GatedGenerator(0.18, sneaked), refusal_confidence=0.5, extract_similarity=0.99).answer(
         "where do staff park for free?", asker="Sam")
     assert not far.found and far.citations == []
+
+
+def _sectioned(tmp_path, doc_id: str, sections: list[tuple[str, str]], kind=EmbeddedIndex):
+    """An embedded index holding one page whose chunks belong to the sections named with them, in order."""
+    import dataclasses
+
+    idx = kind(tmp_path / "i.db")
+    chunks = make_chunks(doc_id, [text for _, text in sections], title="Python FAQ")
+    idx.upsert([dataclasses.replace(c, heading=h) for c, (h, _) in zip(chunks, sections, strict=True)])
+    return idx
+
+
+MAIL = [("General", "Python is a programming language with batteries included."),
+        ("How do I send mail?", "Use the standard library module smtplib. It talks to any SMTP server."),
+        ("How do I send mail?", "server = smtplib.SMTP('localhost')\nserver.sendmail(fromaddr, toaddrs, message)\n"
+                                "The sendmail call hands the mail message to the local mail server.")]
+
+
+def test_a_passage_from_further_down_a_section_comes_with_the_sections_opening(tmp_path):
+    # Seen on the Python FAQ: the search found the code half of "How do I send mail?"; the sentence that answers
+    # ("Use the standard library module smtplib") was in the half before it, so no answer could say it.
+    idx = _sectioned(tmp_path, "faq:library", MAIL)
+    question = "how does the sendmail call hand a mail message to the local mail server?"
+    gen = ScriptedGenerator("Use the standard library module smtplib [1].")
+    ans = Answerer(idx, HashingEmbedder(), gen, top_k=1, min_similarity=0.2, section_opening=60).answer(question)
+    assert ans.passages[0].chunk.position == 2
+    assert gen.prompts[0][-1]["content"].startswith(
+        "Passages:\n<passage 1> Python FAQ › How do I send mail?\nUse the standard library module smtplib. It talks "
+        "to any SMTP server.\n\n…\n\nserver = smtplib.SMTP('localhost')")
+    assert ans.found and ans.text == "Use the standard library module smtplib [1]." and not ans.removed
+    assert [(c.document_id, c.heading) for c in ans.citations] == [("faq:library", "How do I send mail?")]
+
+    off = ScriptedGenerator("Use the standard library module smtplib [1].")
+    plain = Answerer(idx, HashingEmbedder(), off, top_k=1, min_similarity=0.2, section_opening=0).answer(question)
+    assert "Use the standard library" not in off.prompts[0][-1]["content"]
+    assert "Use the standard library module smtplib" not in plain.text  # unsupported by what was given: removed
+
+
+def test_a_section_opening_that_cannot_be_read_leaves_the_passage_as_found(tmp_path):
+    from retrieval.index import IndexUnavailable
+
+    class Down(EmbeddedIndex):
+        def chunks(self, ids):
+            raise IndexUnavailable("Search is unavailable: the cluster went away")
+
+    idx = _sectioned(tmp_path, "faq:library", MAIL, kind=Down)
+    gen = ScriptedGenerator("The sendmail call hands the mail message to the local mail server [1].")
+    ans = Answerer(idx, HashingEmbedder(), gen, top_k=1, min_similarity=0.2, section_opening=60).answer(
+        "how does the sendmail call hand a mail message to the local mail server?")
+    assert ans.found and ans.passages[0].chunk.text == MAIL[2][1]
+    assert ans.text == "The sendmail call hands the mail message to the local mail server [1]."
+
+
+def test_a_passage_that_opens_its_section_or_whose_start_is_out_of_reach_goes_as_it_is(tmp_path):
+    from bot.answering.answerer import SECTION_LOOKBACK, section_start
+
+    idx = _sectioned(tmp_path, "faq:library", MAIL)
+    a = Answerer(idx, HashingEmbedder(), ScriptedGenerator(), top_k=1, section_opening=60)
+    first = a.retrieve("Use the standard library module smtplib to talk to an SMTP server")
+    assert first[0].chunk.position == 1 and first[0].chunk.text == MAIL[1][1]
+
+    long = make_chunks("faq:long", [f"Part {i} of a long answer." for i in range(SECTION_LOOKBACK + 2)])
+    import dataclasses
+
+    long = [dataclasses.replace(c, heading="Long") for c in long]
+    assert section_start(long[-1], long[-2::-1][:SECTION_LOOKBACK]) is None  # its start is further back
+    assert section_start(long[SECTION_LOOKBACK], long[SECTION_LOOKBACK - 1::-1]) == long[0]
+    other_version = dataclasses.replace(long[0], content_hash="h2")
+    assert section_start(long[1], [other_version]) is None

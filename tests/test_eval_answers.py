@@ -61,6 +61,8 @@ def test_four_arms_show_what_retrieval_and_tuning_each_bring(tmp_path):
     tuned = arms["tuned+RAG"]
     assert tuned["cited_relevant"] == 1.0 and tuned["unanswerable_refused"] == 1.0
     assert tuned["wrongly_refused"] == 0.0 and tuned["unsupported"] == 0.0 and tuned["fact_recall"] > 0.5
+    # answers are as long as what they say: "Staff park for free in lot B behind the office. [1]": 10 words
+    assert tuned["words_p50"] == 10.0
     # the untuned model's invented price and gate are removed by the grounding check, never shown
     base_rag = report["per_question"]["base+RAG"]
     assert all("Gate 7" not in r["answer"] for r in base_rag)
@@ -75,6 +77,7 @@ def test_results_are_written_as_json_a_chart_and_a_table(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = ev.table(report)
     assert table.count("\n") == 3 and "| tuned+RAG |" in table
+    assert table.splitlines()[0].endswith("| words / answer |") and table.splitlines()[-1].endswith(" |")
 
 
 def _row(qid, sim, mode="generated", unmatched=(), answerability=None):

@@ -8,7 +8,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.answering.citations import CITATION_MARKER, cited_numbers, validate_citations
 from bot.answering.generator import Generator, RefusalGate
@@ -17,6 +17,7 @@ from bot.answering.grounding import (
     extractive_answer,
     focus_scores,
     likeliest,
+    opening,
     passage_closeness,
     quotable,
     split_units,
@@ -25,11 +26,13 @@ from bot.answering.grounding import (
 from bot.answering.language import detect as detect_language
 from bot.answering.language import name as language_name
 from bot.answering.prompt import REFUSAL_TEXT, PromptPassage, Turn, build_messages
-from retrieval.index import DocumentIndex
+from retrieval.index import ChunkLookup, DocumentIndex, IndexUnavailable, chunk_id
 from retrieval.rerank import SectionReranker
-from retrieval.types import Query, ScoredChunk
+from retrieval.types import Chunk, Query, ScoredChunk
 
 log = logging.getLogger(__name__)
+# How far back (in chunks) a passage's section start is looked for; past it, the passage goes as it is.
+SECTION_LOOKBACK = 8
 
 
 class QuestionError(ValueError):
@@ -176,6 +179,20 @@ def current(hits: Sequence[ScoredChunk]) -> list[ScoredChunk]:
     return [h for h in hits if not (h.chunk.superseded_by and h.chunk.superseded_by in found)]
 
 
+def section_start(chunk: Chunk, earlier: Sequence[Chunk | None]) -> Chunk | None:
+    """The first chunk of `chunk`'s section, given the chunks just before it (`earlier`: at position - 1,
+    position - 2, …; None where the index has none). None when `chunk` opens its section, or where the start
+    is not known: a chunk missing, of another version or ACL, or the section longer than `earlier` reaches."""
+    start = None
+    for c in earlier:
+        if c is None or (c.document_id, c.content_hash, c.acl) != (chunk.document_id, chunk.content_hash, chunk.acl):
+            return None
+        if c.heading != chunk.heading:
+            return start
+        start = c
+    return start if start is not None and start.position == 0 else None
+
+
 class Answerer:
     def __init__(
         self, index: DocumentIndex, embedder, generator: Generator, *, top_k: int = 4, candidates: int = 50,
@@ -187,6 +204,7 @@ class Answerer:
         focus_rank_weight: float = 0.05,
         refocus_closeness: float | None = None, unmatched_similarity: float | None = None,
         passages_per_section: int | None = 1, focus_embedder=None, reranker: SectionReranker | None = None,
+        section_opening: int = 0,
     ):
         self.index = index
         self.embedder = embedder
@@ -196,6 +214,9 @@ class Answerer:
         # At most this many of the passages come from one section (None: no cap): two chunks of one long
         # section leave room for one other page fewer.
         self.passages_per_section = passages_per_section
+        # A passage from further down a section comes with the section's opening, up to this many words (0: off;
+        # `with_openings`).
+        self.section_opening = section_opening
         self.min_similarity = min_similarity
         self.few_shot = few_shot
         self.history_turns = history_turns
@@ -262,7 +283,7 @@ class Answerer:
         if self.reranker:
             hits = self.reranker(text, hits)
         if not self.passages_per_section:
-            return hits[:k]
+            return self.with_openings(hits[:k])
         kept, per_section = [], Counter()
         for hit in hits:
             section = (hit.chunk.document_id, hit.chunk.heading)
@@ -271,7 +292,33 @@ class Answerer:
                 kept.append(hit)
                 if len(kept) == k:
                     break
-        return kept
+        return self.with_openings(kept)
+
+    def with_openings(self, passages: list[ScoredChunk]) -> list[ScoredChunk]:
+        """Each passage from further down a section, with the section's opening before it ("<opening>\\n\\n…\\n\\n
+        <passage>"): a section states its point first ("Use the standard library module smtplib."), and the
+        chunk the search found may be only its code or its caveats. Everything after retrieval reads the passage
+        so: the prompt, the grounding check, the quote, the focus score. The opening comes from the same
+        version of the same page (same ACL), looked up by id in one request (`ChunkLookup`); a lookup that
+        fails leaves the passages as they are."""
+        if not self.section_opening or not isinstance(self.index, ChunkLookup):
+            return passages
+        wanted = {p.chunk.id: [chunk_id(p.chunk.document_id, p.chunk.position - i)
+                               for i in range(1, min(SECTION_LOOKBACK, p.chunk.position) + 1)]
+                  for p in passages if p.chunk.position > 0}
+        if not wanted:
+            return passages
+        try:
+            found = {c.id: c for c in self.index.chunks([i for ids in wanted.values() for i in ids])}
+        except IndexUnavailable as e:
+            log.warning("section openings not read; passages go as found", extra={"error": str(e)})
+            return passages
+        out = []
+        for p in passages:
+            start = section_start(p.chunk, [found.get(i) for i in wanted.get(p.chunk.id, [])])
+            lead = opening(start.text, self.section_opening) if start is not None else None
+            out.append(replace(p, chunk=replace(p.chunk, text=f"{lead}\n\n…\n\n{p.chunk.text}")) if lead else p)
+        return out
 
     def _citation(self, n: int, passages: Sequence[ScoredChunk]) -> Citation:
         """Passage [n] as a source; one whose page says it was replaced is named so ("… (superseded)")."""

@@ -55,6 +55,7 @@ _WORD_LIST = re.compile(r"[A-Za-z][a-z]*(?:/[A-Za-z][a-z]*)+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*")  # a word of running text
+_WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after any closing quote or bracket
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 _NUMERIC = re.compile(r"[\d.,:/%-]+")  # a token of nothing but digits and their punctuation
 
@@ -384,17 +385,20 @@ def likeliest(scores: Sequence[float]) -> int | None:
     return None if best is None or scores[best] == -math.inf else best + 1
 
 
-def quote(question: str, passage: str, number: int, *, embed: Embed | None = None, max_sentences: int = 2,
+def quote(question: str, passage: str, number: int, *, embed: Embed | None = None, max_sentences: int = 3,
           max_words: int = 70) -> str | None:
-    """Quote a passage as the answer, with its citation: its opening sentences (a section states its point
-    first), or, when the sentence closest to the question is not among them, the opening one and that one.
+    """Quote a passage as the answer, with its citation: its opening sentences, up to `max_sentences` and
+    `max_words` (a section states its point first), or, when the sentence closest to the question is not among
+    them (or the words allowed run out before it), the opening one and that one.
     A quoted sentence that ends in a colon brings the lines it introduces (`_introduced_lines`) as a code
     block, and ends the quote. None when the passage has no sentence worth quoting."""
     sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
     if not sentences:
         return None
     closest = int(np.argmax(_closeness(question, [s for _, s in sentences], embed)))
-    picked = [0, closest] if closest >= max_sentences else range(len(sentences))
+    through_closest = sum(len(s.split()) for _, s in sentences[:closest + 1])
+    in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
+    picked = range(len(sentences)) if in_order else [0, closest]
     out, words, code = [], 0, []
     for k in picked:
         text = sentences[k][1]
@@ -409,6 +413,31 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     if code and all(_URL_LINE.fullmatch(line) for line in code):  # links, not code: left clickable
         return "\n".join([quoted, *(line.strip() for line in code)])
     return quoted + "\n```\n" + "\n".join(code) + "\n```" if code else quoted
+
+
+def opening(text: str, max_words: int = 60) -> str | None:
+    """A section's opening: its first sentences, up to `max_words` words, as long as each is a whole sentence
+    of running text (it ends in . ! or ?). The first that is not stops it and is left out: a line of code, a
+    signature, a "Source code: Lib/code.py" line, or "Consider the following code:", which introduces what is
+    left out. A blank line (the paragraph's end) stops it too, and so does a later line that is not prose.
+    None when the text does not open with a sentence, or its first sentence is longer than `max_words`."""
+    out: list[str] = []
+    words = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            if out:
+                break
+            continue
+        if not (line[:1].isalpha() or line[:1] in "\"'‘“(") or out and not _is_prose(line):
+            break
+        for sentence in filter(None, (s.strip() for s in _SENTENCE_END.split(line))):
+            n = len(sentence.split())
+            if words + n > max_words or not _WHOLE_SENTENCE.search(sentence):
+                return " ".join(out) or None
+            out.append(sentence)
+            words += n
+    return " ".join(out) or None
 
 
 def _is_prose(line: str) -> bool:

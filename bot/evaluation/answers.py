@@ -14,7 +14,7 @@ Scores per arm (answerable questions unless said):
   no passage given (without retrieval: not in the section that answers it); over all questions;
 - `unanswerable_refused`: on-topic questions the documents do not answer, refused;
 - `wrongly_refused`: answerable questions refused;
-- `seconds`: per answer.
+- `seconds`: per answer; `words`: the median length of the answers given to answerable questions.
 Each rate is given over all answerable questions and over those whose answering section was among the
 passages given (`_retrieved`): generation can only cite what retrieval found.
 """
@@ -33,6 +33,7 @@ import numpy as np
 
 from bot.answering import Answerer
 from bot.answering.answerer import REFUSAL, clean_generation
+from bot.answering.citations import CITATION_MARKER
 from bot.answering.generator import Generator, generate
 from bot.answering.grounding import Mentions, content_stems, specifics, split_units
 from bot.evaluation.datasets import EvalQuestion
@@ -132,6 +133,12 @@ def _rate(values: Sequence[bool | float | None]) -> float | None:
     return round(mean(vals), 4) if vals else None
 
 
+def _words_p50(results: Sequence[ArmResult]) -> float | None:
+    """The median length of the answers given, in words, citation marks not counted (a longer answer says more
+    of the reference, and asks more of the reader: fact recall is read beside it)."""
+    return float(median(len(CITATION_MARKER.sub("", r.answer).split()) for r in results)) if results else None
+
+
 def summarise(questions: Sequence[EvalQuestion], results: Sequence[ArmResult]) -> dict:
     by_id = {q.id: q for q in questions}
     answerable = [r for r in results if not by_id[r.question_id].unanswerable]
@@ -146,6 +153,7 @@ def summarise(questions: Sequence[EvalQuestion], results: Sequence[ArmResult]) -
         "unanswerable_refused": _rate([r.refused for r in unanswerable]),
         "wrongly_refused": _rate([r.refused for r in answerable]),
         "seconds_p50": round(median([r.seconds for r in results]), 3) if results else None,
+        "words_p50": _words_p50([r for r in answerable if not r.refused]),
         "retrieved": len(retrieved),
         "cited_relevant_retrieved": _rate([r.cited_relevant for r in retrieved]),
         "fact_recall_retrieved": _rate([r.fact_recall or 0.0 for r in retrieved]),
@@ -344,15 +352,19 @@ def write(report: dict, out_dir: Path, name: str, title: str) -> tuple[Path, Pat
 def table(report: dict) -> str:
     """The four arms as a Markdown table (the README's)."""
     rows = ["| arm | relevant page cited | … when retrieved | fact recall | … when retrieved | unsupported "
-            "specifics | unanswerables refused | answerables refused | s / answer |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "specifics | unanswerables refused | answerables refused | s / answer | words / answer |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
 
     def f(v):
         return "–" if v is None else f"{v:.2f}"
 
+    def words(v):
+        return "–" if v is None else f"{v:.0f}"
+
     for arm, s in report["arms"].items():
         rows.append(f"| {arm} | {f(s['cited_relevant'])} | {f(s['cited_relevant_retrieved'])} | "
                     f"{f(s['fact_recall'])} | {f(s['fact_recall_retrieved'])} | {f(s['unsupported'])} | "
-                    f"{f(s['unanswerable_refused'])} | {f(s['wrongly_refused'])} | {f(s['seconds_p50'])} |")
+                    f"{f(s['unanswerable_refused'])} | {f(s['wrongly_refused'])} | {f(s['seconds_p50'])} | "
+                    f"{words(s.get('words_p50'))} |")
     return "\n".join(rows)
 

@@ -39,6 +39,7 @@ from retrieval.elasticsearch.connection import (
 )
 from retrieval.elasticsearch.mapping import (
     QUANTIZED_TYPES,
+    SOURCE_FIELDS,
     VECTOR_FIELD,
     from_hit,
     index_body,
@@ -654,6 +655,18 @@ class ElasticsearchIndex:
         return IndexStats(
             documents=sum(d for d, _ in per.values()), chunks=sum(c for _, c in per.values()), per_source=per
         )
+
+    def chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """`ChunkLookup`: the chunks with these ids, in one multi-get (chunks are written with their id as _id)."""
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return []
+        with translate_errors(self.settings, SEARCH_UNAVAILABLE), self._interactive():
+            try:
+                resp = self.client.mget(index=self._read_target(), ids=ids, source=SOURCE_FIELDS)
+            except NotFoundError:  # no index yet
+                return []
+            return [from_hit(d) for d in resp["docs"] if d.get("found")]
 
     def search(self, query: Query, k: int, mode: SearchMode = "hybrid") -> list[ScoredChunk]:
         """Bounded in time: every request uses `search_timeout` and a timed-out one is not sent again,

@@ -184,6 +184,23 @@ class IndexContract:
         for text in ['"VPN', "vpn AND OR NOT (", "vpn* -setup NEAR(x)", "???", "", "ü€漢字"]:
             index.search(q(text), k=3)  # must not raise
 
+    def test_chunks_come_back_by_id_as_written_and_only_while_indexed(self, index):
+        from retrieval.index import ChunkLookup, chunk_id
+
+        assert isinstance(index, ChunkLookup)
+        index.upsert(make_chunks("wiki:vpn", ["Install the client.", "Then sign in.", "Ask #it-help."],
+                                 acl=("group:staff",)))
+        got = {c.id: c for c in index.chunks([chunk_id("wiki:vpn", 2), chunk_id("wiki:vpn", 0), "wiki:none#0"])}
+        assert sorted(got) == ["wiki:vpn#0", "wiki:vpn#2"]
+        first = got["wiki:vpn#0"]
+        assert (first.text, first.heading, first.position, first.acl) == (
+            "Install the client.", "Section 0", 0, ("group:staff",))
+        index.upsert(make_chunks("wiki:vpn", ["Install the new client."]))
+        assert [c.text for c in index.chunks(["wiki:vpn#0", "wiki:vpn#2"])] == ["Install the new client."]
+        index.delete_documents(["wiki:vpn"])
+        assert index.chunks(["wiki:vpn#0"]) == []
+        assert index.chunks([]) == []
+
     def test_empty_index_returns_nothing(self, index):
         assert index.search(q("anything"), k=5) == []
         assert index.stats().chunks == 0

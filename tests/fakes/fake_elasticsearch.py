@@ -342,6 +342,8 @@ class FakeElasticsearch:
             return 200, self._msearch(index, body)
         if api == "_count":
             return 200, self._count(index, body or {})
+        if api == "_mget":
+            return 200, self._mget(index, body or {}, params)
         if api == "_refresh":
             for name in self._resolve(index):
                 self.indices[name].refresh()
@@ -872,6 +874,27 @@ class FakeElasticsearch:
             except EsError as e:
                 responses.append(e.body())
         return {"took": 1, "responses": responses}
+
+    def _mget(self, expr: str, body: JSON, params: dict[str, str]) -> JSON:
+        """Documents by id, realtime (what was written, refreshed or not), from one index: an alias over
+        several indices is refused, as a real cluster refuses any single-index operation on it."""
+        names = self._resolve(expr)
+        if len(names) != 1:
+            raise EsError(400, "illegal_argument_exception", f"alias [{expr}] has more than one index associated "
+                          f"with it {names}, can't execute a single index op")
+        idx = self.indices[names[0]]
+        spec = params.get("_source", body.get("_source", True))
+        if isinstance(spec, str):  # a query parameter: "true", "false" or the fields, comma-separated
+            spec = spec == "true" if spec in ("true", "false") else spec.split(",")
+        out = []
+        for doc_id in body.get("ids", []):
+            found = idx.docs.get(doc_id)
+            doc: JSON = {"_index": idx.name, "_id": doc_id, "found": found is not None}
+            if found is not None:
+                source = self._source_filter(spec, idx, found[1])
+                doc |= {"_seq_no": found[0], **({} if source is None else {"_source": source})}
+            out.append(doc)
+        return {"docs": out}
 
     def _count(self, expr: str, body: JSON) -> JSON:
         docs = self._docs(expr)
