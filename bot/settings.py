@@ -210,7 +210,9 @@ class AnswerSettings(BaseModel):
     focus_margin: float | None = Field(
         0.05, ge=0, le=2, description="an answer that cites only passages whose focus score (closest sentence's "
         "similarity to the question + the passage's similarity - focus_rank_weight x ln(rank)) is this much "
-        "below the best passage's answers something else: the best passage is quoted instead. null = never")
+        "below the best passage's answers something else: the best passage is quoted instead. A quoted answer "
+        "also quotes the likeliest passage of another page when its focus score is within this of the best "
+        "(the two are about as likely to answer). null = never either")
     focus_rank_weight: float = Field(
         0.05, ge=0, le=1, description="how much the retriever's order counts in the focus score (per unit of "
         "ln(rank)); it also picks the passage quoted when nothing generated is kept")

@@ -222,6 +222,38 @@ def test_an_answer_drawn_from_a_passage_far_from_the_question_is_replaced_by_the
     assert not far.found and far.mode == "not_found" and "couldn't find" in far.text
 
 
+def test_a_quoted_answer_quotes_two_pages_when_they_are_about_as_likely_to_answer(tmp_path, index):
+    twin = EmbeddedIndex(tmp_path / "twin.db")
+    twin.upsert(make_chunks("wiki:parking", ["Staff park for free in lot B behind the Toronto office."],
+                            title="Parking"))
+    # the office guide on the shared drive says it too: a second page about as likely to answer
+    twin.upsert(make_chunks("drive:office-guide", ["Staff park for free in lot B behind the Toronto office."],
+                            title="Parking"))
+    twin.upsert(make_chunks("wiki:lunch", ["Lunch is served in the canteen from noon."], title="Canteen"))
+    question = "where do staff park for free?"
+    unsupported = ScriptedGenerator("Parking costs EUR 99 a month [1].")  # removed by the check: a quote instead
+    ans = answerer(twin, unsupported).answer(question)
+    assert ans.mode == "extractive"
+    assert sorted(c.document_id for c in ans.citations) == ["drive:office-guide", "wiki:parking"]
+    first, second = ans.text.split("\n\n")  # one quote per page, each with its own citation
+    assert [validate_citations(part, 3)[1] for part in (first, second)] == [[c.number] for c in ans.citations]
+    assert "EUR 99" not in ans.text
+    assert any("another page about as likely to answer" in n for n in ans.notes)  # `orgbot ask` tells why
+    # one page clearly closer than any other: one quote
+    assert [c.document_id for c in answerer(index, unsupported).answer(question).citations] == ["wiki:parking"]
+    # the tie width is answering.focus_margin; None quotes the likeliest passage alone
+    assert len(answerer(twin, unsupported, focus_margin=None).answer(question).citations) == 1
+
+
+def test_a_runner_up_from_the_same_page_is_not_quoted_beside_it(tmp_path):
+    text = "Staff park for free in lot B behind the Toronto office."
+    one_page = _sectioned(tmp_path, "wiki:parking", [("Staff", text), ("Visitors", text)])  # a tie, one page
+    one_page.upsert(make_chunks("wiki:lunch", ["Lunch is served in the canteen from noon."], title="Canteen"))
+    ans = Answerer(one_page, HashingEmbedder(), ScriptedGenerator("Parking costs EUR 99 a month [1]."), top_k=3,
+                   min_similarity=0.1).answer("where do staff park for free?")
+    assert ans.mode == "extractive" and len(ans.citations) == 1 and ans.text.count(text[:-1]) == 1
+
+
 def test_an_off_target_answer_is_first_written_again_from_the_closest_passage_alone(index):
     def reply(messages):
         user = messages[-1]["content"]

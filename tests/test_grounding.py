@@ -184,6 +184,18 @@ def test_a_quote_is_the_passages_opening_unless_the_closest_sentence_lies_furthe
         "Plans differ by country. Canada has Maple Shield with dental at eighty percent [1].")
 
 
+def test_a_quote_does_not_end_on_a_colon_announcing_what_it_leaves_out():
+    # Seen on the Python FAQ: "… The full list of modules described in this chapter is [4]:" closed a quote,
+    # and the list it announced (prose lines, not code) was not part of it.
+    page = ("The modules described in this chapter are frameworks for command-line interfaces. They parse "
+            "options and arguments. The full list of modules described in this chapter is:\n"
+            "argparse is a parser for command-line options, arguments and subcommands.\n"
+            "getopt is a C-style parser for command line options.")
+    assert quote("which modules help write command-line interfaces?", page, 4) == (
+        "The modules described in this chapter are frameworks for command-line interfaces. They parse options "
+        "and arguments [4].")
+
+
 def test_a_quoted_sentence_that_introduces_code_brings_the_code_with_it():
     # Seen on the Python FAQ: "Consider using the convenience function import_module() from importlib
     # instead: [1]": the quote stopped at the colon and left out the line it announced.

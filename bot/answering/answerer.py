@@ -153,6 +153,14 @@ CLOSEST = re.compile(r"\b(?:closest|nearest) pages?\b", re.I)
 _SIGN_OFF = re.compile(r"^— \S.*$", re.M)  # the house style ends with a "— Anvil" line
 
 
+def _tie_note(cited: Sequence[int]) -> list[str]:
+    """The note on a quoted answer that quotes a second page (`Answerer._runner_up`)."""
+    if len(cited) < 2:
+        return []
+    return [f"quoted [{cited[1]}] too: another page about as likely to answer as [{cited[0]}] "
+            "(within answering.focus_margin)"]
+
+
 def clean_generation(text: str) -> str:
     """Cut what a base model adds after its answer (a new 'Question:', a passage list, a new turn,
     anything after the sign-off line)."""
@@ -461,6 +469,35 @@ class Answerer:
             return None
         return best
 
+    def _quote(self, question: str, passages: Sequence[ScoredChunk], scores: Sequence[float],
+               best: int) -> tuple[str, list[int]] | None:
+        """Quote passage [best] as the answer (`extractive_answer`), and after it the runner-up (`_runner_up`)
+        when another page is about as likely to answer: the reader sees both, each cited, rather than the one
+        the focus score favours by a hair. (text, the passage numbers cited) or None when [best] has nothing
+        to quote."""
+        texts = [p.chunk.text for p in passages]
+        embed = getattr(self.embedder, "embed", None)
+        quoted = extractive_answer(question, texts, embed=embed, only=best)
+        if quoted is None:
+            return None
+        second = self._runner_up(passages, scores, best)
+        more = None if second is None else extractive_answer(question, texts, embed=embed, only=second)
+        if more is None:
+            return quoted[0], [best]
+        return f"{quoted[0]}\n\n{more[0]}", [best, second]
+
+    def _runner_up(self, passages: Sequence[ScoredChunk], scores: Sequence[float], best: int) -> int | None:
+        """The passage of another page whose focus score is within `focus_margin` of passage [best]'s: the
+        margin within which an answer from a passage counts as on target counts as a tie here too (README,
+        "Two pages about as likely to answer"). None when there is none, or `focus_margin` is None."""
+        if self.focus_margin is None:
+            return None
+        page = passages[best - 1].chunk.document_id
+        others = [n for n in range(1, len(scores) + 1)
+                  if passages[n - 1].chunk.document_id != page and scores[n - 1] != -math.inf]
+        second = max(others, key=lambda n: scores[n - 1], default=None)
+        return second if second is not None and scores[best - 1] - scores[second - 1] < self.focus_margin else None
+
     def _refocused(self, question: str, passages: Sequence[ScoredChunk], n: int, asker: str | None,
                    history: Sequence[Turn]) -> str | None:
         """The answer written again from passage [n] alone (it keeps its number), when that answer is
@@ -530,22 +567,22 @@ class Answerer:
                 if answerability < self.extract_similarity:
                     return not_found("not_found")  # off target, and no passage close enough to quote
                 # Quoted only now, when it is needed (not when the second try answered).
-                quoted = extractive_answer(question, texts, embed=embed, only=off)
+                quoted = self._quote(question, passages, scores, off)
                 if quoted is not None:
-                    text, cited, mode = quoted[0], [quoted[1]], "extractive"
-                    notes = [*notes, f"{drew} [{off}]: quoted [{off}] instead"]
+                    text, cited, mode = *quoted, "extractive"
+                    notes = [*notes, f"{drew} [{off}]: quoted [{off}] instead", *_tie_note(cited)]
         if not cited and self.grounding:
             # Nothing supported (or cited) is left: quote the passage most likely to answer rather than say
             # nothing, when the question is answerable enough for a quote to be worth it.
             best = likeliest(scores)
-            quoted = None if best is None or answerability < self.extract_similarity and not refused else extractive_answer(
-                question, texts, embed=embed, only=best)
+            quoted = None if best is None or answerability < self.extract_similarity and not refused else self._quote(
+                question, passages, scores, best)
             if quoted is None:
                 return not_found("not_found")
-            text, cited = quoted[0], [quoted[1]]
+            text, cited = quoted
             mode = "overruled" if refused else "extractive"
             notes = [*notes, "quoted from the best passage: the generated answer was not supported by the passages"
-                     if removed or not (refused or held_back) else "quoted from the best passage"]
+                     if removed or not (refused or held_back) else "quoted from the best passage", *_tie_note(cited)]
         if not text:
             return not_found("not_found")
         citations = [self._citation(n, passages) for n in cited]

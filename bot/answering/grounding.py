@@ -391,7 +391,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     `max_words` (a section states its point first), or, when the sentence closest to the question is not among
     them (or the words allowed run out before it), the opening one and that one.
     A quoted sentence that ends in a colon brings the lines it introduces (`_introduced_lines`) as a code
-    block, and ends the quote. None when the passage has no sentence worth quoting."""
+    block, and ends the quote; one that would end the quote without them is left out, unless it is all there
+    is. None when the passage has no sentence worth quoting."""
     sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
     if not sentences:
         return None
@@ -409,6 +410,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
         code = _introduced_lines(passage, text) if text.endswith(":") else []
         if code:  # "…, use the reversed() function:" and its code; what follows it is another point
             break
+    if len(out) > 1 and out[-1].endswith(":") and not code:
+        out.pop()  # "The full list of modules is:" announcing what the quote leaves out ends nothing
     quoted = _add_marker(" ".join(out), number)
     if code and all(_URL_LINE.fullmatch(line) for line in code):  # links, not code: left clickable
         return "\n".join([quoted, *(line.strip() for line in code)])
