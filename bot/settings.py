@@ -175,8 +175,8 @@ class StyleSettings(BaseModel):
 
     greeting: str | None = Field(None, description="first words, e.g. 'Hi {asker}!' ({asker}: the asker's "
                                  "first name; left out when unknown)")
-    source_line: str | None = Field(None, description="a line naming the main cited page, e.g. "
-                                    "'📘 Policy: {title} [{n}]'")
+    source_line: str | None = Field(None, description="a line naming each cited page (under its first "
+                                    "number), e.g. '📘 Policy: {title} [{n}]'")
     sign_off: str | None = Field(None, description="last line, e.g. '— Anvil 🔨'")
 
 

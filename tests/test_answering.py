@@ -222,14 +222,20 @@ def test_an_answer_drawn_from_a_passage_far_from_the_question_is_replaced_by_the
     assert not far.found and far.mode == "not_found" and "couldn't find" in far.text
 
 
-def test_a_quoted_answer_quotes_two_pages_when_they_are_about_as_likely_to_answer(tmp_path, index):
-    twin = EmbeddedIndex(tmp_path / "twin.db")
-    twin.upsert(make_chunks("wiki:parking", ["Staff park for free in lot B behind the Toronto office."],
-                            title="Parking"))
+@pytest.fixture
+def twin(tmp_path):
+    """Two pages that say the same: about as likely to answer."""
+    idx = EmbeddedIndex(tmp_path / "twin.db")
+    idx.upsert(make_chunks("wiki:parking", ["Staff park for free in lot B behind the Toronto office."],
+                           title="Parking"))
     # the office guide on the shared drive says it too: a second page about as likely to answer
-    twin.upsert(make_chunks("drive:office-guide", ["Staff park for free in lot B behind the Toronto office."],
-                            title="Parking"))
-    twin.upsert(make_chunks("wiki:lunch", ["Lunch is served in the canteen from noon."], title="Canteen"))
+    idx.upsert(make_chunks("drive:office-guide", ["Staff park for free in lot B behind the Toronto office."],
+                           title="Parking"))
+    idx.upsert(make_chunks("wiki:lunch", ["Lunch is served in the canteen from noon."], title="Canteen"))
+    return idx
+
+
+def test_a_quoted_answer_quotes_two_pages_when_they_are_about_as_likely_to_answer(twin, index):
     question = "where do staff park for free?"
     unsupported = ScriptedGenerator("Parking costs EUR 99 a month [1].")  # removed by the check: a quote instead
     ans = answerer(twin, unsupported).answer(question)
@@ -243,6 +249,26 @@ def test_a_quoted_answer_quotes_two_pages_when_they_are_about_as_likely_to_answe
     assert [c.document_id for c in answerer(index, unsupported).answer(question).citations] == ["wiki:parking"]
     # the tie width is answering.focus_margin; None quotes the likeliest passage alone
     assert len(answerer(twin, unsupported, focus_margin=None).answer(question).citations) == 1
+
+
+def test_the_house_source_line_names_every_page_the_answer_cites(twin, index):
+    from bot.answering.answerer import Style
+
+    style = Style(None, "📘 Policy: {title} [{n}]", None)
+    unsupported = ScriptedGenerator("Parking costs EUR 99 a month [1].")  # a quote of each of the two pages
+    ans = answerer(twin, unsupported, style=style).answer("where do staff park for free?")
+    lines = [line for line in ans.text.splitlines() if line.startswith("📘")]
+    assert len(ans.citations) == 2 and lines == [f"📘 Policy: {c.title} [{c.number}]" for c in ans.citations]
+    assert {c.document_id for c in ans.citations} == {"wiki:parking", "drive:office-guide"}
+    # two passages of one page: one line, the page's first number
+    def reply(messages):
+        user = messages[-1]["content"]
+        n = next(i for i in range(1, 4) if f"<passage {i}> Parking" in user)
+        return f"Staff park for free [{n}]. It is in lot B behind the Toronto office [{n}]."
+
+    one = answerer(index, ScriptedGenerator(reply), style=style).answer("where do staff park for free?")
+    assert [line for line in one.text.splitlines() if line.startswith("📘")] == [
+        f"📘 Policy: Parking [{one.citations[0].number}]"]
 
 
 def test_a_runner_up_from_the_same_page_is_not_quoted_beside_it(tmp_path):

@@ -128,9 +128,12 @@ class Style:
             parts.append(self.greeting.format(asker=asker or "").strip() + " " + text.strip())
         else:
             parts.append(text.strip())
-        if self.source_line and citations:
-            c = citations[0]
-            parts.append(self.source_line.format(title=c.title, n=c.number, url=c.url))
+        if self.source_line and citations:  # a line per page cited, under its first number
+            pages: dict[str, Citation] = {}
+            for c in citations:
+                pages.setdefault(c.document_id, c)
+            parts.append("\n".join(self.source_line.format(title=c.title, n=c.number, url=c.url)
+                                   for c in pages.values()))
         out = "\n\n".join(parts)
         return f"{out}\n{self.sign_off}" if self.sign_off else out
 

@@ -115,7 +115,10 @@ def _is_number(token: str) -> bool:
 
 
 def content_stems(text: str) -> set[str]:
-    return {stem(w) for w in _WORD.findall(text) if w.lower() not in STOP and (len(w) > 2 or w.isdigit())}
+    """The stems of a text's content words: not stop words, contractions ("it's", "don't") or words of two
+    letters; a possessive counts as its owner ("Acme's", "users'")."""
+    words = (_POSSESSIVE.sub("", w) for w in _WORD.findall(text) if not _CONTRACTION.fullmatch(w))
+    return {stem(w) for w in words if w.lower() not in STOP and (len(w) > 2 or w.isdigit())}
 
 
 def specifics(sentence: str) -> set[str]:
@@ -235,6 +238,7 @@ class GroundingChecker:
         mentions = Mentions(" ".join(norm) + " " + normalise(question),
                             set().union(*stems, content_stems(question)) if stems else content_stems(question))
         checks: list[SentenceCheck] = []
+        said = _Said()
         for unit in split_units(answer):
             cited = [c for m in CITATION_MARKER.finditer(unit) for c in marker_numbers(m.group(1)) if 1 <= c <= n]
             body = CITATION_MARKER.sub("", unit).strip()
@@ -248,6 +252,10 @@ class GroundingChecker:
                 continue
             if is_question(body):  # a small model often echoes the FAQ heading it read
                 checks.append(SentenceCheck(unit, cited, False, "a question, not an answer"))
+                continue
+            repeat = said.repeats(body)
+            if repeat:  # a small model loops within a line too ("X because X", a sentence said again)
+                checks.append(SentenceCheck(unit, cited, False, repeat))
                 continue
             missing = mentions.missing(specifics(body))
             if missing:
@@ -276,6 +284,8 @@ class GroundingChecker:
                 check.added_citation = best
                 check.text = _add_marker(_strip_markers(unit) if recite else unit, best)
             checks.append(check)
+            if ok:
+                said.add(body)
         text = _join([c.text for c in checks if c.supported])
         return Grounding(text, checks)
 
@@ -283,6 +293,37 @@ class GroundingChecker:
         candidates = _sentences(passage)[:40] or [passage]
         vecs = self.embed([sentence, *candidates])
         return float(np.max(vecs[1:] @ vecs[0])) >= self.min_similarity
+
+
+class _Said:
+    """What an answer has said so far, to find a sentence that says it again: every content word already
+    said and at least half of its runs of four words too ("It is open 07:00-22:00 …" after "The office is
+    open 07:00-22:00 …"; "Toronto is open …" after "Lisbon is open …" says something new). A sentence with
+    a run of six words twice in itself ("X because X") repeats itself."""
+
+    def __init__(self) -> None:
+        self.words: set[str] = set()
+        self.grams: set[tuple[str, ...]] = set()
+
+    @staticmethod
+    def _grams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+        return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)] or [tuple(tokens)]
+
+    def repeats(self, sentence: str) -> str:
+        """Why the sentence is a repeat ("" when it is not)."""
+        tokens = [t.lower() for t in _WORD.findall(normalise(sentence))]
+        six = self._grams(tokens, 6)
+        if len(tokens) >= 12 and len(set(six)) < len(six):
+            return "repeats itself"
+        grams = self._grams(tokens, 4)
+        old = sum(g in self.grams for g in grams)
+        if tokens and content_stems(sentence) <= self.words and 2 * old >= len(grams):
+            return "repeats an earlier sentence"
+        return ""
+
+    def add(self, sentence: str) -> None:
+        self.words |= content_stems(sentence)
+        self.grams.update(self._grams([t.lower() for t in _WORD.findall(normalise(sentence))], 4))
 
 
 def _strip_markers(unit: str) -> str:
