@@ -629,3 +629,25 @@ def test_a_passage_that_opens_its_section_or_whose_start_is_out_of_reach_goes_as
     assert section_start(long[SECTION_LOOKBACK], long[SECTION_LOOKBACK - 1::-1]) == long[0]
     other_version = dataclasses.replace(long[0], content_hash="h2")
     assert section_start(long[1], [other_version]) is None
+
+
+PIN = "To pin a package, add a line to requirements.txt:\n\nrequests==2.31.0\nhttpx==0.27.0\n\nThen run pip install to get them."
+
+
+def test_a_written_sentence_that_introduces_code_brings_the_code_it_announces(tmp_path):
+    # Seen on the Python FAQ: "Python lets you add a trailing comma at the end of lists, tuples, and
+    # dictionaries: [1]." ended the answer, the example it announced nowhere.
+    idx = _sectioned(tmp_path, "wiki:deps", [("Pinning", PIN)])
+    ans = Answerer(idx, HashingEmbedder(), ScriptedGenerator("To pin a package, add a line to requirements.txt: [1]."),
+                   top_k=1, min_similarity=0.1).answer("how do I pin a package?")
+    assert ans.mode == "generated"
+    assert ans.text == "To pin a package, add a line to requirements.txt [1]:\n```\nrequests==2.31.0\nhttpx==0.27.0\n```"
+
+
+def test_a_written_sentence_announcing_what_the_answer_leaves_out_is_removed(tmp_path):
+    idx = _sectioned(tmp_path, "wiki:deps", [("Pinning", PIN)])
+    reply = "To pin a package, add a line to requirements.txt [1]. Then run the install as follows: [1]."
+    ans = Answerer(idx, HashingEmbedder(), ScriptedGenerator(reply), top_k=1, min_similarity=0.1).answer(
+        "how do I pin a package?")
+    assert ans.text == "To pin a package, add a line to requirements.txt [1]."
+    assert ans.removed == ["Then run the install as follows: [1]."]

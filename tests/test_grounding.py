@@ -284,6 +284,28 @@ def test_the_quoted_passage_is_where_closeness_similarity_and_rank_point():
     assert focus_scores("where do staff park?", [steer, page])[0] == float("-inf")
 
 
+def test_code_a_small_model_runs_into_its_sentence_comes_back_as_the_passage_has_it():
+    from bot.answering.grounding import introduce
+
+    # Seen on the Python FAQ: "... by using * and **: def f(x, *args, **kwargs): [3]." (the model writes on one line)
+    passage = ("You can then pass these arguments when calling another function by using * and **:\n\n"
+               "def f(x, *args, **kwargs):\n    ...\n    kwargs['width'] = '14.3c'\n    g(x, *args, **kwargs)\n\n"
+               "That is all there is to it.")
+    answer = ("Collect them with * and ** [1]. You can then pass these arguments when calling another function by "
+              "using * and **: def f(x, *args, **kwargs): [1].")
+    assert introduce(answer, [passage]) == (
+        "Collect them with * and ** [1]. You can then pass these arguments when calling another function by using "
+        "* and ** [1]:\n```\ndef f(x, *args, **kwargs):\n    ...\n    kwargs['width'] = '14.3c'\n"
+        "    g(x, *args, **kwargs)\n```", [])
+    # what follows the colon is not the start of the passage's code: nothing to bring, the sentence goes
+    wrong = ("Collect them with * and ** [1]. You can then pass these arguments when calling another function by "
+             "using * and **: class C: [1].")
+    assert introduce(wrong, [passage]) == ("Collect them with * and ** [1].", [wrong.split(" [1]. ")[1]])
+    # a colon followed by the answer's own bullets introduces them: kept
+    listed = "You need two things: [1]\n- a badge [1]\n- a laptop [1]"
+    assert introduce(listed, ["You need two things: a badge and a laptop."]) == (listed, [])
+
+
 def test_a_sections_opening_is_its_first_sentences_of_prose_without_the_code_it_introduces():
     from bot.answering.grounding import opening
 

@@ -16,6 +16,7 @@ from bot.answering.grounding import (
     GroundingChecker,
     extractive_answer,
     focus_scores,
+    introduce,
     likeliest,
     opening,
     passage_closeness,
@@ -554,6 +555,12 @@ class Answerer:
                 log.info("grounding removed sentences", extra={"removed": len(removed), "kept": len(result.kept)})
             text = result.text
         text, cited = validate_citations(text, len(passages))
+        if text and self.grounding:  # after the markers are checked: a code block keeps its spacing
+            text, dangling = introduce(text, [p.chunk.text for p in passages])
+            if dangling:
+                removed += dangling
+                prose = re.sub(r"```.*?```", "", text, flags=re.S)
+                cited = [n for n in cited if f"[{n}]" in prose]
         mode = "generated"
         texts = [p.chunk.text for p in passages]
         embed = getattr(self.embedder, "embed", None)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.answering.citations import CITATION_MARKER, marker_numbers
+from bot.answering.citations import CITATION_MARKER, cited_numbers, marker_numbers
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
 
@@ -453,10 +453,60 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
             break
     if len(out) > 1 and out[-1].endswith(":") and not code:
         out.pop()  # "The full list of modules is:" announcing what the quote leaves out ends nothing
-    quoted = _add_marker(" ".join(out), number)
-    if code and all(_URL_LINE.fullmatch(line) for line in code):  # links, not code: left clickable
-        return "\n".join([quoted, *(line.strip() for line in code)])
-    return quoted + "\n```\n" + "\n".join(code) + "\n```" if code else quoted
+    return _with_lines(_add_marker(" ".join(out), number), code)
+
+
+def _with_lines(text: str, lines: Sequence[str]) -> str:
+    """A sentence and the lines it introduces: a code block, or links left clickable."""
+    if not lines:
+        return text
+    if all(_URL_LINE.fullmatch(line) for line in lines):
+        return "\n".join([text, *(line.strip() for line in lines)])
+    return text + "\n```\n" + "\n".join(lines) + "\n```"
+
+
+def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
+    """A written sentence that ends in a colon announces what follows it. When the passage it cites has that
+    sentence and the lines it introduces (`_introduced_lines`: code, a command, a short list), and the answer
+    has at most the start of them run into one line after it (a small model flattens code: "… by using * and
+    **: def f(x, *args, **kwargs): [3]."), the lines come from the passage as a block, as in a quote, which ends
+    the paragraph. One that introduces nothing (not followed by a bullet) is left out when the answer has
+    another sentence. Returns the answer and the sentences left out."""
+    units = split_units(answer)
+    paragraphs: list[str] = []
+    current: list[str] = []
+    dropped: list[str] = []
+    for k, unit in enumerate(units):
+        bare = _strip_markers(unit)
+        cited = [n for n in cited_numbers(unit) if 1 <= n <= len(passages)]
+        found = next(((n, a) for n in cited if (a := _announced(bare, passages[n - 1]))), None)
+        if found:
+            n, (sentence, lines) = found
+            paragraphs.append(_with_lines(_join([*current, _add_marker(sentence, n)]), lines))
+            current = []
+        elif bare.rstrip(".").endswith(":") and len(units) > 1 and not (
+                k + 1 < len(units) and _BULLET.match(units[k + 1])):
+            dropped.append(unit)
+        else:
+            current.append(unit)
+    if not dropped and len(paragraphs) == 0:
+        return answer, []
+    return "\n\n".join([*paragraphs, *([_join(current)] if current else [])]), dropped
+
+
+def _announced(text: str, passage: str) -> tuple[str, list[str]] | None:
+    """The sentence of `passage` ending in a colon that `text` opens with, and the lines it introduces, when
+    what `text` has after it is at most those lines run together; None otherwise."""
+    flat = " ".join(text.split())
+    for line in passage.splitlines():
+        for sentence in (x.strip() for x in _SENTENCE_END.split(line.strip())):
+            if not sentence.endswith(":") or not flat.startswith(" ".join(sentence.split())):
+                continue
+            lines = _introduced_lines(passage, sentence)
+            tail = flat[len(" ".join(sentence.split())):].strip(" .")
+            if lines and " ".join(" ".join(lines).split()).startswith(tail):
+                return sentence, lines
+    return None
 
 
 def opening(text: str, max_words: int = 60) -> str | None:
