@@ -31,7 +31,8 @@ def _pieces(text: str, fits: Callable[[str], bool], joiner: str = "\n\n") -> Ite
         yield text, joiner
         return
     for splitter, sep in _SPLITTERS:
-        parts = [p.strip() for p in splitter.split(text) if p.strip()]
+        # a paragraph or line keeps its indentation (code); sentences and words are running text
+        parts = [p.rstrip() if sep == "\n\n" else p.strip() for p in splitter.split(text) if p.strip()]
         if len(parts) > 1:
             for i, p in enumerate(parts):
                 yield from _pieces(p, fits, joiner if i == 0 else sep)
@@ -62,7 +63,7 @@ def chunk_document(
         )
 
     for section in doc.sections:
-        text = section.text.strip()
+        text = re.sub(r"\A(?:[ \t]*\n)+", "", section.text.rstrip())  # blank lines off, a first line's indent kept
         if not text:
             continue
         heading = section.heading or doc.title

@@ -53,3 +53,15 @@ def test_sentences_of_a_long_paragraph_stay_one_paragraph():
     chunks = chunk_document(doc(("S", para)), count, max_tokens=60, target_tokens=50)
     assert all("\n" not in c.text for c in chunks)
     assert " ".join(c.text for c in chunks) == para
+
+
+def test_code_keeps_its_indentation_where_a_section_is_split():
+    # Seen in the Python FAQ's delegation example: a method after a blank line came out unindented
+    # ("def write(self, s):" at the left margin under "class UpperOut:"), in chunks and in the code a quote brings.
+    code = ("class UpperOut:\n\n    def __init__(self, outfile):\n        self._outfile = outfile\n\n"
+            "    def write(self, s):\n        self._outfile.write(s.upper())")
+    prose = " ".join(f"Sentence {i} says something about delegation." for i in range(12))
+    count = lambda t: len(t.split()) + 2  # noqa: E731
+    chunks = chunk_document(doc(("Delegation", f"{prose}\n\n{code}")), count, max_tokens=40)
+    assert len(chunks) > 1
+    assert code in "\n\n".join(c.text for c in chunks)
