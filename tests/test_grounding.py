@@ -306,6 +306,22 @@ def test_code_a_small_model_runs_into_its_sentence_comes_back_as_the_passage_has
     assert introduce(listed, ["You need two things: a badge and a laptop."]) == (listed, [])
 
 
+RULES = ("You may work abroad for up to 30 days, subject to these rules:\n- Request it in PeopleHub two weeks ahead.\n"
+         "- Your manager approves.\n\nDays abroad do not roll over to the next year.")
+
+
+def test_a_list_a_written_sentence_announces_comes_as_a_list_unless_the_answer_lists_it_itself():
+    from bot.answering.grounding import introduce
+
+    # a list, not code: its lines as the passage has them, without a code block around them
+    assert introduce("You may work abroad for up to 30 days, subject to these rules: [1].", [RULES]) == (
+        "You may work abroad for up to 30 days, subject to these rules [1]:\n- Request it in PeopleHub two weeks "
+        "ahead.\n- Your manager approves.", [])
+    # seen on the sample: the model listed the first rule itself; the passage's list is not added above it
+    own = "You may work abroad for up to 30 days, subject to these rules [1]:\n- Request it in PeopleHub two weeks ahead [1]."
+    assert introduce(own, [RULES]) == (own, [])
+
+
 def test_a_sections_opening_is_its_first_sentences_of_prose_without_the_code_it_introduces():
     from bot.answering.grounding import opening
 

@@ -431,8 +431,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     """Quote a passage as the answer, with its citation: its opening sentences, up to `max_sentences` and
     `max_words` (a section states its point first), or, when the sentence closest to the question is not among
     them (or the words allowed run out before it), the opening one and that one.
-    A quoted sentence that ends in a colon brings the lines it introduces (`_introduced_lines`) as a code
-    block, and ends the quote; one that would end the quote without them is left out, unless it is all there
+    A quoted sentence that ends in a colon brings the lines it introduces (`_introduced_lines`; a code block,
+    or a list as it is), and ends the quote; one that would end the quote without them is left out, unless it is all there
     is. None when the passage has no sentence worth quoting."""
     sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
     if not sentences:
@@ -457,10 +457,10 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
 
 
 def _with_lines(text: str, lines: Sequence[str]) -> str:
-    """A sentence and the lines it introduces: a code block, or links left clickable."""
+    """A sentence and the lines it introduces: a code block, or a list or links as they are (readable, clickable)."""
     if not lines:
         return text
-    if all(_URL_LINE.fullmatch(line) for line in lines):
+    if all(_URL_LINE.fullmatch(line) or _BULLET.match(line) for line in lines):
         return "\n".join([text, *(line.strip() for line in lines)])
     return text + "\n```\n" + "\n".join(lines) + "\n```"
 
@@ -469,23 +469,24 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
     """A written sentence that ends in a colon announces what follows it. When the passage it cites has that
     sentence and the lines it introduces (`_introduced_lines`: code, a command, a short list), and the answer
     has at most the start of them run into one line after it (a small model flattens code: "… by using * and
-    **: def f(x, *args, **kwargs): [3]."), the lines come from the passage as a block, as in a quote, which ends
-    the paragraph. One that introduces nothing (not followed by a bullet) is left out when the answer has
-    another sentence. Returns the answer and the sentences left out."""
+    **: def f(x, *args, **kwargs): [3]."), the lines come from the passage as in a quote (a code block, or a list
+    as it is), which ends the paragraph. Where the answer lists them itself (a bullet follows) it is left as
+    it is; one that introduces nothing is left out when the answer has another sentence. Returns the answer
+    and the sentences left out."""
     units = split_units(answer)
     paragraphs: list[str] = []
     current: list[str] = []
     dropped: list[str] = []
     for k, unit in enumerate(units):
         bare = _strip_markers(unit)
+        listed = k + 1 < len(units) and _BULLET.match(units[k + 1])  # the answer lists what it announces
         cited = [n for n in cited_numbers(unit) if 1 <= n <= len(passages)]
-        found = next(((n, a) for n in cited if (a := _announced(bare, passages[n - 1]))), None)
+        found = None if listed else next(((n, a) for n in cited if (a := _announced(bare, passages[n - 1]))), None)
         if found:
             n, (sentence, lines) = found
             paragraphs.append(_with_lines(_join([*current, _add_marker(sentence, n)]), lines))
             current = []
-        elif bare.rstrip(".").endswith(":") and len(units) > 1 and not (
-                k + 1 < len(units) and _BULLET.match(units[k + 1])):
+        elif bare.rstrip(".").endswith(":") and len(units) > 1 and not listed:
             dropped.append(unit)
         else:
             current.append(unit)
