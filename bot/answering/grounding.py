@@ -306,24 +306,25 @@ class _Said:
         self.grams: set[tuple[str, ...]] = set()
 
     @staticmethod
-    def _grams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    def _grams(sentence: str, n: int) -> list[tuple[str, ...]]:
+        """Its runs of `n` words (the whole sentence when it is shorter)."""
+        tokens = [t.lower() for t in _WORD.findall(normalise(sentence))]
         return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)] or [tuple(tokens)]
 
     def repeats(self, sentence: str) -> str:
         """Why the sentence is a repeat ("" when it is not)."""
-        tokens = [t.lower() for t in _WORD.findall(normalise(sentence))]
-        six = self._grams(tokens, 6)
-        if len(tokens) >= 12 and len(set(six)) < len(six):
+        six = self._grams(sentence, 6)
+        if len(six) >= 7 and len(set(six)) < len(six):  # twelve words at least
             return "repeats itself"
-        grams = self._grams(tokens, 4)
+        grams = self._grams(sentence, 4)
         old = sum(g in self.grams for g in grams)
-        if tokens and content_stems(sentence) <= self.words and 2 * old >= len(grams):
+        if grams != [()] and content_stems(sentence) <= self.words and 2 * old >= len(grams):
             return "repeats an earlier sentence"
         return ""
 
     def add(self, sentence: str) -> None:
         self.words |= content_stems(sentence)
-        self.grams.update(self._grams([t.lower() for t in _WORD.findall(normalise(sentence))], 4))
+        self.grams.update(self._grams(sentence, 4))
 
 
 def _strip_markers(unit: str) -> str:
