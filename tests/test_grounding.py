@@ -310,15 +310,21 @@ RULES = ("You may work abroad for up to 30 days, subject to these rules:\n- Requ
          "- Your manager approves.\n\nDays abroad do not roll over to the next year.")
 
 
-def test_a_list_a_written_sentence_announces_comes_as_a_list_unless_the_answer_lists_it_itself():
+def test_a_list_a_written_sentence_announces_comes_whole_as_a_list():
     from bot.answering.grounding import introduce
 
     # a list, not code: its lines as the passage has them, without a code block around them
     assert introduce("You may work abroad for up to 30 days, subject to these rules: [1].", [RULES]) == (
         "You may work abroad for up to 30 days, subject to these rules [1]:\n- Request it in PeopleHub two weeks "
         "ahead.\n- Your manager approves.", [])
-    # seen on the sample: the model listed the first rule itself; the passage's list is not added above it
-    own = "You may work abroad for up to 30 days, subject to these rules [1]:\n- Request it in PeopleHub two weeks ahead [1]."
+    # seen on the sample: the model listed the first rule itself and stopped; the passage's list replaces its
+    # part of it (all the rules, each once)
+    part = "You may work abroad for up to 30 days, subject to these rules [1]:\n- Request it in PeopleHub two weeks ahead [1]."
+    assert introduce(part, [RULES]) == (
+        "You may work abroad for up to 30 days, subject to these rules [1]:\n- Request it in PeopleHub two weeks "
+        "ahead.\n- Your manager approves.", [])
+    # a list of the answer's own (not the passage's lines) is left as it is
+    own = "You may work abroad for up to 30 days, subject to these rules [1]:\n- Ask for it early [1]."
     assert introduce(own, [RULES]) == (own, [])
 
 

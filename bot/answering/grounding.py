@@ -16,6 +16,7 @@ citation: the reply never states a specific no passage holds.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -471,29 +472,48 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
     sentence and the lines it introduces (`_introduced_lines`: code, a command, a short list), and the answer
     has at most the start of them run into one line after it (a small model flattens code: "… by using * and
     **: def f(x, *args, **kwargs): [3]."), the lines come from the passage as in a quote (a code block, or a list
-    as it is), which ends the paragraph. Where the answer lists them itself (a bullet follows) it is left as
-    it is; one that introduces nothing is left out when the answer has another sentence. Returns the answer
-    and the sentences left out."""
+    as it is), which ends the paragraph. Where the answer goes on with a part of that list (a small model
+    copies the first item and stops), the whole list replaces the part; a list of the answer's own is left as it
+    is. One that introduces nothing is left out when the answer has another sentence. Returns the answer and the
+    sentences left out."""
     units = split_units(answer)
     paragraphs: list[str] = []
     current: list[str] = []
     dropped: list[str] = []
-    for k, unit in enumerate(units):
+    k = 0
+    while k < len(units):
+        unit = units[k]
         bare = _strip_markers(unit)
-        listed = k + 1 < len(units) and _BULLET.match(units[k + 1])  # the answer lists what it announces
+        own = list(itertools.takewhile(_BULLET.match, units[k + 1:]))  # the answer lists what it announces
+        listed = bool(own)
         cited = [n for n in cited_numbers(unit) if 1 <= n <= len(passages)]
-        found = None if listed else next(((n, a) for n in cited if (a := _announced(bare, passages[n - 1]))), None)
+        found = next(((n, a) for n in cited if (a := _announced(bare, passages[n - 1]))), None)
+        if found and listed and not _part_of(own, found[1][1]):
+            found = None  # the answer's own list, not a part of the passage's
         if found:
             n, (sentence, lines) = found
             paragraphs.append(_with_lines(_join([*current, _add_marker(sentence, n)]), lines))
             current = []
+            k += 1 + len(own)  # a part of the passage's list gives way to the whole of it
+            continue
         elif bare.rstrip(".").endswith(":") and len(units) > 1 and not listed:
             dropped.append(unit)
         else:
             current.append(unit)
+        k += 1
     if not dropped and len(paragraphs) == 0:
         return answer, []
     return "\n\n".join([*paragraphs, *([_join(current)] if current else [])]), dropped
+
+
+def _part_of(items: Sequence[str], lines: Sequence[str]) -> bool:
+    """Whether each of an answer's list items is one of a passage's list lines (its citation and closing
+    full stop aside): the model copied part of the list."""
+    def key(line: str) -> str:
+        return " ".join(_BULLET.sub("", _strip_markers(line)).rstrip(".").split()).lower()
+
+    whole = {key(line) for line in lines if _BULLET.match(line)}
+    return all(key(item) in whole for item in items)
 
 
 def _announced(text: str, passage: str) -> tuple[str, list[str]] | None:
