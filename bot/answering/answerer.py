@@ -555,14 +555,14 @@ class Answerer:
                 log.info("grounding removed sentences", extra={"removed": len(removed), "kept": len(result.kept)})
             text = result.text
         text, cited = validate_citations(text, len(passages))
+        texts = [p.chunk.text for p in passages]
         if text and self.grounding:  # after the markers are checked: a code block keeps its spacing
-            text, dangling = introduce(text, [p.chunk.text for p in passages])
+            text, dangling = introduce(text, texts)
             if dangling:
                 removed += dangling
                 prose = re.sub(r"```.*?```", "", text, flags=re.S)
                 cited = [n for n in cited if f"[{n}]" in prose]
         mode = "generated"
-        texts = [p.chunk.text for p in passages]
         embed = getattr(self.embedder, "embed", None)
         if cited and self.grounding and self.focus_margin is not None:
             off = self._off_target(scores, cited)

@@ -485,10 +485,9 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
         unit = units[k]
         bare = _strip_markers(unit)
         own = list(itertools.takewhile(_BULLET.match, units[k + 1:]))  # the answer lists what it announces
-        listed = bool(own)
         cited = [n for n in cited_numbers(unit) if 1 <= n <= len(passages)]
         found = next(((n, a) for n in cited if (a := _announced(bare, passages[n - 1]))), None)
-        if found and listed and not _part_of(own, found[1][1]):
+        if found and own and not _part_of(own, found[1][1]):
             found = None  # the answer's own list, not a part of the passage's
         if found:
             n, (sentence, lines) = found
@@ -496,7 +495,7 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
             current = []
             k += 1 + len(own)  # a part of the passage's list gives way to the whole of it
             continue
-        elif bare.rstrip(".").endswith(":") and len(units) > 1 and not listed:
+        if bare.rstrip(".").endswith(":") and len(units) > 1 and not own:
             dropped.append(unit)
         else:
             current.append(unit)
