@@ -175,6 +175,31 @@ def test_a_list_of_links_is_navigation_and_a_page_of_only_links_is_empty_not_bro
     assert "- Person 5" in page and "- desk11@example.com" in page  # short lists and contacts are content
 
 
+def test_the_prev_next_bars_of_docbook_and_texinfo_pages_are_not_indexed(tmp_path):
+    # DocBook (the Debian FAQ, most Linux manuals) and Texinfo put a table of Prev / Up / Next links, with the
+    # neighbouring chapters' titles, above and below every page: indexed, the bars were a section of their own
+    # and the end of every page's last section, and an answer quoted "Chapter 4. Compatibility issues |  |
+    # Chapter 6. The Debian archives" as if the page said it.
+    bar = ('<table summary="Navigation footer"><tr><td><a href="c4.html">Prev</a></td><td><a href="index.html">'
+           'Home</a></td><td><a href="c6.html">Next</a></td></tr><tr><td>Chapter 4. Compatibility issues</td>'
+           '<td></td><td>Chapter 6. The Debian archives</td></tr></table>')
+    (tmp_path / "software.html").write_text(
+        f'<html><body><div class="navheader">{bar}</div><div class="chapter"><h1>Chapter 5. Software</h1>'
+        '<div class="section"><h2>Where is VoIP software?</h2><p>Two main open protocols are used for Voice Over '
+        f'IP: SIP and H.323.</p></div></div><div class="navfooter">{bar}</div></body></html>')
+    (tmp_path / "node.html").write_text(
+        '<html><body><div class="nav-panel"><p>Next: <a href="n.html">Options</a>, Up: <a href="t.html">Top</a>'
+        '</p></div><h2>Invoking</h2><p>Run the program with a file name.</p></body></html>')
+    docs, failures = read_all(FilesConnector("w", tmp_path))
+    assert failures == []
+    page = docs["software.html"]
+    assert "SIP and H.323" in page.text
+    assert "Compatibility issues" not in page.text and "Debian archives" not in page.text and "Prev" not in page.text
+    assert all(s.heading for s in page.sections)  # no section of bar text before the first heading
+    node = docs["node.html"].text
+    assert "Run the program" in node and "Options" not in node and "Up:" not in node
+
+
 def test_an_html_pages_title_leaves_out_the_site_name_its_h1_does_not_have():
     # Sphinx, MkDocs and most wikis title every page "<page> — <site>": the site name in every chunk's
     # title is the same words in every passage the embedder reads (and every source line a reply shows).

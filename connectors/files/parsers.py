@@ -222,8 +222,9 @@ def parse_html(text: str, drop: str = "") -> Parsed:
             meta[name] = tag["content"]
     for tag in soup(_BOILERPLATE):
         tag.decompose()
-    for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc"
-                           + (", " + drop if drop else "")):
+    # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's.
+    for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc, .navheader, "
+                           ".navfooter, .nav-panel" + (", " + drop if drop else "")):
         tag.decompose()
     navigation = False
     for lst in soup.find_all(["ul", "ol"]):
