@@ -17,6 +17,14 @@ def test_invented_citation_numbers_are_dropped():
     assert cited == [2, 1, 3, 4]
 
 
+def test_a_marker_written_after_the_full_stop_goes_before_it():
+    # Seen on the Debian FAQ: "… as an aid to the package management system. [2]."
+    assert validate_citations("It aids the package system. [2]. Packages have a priority. [1]", 2)[0] == \
+        "It aids the package system [2]. Packages have a priority [1]."
+    assert validate_citations("Is it free? [1] Yes!", 1)[0] == "Is it free [1]? Yes!"
+    assert validate_citations("Files, dirs, etc. [1]", 1)[0] == "Files, dirs, etc. [1]"  # an abbreviation's stop stays
+
+
 def test_base_model_rambling_is_cut_after_the_answer():
     raw = "Hi Ana! Lot B is free [1].\n\n— Anvil 🔨 more words\nQuestion: next one?"
     assert clean_generation(raw) == "Hi Ana! Lot B is free [1].\n\n— Anvil 🔨"

@@ -409,7 +409,7 @@ def test_native_streaming_appends_then_stops_with_sources_and_buttons(tmp_path):
         assert start["thread_ts"] == event["ts"] and start["recipient_user_id"] == "UASKER"
         streamed = start["markdown_text"] + "".join(a["markdown_text"] for a in b.slack.called("chat.appendStream"))
         assert streamed + (stop.get("markdown_text") or "") == "Hi! Import the acme-vpn profile into WireGuard " \
-                                                                "and sign in with AcmeID. [1]."
+                                                                "and sign in with AcmeID [1]."
         assert any(x["type"] == "actions" for x in stop["blocks"]) and sources_of(stop["blocks"])
         assert b.slack.called("chat.postMessage") == []
     finally:

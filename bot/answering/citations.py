@@ -39,6 +39,8 @@ def validate_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
         return "".join(f"[{n}]" for n in dict.fromkeys(valid))
 
     fixed = CITATION_MARKER.sub(fix, text)
+    # "fact. [2]." as small models write it: the marker goes before the sentence's stop ("fact [2].")
+    fixed = re.sub(r"(?<![\s.])(?<!\betc)([.!?])[ \t]*((?:\[\d+\])+)\.?(?=\s|$)", r" \2\1", fixed)
     fixed = re.sub(r"[ \t]+([.,;:!?])", r"\1", fixed)  # "fact ." left by a dropped marker
     fixed = re.sub(r"[ \t]{2,}", " ", fixed)
     return fixed.strip(), cited

@@ -37,6 +37,12 @@ let lets see way want need needs new""".split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,:]\d+)*")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:/]\d+)*%?")
 _CODE = re.compile(r"`([^`]+)`")
+_VERDICT = re.compile(r"(yes|no)\W*", re.I)  # a bare "Yes." or "No."
+# A question (or a sentence of one) that a yes or no answers: it opens with an auxiliary verb.
+_YES_NO_QUESTION = re.compile(r"(?:^|[.?!;]\s+)(?:is|are|am|was|were|do|does|did|can|could|will|would|should|shall|"
+                              r"may|might|must|has|have|had)(?:n['’]t)?\b", re.I)
+_SAYS_VERDICT = r"(?:^|(?<=[.!?:])\s+){}\s*[.,!;:–—-]"  # a passage's sentence opening with that verdict
+_TEX_QUOTE = re.compile(r"`([^`'\n]+)'(?!\w)")  # `quoted words': older Unix docs' quotes, not code
 # Tokens only code, commands, paths, versions and addresses have: user.name, ~/.bashrc, --force,
 # sys.path, foo(), C:\temp, #it-help, @alice, snake_case.
 _CODEISH = re.compile(r"^(?:[#@~/$][\w/.~]|--?\w).*|.*\w[._/\\:]\w.*|.*\w\(\)$|.*_.*")
@@ -53,7 +59,8 @@ _ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
 _CONTRACTION = re.compile(r"\w+['’](?:t|ve|re|ll|d|m)|(?:what|that|it|there|here|who|where|how|let)['’]s", re.I)
 _POSSESSIVE = re.compile(r"['’]s?$")
 _WORD_LIST = re.compile(r"[A-Za-z][a-z]*(?:/[A-Za-z][a-z]*)+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(•*-])")
+# A sentence ends at . ! or ? before a capital, a digit or an opening mark; not at an initial ("J.H.M. Dassen").
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<![\s.(][A-Z]\.)(?<!^[A-Z]\.)\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*")  # a word of running text
 _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after any closing quote or bracket
@@ -124,7 +131,7 @@ def content_stems(text: str) -> set[str]:
 
 def specifics(sentence: str) -> set[str]:
     """Numbers, code-like tokens, quoted code and names (capitalised words not opening the sentence)."""
-    text = CITATION_MARKER.sub(" ", sentence)
+    text = _TEX_QUOTE.sub(r"‘\1’", CITATION_MARKER.sub(" ", sentence))
     found: set[str] = set()
     for m in _CODE.finditer(text):
         found.add(m.group(1).strip())
@@ -192,14 +199,33 @@ def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
     pages that never say "Heroku", the passages cannot hold the answer. What it names in code (a function,
     file, path or flag: "chomp()", "math.py", "--strict"), and the digits inside such a name, do not count:
     the page that answers often names something else instead ("Is there a scanf()?" is answered by
-    split(); Perl's chomp() by rstrip()). Words joined by slashes are a list, not a path:
-    "stdout/stderr", "if/while/def/class" are looked for one by one."""
+    split(); Perl's chomp() by rstrip()). One thing under several names (`question_names`) is missing only
+    when none of them is found, and is told by all of them ("curses/termcap")."""
+    mentions = Mentions.of(passages)
+    return sorted("/".join(names) for names in question_names(question) if not any(map(mentions.has, names)))
+
+
+def question_names(question: str) -> list[tuple[str, ...]]:
+    """What a question names, code left out, each thing with its other names: words joined by slashes are
+    alternatives, not a path ("stdout/stderr", "if/while/def/class", "detected/working"), and so is a name
+    with another in brackets after it ("Flash (SWF)")."""
     found = specifics(question)
     code = [s for s in found if _CODEISH.match(s) and not _is_number(s) and not _WORD_LIST.fullmatch(s)]
-    names = (p for s in found for p in (s.split("/") if _WORD_LIST.fullmatch(s) else [s]))
-    return Mentions.of(passages).missing(
-        n for n in names if n.lower() not in STOP and n not in code
-        and not (_is_number(n) and any(n in c for c in code)))
+
+    def named(n: str) -> bool:
+        return n.lower() not in STOP and n not in code and not (_is_number(n) and any(n in c for c in code))
+
+    groups = [tuple(p for p in s.split("/") if named(p)) for s in found if _WORD_LIST.fullmatch(s)]
+    listed = {p for g in groups for p in g}
+    single = [s for s in found if not _WORD_LIST.fullmatch(s) and s not in listed and named(s)]
+    for a in list(single):
+        for b in single:
+            if a in single and b in single and a != b and re.search(
+                    rf"(?<!\w){re.escape(a)}\s*\(\s*{re.escape(b)}\s*\)", question):
+                single.remove(a)
+                single.remove(b)
+                groups.append((a, b))
+    return sorted([g for g in groups if g] + [(s,) for s in single])
 
 
 def split_units(text: str) -> list[str]:
@@ -263,7 +289,7 @@ class GroundingChecker:
                 checks.append(SentenceCheck(unit, cited, False, "specifics found in no passage", 0.0, missing))
                 continue
             words = content_stems(body)
-            if not words:  # "Sure!", "Hi there!": nothing to support, nothing to cite
+            if not words:  # "Sure!", "Hi there!": nothing to support, nothing to cite; "Yes." below
                 checks.append(SentenceCheck(unit, cited, True, support=1.0))
                 continue
             candidates = cited or list(range(1, n + 1))
@@ -287,6 +313,7 @@ class GroundingChecker:
             checks.append(check)
             if ok:
                 said.add(body)
+        _check_verdicts(checks, passages, question)
         text = _join([c.text for c in checks if c.supported])
         return Grounding(text, checks)
 
@@ -294,6 +321,23 @@ class GroundingChecker:
         candidates = _sentences(passage)[:40] or [passage]
         vecs = self.embed([sentence, *candidates])
         return float(np.max(vecs[1:] @ vecs[0])) >= self.min_similarity
+
+
+def _check_verdicts(checks: list[SentenceCheck], passages: Sequence[str], question: str) -> None:
+    """A bare "Yes." or "No." stays only where the passage it cites, or the one the sentence after it cites,
+    opens a sentence with it: it is the answer's main claim, and has no words for the check to find. To a
+    question no yes or no answers ("How can I …?") it is removed whatever the passage says."""
+    asks_yes_no = not question or bool(_YES_NO_QUESTION.search(question))
+    for i, check in enumerate(checks):
+        verdict = _VERDICT.fullmatch(CITATION_MARKER.sub("", check.text).strip())
+        if not check.supported or verdict is None:
+            continue
+        after = next((c for c in checks[i + 1:] if c.supported and (c.cited or c.added_citation)), None)
+        sources = check.cited or ([] if after is None else after.cited or [after.added_citation])
+        says = re.compile(_SAYS_VERDICT.format(verdict.group(1)), re.I | re.M)
+        if not asks_yes_no or not any(says.search(passages[n - 1]) for n in sources):
+            check.supported, check.support = False, 0.0
+            check.reason = "a yes or no the passage it introduces does not say"
 
 
 class _Said:

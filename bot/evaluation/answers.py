@@ -136,7 +136,8 @@ def _rate(values: Sequence[bool | float | None]) -> float | None:
 def _words_p50(results: Sequence[ArmResult]) -> float | None:
     """The median length of the answers given, in words, citation marks not counted (a longer answer says more
     of the reference, and asks more of the reader: fact recall is read beside it)."""
-    return float(median(len(CITATION_MARKER.sub("", r.answer).split()) for r in results)) if results else None
+    return float(median(sum(any(c.isalnum() for c in w) for w in CITATION_MARKER.sub("", r.answer).split())
+                        for r in results)) if results else None
 
 
 def summarise(questions: Sequence[EvalQuestion], results: Sequence[ArmResult]) -> dict:
