@@ -49,9 +49,11 @@ train-data: install
 train-tone: install
 	$(ORGBOT) train --data training/data/acme --base-adapter adapters/grounded --out adapters/acme-tone --overwrite
 
-# What retrieval and fine-tuning each bring: four arms on the Python FAQ (needs python3.11-doc) and the sample.
+# What retrieval and fine-tuning each bring: four arms on the Python FAQ (needs python3.11-doc), the Debian FAQ
+# (needs debian-faq; held out: nothing was fitted on it) and the sample.
 eval-answers: install
 	$(ORGBOT) eval answers --set python-faq --limit 60
+	$(ORGBOT) eval answers --set debian-faq --fitted bench/results/answers_python-faq_answerability_unfitted.json
 	$(ORGBOT) eval answers --set sample --limit 40
 
 eval-tone: install

@@ -436,3 +436,51 @@ def test_bf16_embeddings_rank_like_fp32_ones():
     ranks32 = np.argmax(fp32.embed(queries) @ a.T, axis=1)
     ranks16 = np.argmax(bf16.embed(queries) @ b.T, axis=1)
     assert ranks32.tolist() == ranks16.tolist() == list(range(5))
+
+
+# -- the second held-out set: the Debian FAQ ------------------------------------------------------------
+
+def _docbook_chapter(path: Path) -> None:
+    """A chapter page shaped as debian-faq's DocBook HTML: a contents box, Prev/Next bars, numbered question
+    headings, a cross-reference that spells out another question, one entry answered in a word."""
+    bar = '<table><tr><td><a href="a.en.html">Prev</a></td><td>Chapter 4. Compatibility issues</td></tr></table>'
+    path.write_text(
+        f'<html><head><title>Chapter 5. Software</title></head><body><div class="navheader">{bar}</div>'
+        '<div class="chapter"><h1 class="title">Chapter 5. Software</h1>'
+        '<div class="toc"><dl><dt>5.1. Where is VoIP software?</dt><dt>5.2. Is there a GUI?</dt></dl></div>'
+        '<div class="section"><h2 class="title">5.1. Where is VoIP software?</h2>'
+        '<p>Two main open protocols are used for Voice Over IP: SIP and H.323. Both are packaged.</p>'
+        '<p>See <a class="xref" href="#gui" title="5.2. Is there a GUI?">Section 5.2, “Is there a GUI?”</a>.</p>'
+        '</div><div class="section"><h2 class="title">5.2. Is there a GUI?</h2><p>Yes.</p></div>'
+        '<div class="section"><h2 class="title">5.3. Software licences</h2><p>Most software is free.</p></div>'
+        f'</div><div class="navfooter">{bar}</div></body></html>', encoding="utf-8")
+
+
+def test_the_debian_faq_set_hides_its_questions_and_keeps_each_answer_in_its_own_entry(tmp_path):
+    from bot.evaluation.datasets import build_debian_faq
+    from connectors.files import FilesConnector
+
+    faq = tmp_path / "faq"
+    faq.mkdir()
+    _docbook_chapter(faq / "software.en.html")
+    (faq / "index.en.html").write_text("<html><body><p>5.1. Where is VoIP software?</p></body></html>")
+    docs, questions = build_debian_faq(tmp_path / "set", faq)
+    answerable = [q for q in questions if not q.unanswerable]
+    # "Is there a GUI?" is answered "Yes.": no reference to score an answer by; "Software licences" asks nothing
+    assert [(q.id, q.question) for q in answerable] == [("software-1", "Where is VoIP software?")]
+    assert answerable[0].reference.startswith("Two main open protocols are used for Voice Over IP")
+    assert len([q for q in questions if q.unanswerable]) == 20  # on-topic questions the FAQ does not answer
+    assert sorted(p.name for p in docs.iterdir()) == ["software.html"]  # the contents page is left out
+    (page,) = [d for batch in FilesConnector("debian-faq", docs).load() for d in batch]
+    text = " ".join(s.heading + " " + s.text for s in page.sections)
+    for asked in ("Where is VoIP software?", "Is there a GUI?"):
+        assert asked not in text  # not in a heading, the contents box, or a cross-reference
+    assert "See Section 5.2." in text and "Prev" not in text
+    assert any(answerable[0].is_relevant(page.id, s.heading) and "SIP and H.323" in s.text for s in page.sections)
+
+
+def test_a_missing_debian_faq_says_how_to_install_it(tmp_path):
+    from bot.evaluation.datasets import DatasetError, build_debian_faq
+
+    with pytest.raises(DatasetError, match="apt-get install debian-faq"):
+        build_debian_faq(tmp_path / "set", tmp_path / "nowhere")

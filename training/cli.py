@@ -211,15 +211,15 @@ def _fit_reports(fitted: str) -> list[dict]:
 
 @eval_app.command("answers")
 def eval_answers(
-    set_: Annotated[str, typer.Option("--set", help="python-faq, sample, or a JSONL file of questions "
+    set_: Annotated[str, typer.Option("--set", help="python-faq, debian-faq, sample, or a JSONL file of questions "
                                       "({question, reference, relevant, unanswerable})")] = "python-faq",
     arms: Annotated[str, typer.Option(help="comma-separated: base, tuned, base+RAG, tuned+RAG")] =
         "base,tuned,base+RAG,tuned+RAG",
     limit: Annotated[int | None, typer.Option(help="answerable questions to ask (spread over the set; every "
                                               "unanswerable one is asked too); default all")] = None,
     adapter: Annotated[str | None, typer.Option(help="the tuned arms' adapter (default: generation.adapter)")] = None,
-    workdir: Annotated[str | None, typer.Option(help="where the python-faq documents and index are built "
-                                                "(default: <data_dir>/eval/python-faq)")] = None,
+    workdir: Annotated[str | None, typer.Option(help="where the python-faq or debian-faq documents and index are "
+                                                "built (default: <data_dir>/eval/<set>)")] = None,
     out: Annotated[str, typer.Option(help="folder for answers_<set>.json and .png")] = "bench/results",
     refusal_confidence: Annotated[str | None, typer.Option(
         help="override answering.refusal_confidence for this run: a number in 0–1, or 'none' (what the fit "
@@ -246,8 +246,10 @@ def eval_answers(
     """
     from bot.evaluation import answers as ev
     from bot.evaluation.datasets import (
+        DEBIAN_FAQ_SOURCE,
         PYTHON_FAQ_SOURCE,
         DatasetError,
+        build_debian_faq,
         build_python_faq,
         load_jsonl,
         sample_questions,
@@ -255,6 +257,9 @@ def eval_answers(
     from bot.runtime import SyncRunner, make_answerer, make_focus_embedder, make_generator
     from bot.settings import SourceSettings, StyleSettings
 
+    # Held-out documentation no one here wrote: (source name, whose documents, builder).
+    held_out = {"python-faq": (PYTHON_FAQ_SOURCE, "the Python documentation", build_python_faq),
+                "debian-faq": (DEBIAN_FAQ_SOURCE, "the Debian FAQ", build_debian_faq)}
     settings = _settings()
     fit_reports = _fit_reports(fitted) if fitted is not None else []
     if unfitted:
@@ -270,19 +275,20 @@ def eval_answers(
     if any(a.startswith("tuned") for a in chosen_arms) and not tuned_adapter:
         raise _fail("the tuned arms need an adapter: set generation.adapter or pass --adapter")
     try:
-        if set_ == "python-faq":
-            work = Path(workdir) if workdir else settings.data_path / "eval" / "python-faq"
+        if set_ in held_out:
+            source, organisation, build = held_out[set_]
+            work = Path(workdir) if workdir else settings.data_path / "eval" / set_
             settings = settings.model_copy(update={"data_dir": str(work / "data")}, deep=True)
-            settings.sources = {PYTHON_FAQ_SOURCE: SourceSettings(type="files", path=str(work / "docs"))}
+            settings.sources = {source: SourceSettings(type="files", path=str(work / "docs"))}
             # Another organisation's documents: none of the configured organisation's names or format.
             settings.answering = settings.answering.model_copy(update={
-                "bot_name": "orgbot", "organisation": "the Python documentation", "escalation": None,
+                "bot_name": "orgbot", "organisation": organisation, "escalation": None,
                 "style": StyleSettings()})
             if not (work / "questions.jsonl").exists():
-                console.print(f"Building the Python FAQ set in {work}…")
-                build_python_faq(work)
+                console.print(f"Building the {set_} set in {work}…")
+                build(work)
             questions = load_jsonl(work / "questions.jsonl")
-            set_name = "python-faq"
+            set_name = set_
         elif set_ == "sample":
             questions, set_name = sample_questions(), "sample"
         else:

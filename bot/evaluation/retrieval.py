@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.evaluation.datasets import (
+    DEBIAN_FAQ_SOURCE,
     DEV_FAQ_SOURCE,
     PYTHON_FAQ_SOURCE,
     SAMPLE_SOURCE,
     DatasetError,
     EvalQuestion,
+    build_debian_faq,
     build_dev_faq,
     build_python_faq,
     load_jsonl,
@@ -37,7 +39,7 @@ from retrieval.types import Query, ScoredChunk
 
 MODES = ("bm25", "vector", "hybrid")
 DEPTH = 200  # chunks fetched per retriever: enough for recall@100 after rolling chunks up to sections
-NAMED_SETS = ("python-faq", "sample", "dev-faq")
+NAMED_SETS = ("python-faq", "debian-faq", "sample", "dev-faq")
 
 
 @dataclass
@@ -50,12 +52,14 @@ class QuestionSet:
 
 def load_set(name: str, workdir: Path, settings=None) -> QuestionSet:
     """A named set (built under `workdir` on first use) or a JSONL file of questions."""
-    if name == "python-faq":
+    if name in ("python-faq", "debian-faq"):
+        build, source = (build_python_faq, PYTHON_FAQ_SOURCE) if name == "python-faq" else (
+            build_debian_faq, DEBIAN_FAQ_SOURCE)
         qfile, docs = workdir / "questions.jsonl", workdir / "docs"
         if not qfile.exists() or not docs.is_dir():
-            build_python_faq(workdir)
+            build(workdir)
         qs = [q for q in load_jsonl(qfile) if not q.unanswerable]
-        return QuestionSet(name, qs, docs, PYTHON_FAQ_SOURCE)
+        return QuestionSet(name, qs, docs, source)
     if name == "dev-faq":
         qfile, docs = workdir / "questions.jsonl", workdir / "docs"
         if not qfile.exists() or not docs.is_dir():

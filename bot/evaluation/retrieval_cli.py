@@ -68,7 +68,7 @@ def _open_set(settings, name: str, eval_dir: Path, reindex: bool, embedder):
     unanswerable = []
     if name == "sample":
         unanswerable = [q for q in load_jsonl(qset.docs / "questions.jsonl", SAMPLE_SOURCE) if q.unanswerable]
-    elif name == "python-faq":
+    elif name in ("python-faq", "debian-faq"):
         unanswerable = [q for q in load_jsonl(workdir / "questions.jsonl") if q.unanswerable]
     return qset, index, s, unanswerable
 
@@ -115,7 +115,7 @@ RERANKED = "hybrid (configured) + rerank"
 
 def eval_retrieval(
     sets: Annotated[list[str] | None, typer.Option(
-        "--set", help="python-faq, sample, dev-faq, or a JSONL file of questions; repeat for more")] = None,
+        "--set", help="python-faq, debian-faq, sample, dev-faq, or a JSONL file of questions; repeat for more")] = None,
     fit: Annotated[bool, typer.Option(help="also fit the hybrid fusion (and BM25 field weights) on --fit-on")] = False,
     fit_on: Annotated[list[str] | None, typer.Option(
         "--fit-on", help="sets to fit on (default: dev-faq and sample; never the Python FAQ)")] = None,
