@@ -245,21 +245,10 @@ def eval_answers(
     Example: orgbot eval answers --set python-faq --limit 60
     """
     from bot.evaluation import answers as ev
-    from bot.evaluation.datasets import (
-        DEBIAN_FAQ_SOURCE,
-        PYTHON_FAQ_SOURCE,
-        DatasetError,
-        build_debian_faq,
-        build_python_faq,
-        load_jsonl,
-        sample_questions,
-    )
+    from bot.evaluation.datasets import HELD_OUT_SETS, DatasetError, load_jsonl, sample_questions
     from bot.runtime import SyncRunner, make_answerer, make_focus_embedder, make_generator
     from bot.settings import SourceSettings, StyleSettings
 
-    # Held-out documentation no one here wrote: (source name, whose documents, builder).
-    held_out = {"python-faq": (PYTHON_FAQ_SOURCE, "the Python documentation", build_python_faq),
-                "debian-faq": (DEBIAN_FAQ_SOURCE, "the Debian FAQ", build_debian_faq)}
     settings = _settings()
     fit_reports = _fit_reports(fitted) if fitted is not None else []
     if unfitted:
@@ -275,8 +264,8 @@ def eval_answers(
     if any(a.startswith("tuned") for a in chosen_arms) and not tuned_adapter:
         raise _fail("the tuned arms need an adapter: set generation.adapter or pass --adapter")
     try:
-        if set_ in held_out:
-            source, organisation, build = held_out[set_]
+        if set_ in HELD_OUT_SETS:
+            source, organisation, build = HELD_OUT_SETS[set_]
             work = Path(workdir) if workdir else settings.data_path / "eval" / set_
             settings = settings.model_copy(update={"data_dir": str(work / "data")}, deep=True)
             settings.sources = {source: SourceSettings(type="files", path=str(work / "docs"))}

@@ -218,13 +218,13 @@ def question_names(question: str) -> list[tuple[str, ...]]:
     groups = [tuple(p for p in s.split("/") if named(p)) for s in found if _WORD_LIST.fullmatch(s)]
     listed = {p for g in groups for p in g}
     single = [s for s in found if not _WORD_LIST.fullmatch(s) and s not in listed and named(s)]
-    for a in list(single):
-        for b in single:
-            if a in single and b in single and a != b and re.search(
-                    rf"(?<!\w){re.escape(a)}\s*\(\s*{re.escape(b)}\s*\)", question):
-                single.remove(a)
-                single.remove(b)
-                groups.append((a, b))
+    aliases = [(a, b) for a in single for b in single
+               if a != b and re.search(rf"(?<!\w){re.escape(a)}\s*\(\s*{re.escape(b)}\s*\)", question)]
+    for a, b in aliases:
+        if a in single and b in single:
+            single.remove(a)
+            single.remove(b)
+            groups.append((a, b))
     return sorted([g for g in groups if g] + [(s,) for s in single])
 
 

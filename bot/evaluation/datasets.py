@@ -191,6 +191,13 @@ def build_debian_faq(out_dir: str | Path, faq: str | Path = DEBIAN_FAQ,
     return target, questions
 
 
+# The held-out sets of documentation no one here wrote: name → (source name, whose documents, builder).
+HELD_OUT_SETS: dict[str, tuple[str, str, Callable[..., tuple[Path, list[EvalQuestion]]]]] = {
+    "python-faq": (PYTHON_FAQ_SOURCE, "the Python documentation", build_python_faq),
+    "debian-faq": (DEBIAN_FAQ_SOURCE, "the Debian FAQ", build_debian_faq),
+}
+
+
 def _question(obj: dict, where: str, source: str | None) -> EvalQuestion:
     if not isinstance(obj, dict) or not isinstance(obj.get("question"), str) or not obj["question"].strip():
         raise DatasetError(f"{where}: each line needs a non-empty \"question\"")
@@ -216,7 +223,7 @@ def load_jsonl(path: str | Path, source: str | None = None) -> list[EvalQuestion
     paths inside `source`), `unanswerable`."""
     p = Path(path)
     if not p.exists():
-        raise DatasetError(f"{p}: no such file. Pass --set python-faq, --set sample, or a JSONL file of "
+        raise DatasetError(f"{p}: no such file. Pass --set python-faq, --set debian-faq, --set sample, or a JSONL file of "
                            "questions ({\"question\", \"reference\", \"relevant\", \"unanswerable\"}).")
     out = []
     for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):

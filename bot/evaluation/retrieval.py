@@ -22,15 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.evaluation.datasets import (
-    DEBIAN_FAQ_SOURCE,
     DEV_FAQ_SOURCE,
-    PYTHON_FAQ_SOURCE,
+    HELD_OUT_SETS,
     SAMPLE_SOURCE,
     DatasetError,
     EvalQuestion,
-    build_debian_faq,
     build_dev_faq,
-    build_python_faq,
     load_jsonl,
     sample_questions,
 )
@@ -52,9 +49,8 @@ class QuestionSet:
 
 def load_set(name: str, workdir: Path, settings=None) -> QuestionSet:
     """A named set (built under `workdir` on first use) or a JSONL file of questions."""
-    if name in ("python-faq", "debian-faq"):
-        build, source = (build_python_faq, PYTHON_FAQ_SOURCE) if name == "python-faq" else (
-            build_debian_faq, DEBIAN_FAQ_SOURCE)
+    if name in HELD_OUT_SETS:
+        source, _, build = HELD_OUT_SETS[name]
         qfile, docs = workdir / "questions.jsonl", workdir / "docs"
         if not qfile.exists() or not docs.is_dir():
             build(workdir)

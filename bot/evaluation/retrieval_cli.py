@@ -41,7 +41,7 @@ def _set_settings(settings, qset, workdir: Path):
 
 def _open_set(settings, name: str, eval_dir: Path, reindex: bool, embedder):
     """(question set, index, settings used, unanswerable questions) for one --set."""
-    from bot.evaluation.datasets import SAMPLE_SOURCE, load_jsonl
+    from bot.evaluation.datasets import HELD_OUT_SETS, SAMPLE_SOURCE, load_jsonl
     from bot.evaluation.retrieval import load_set
     from bot.runtime import SyncRunner, open_index
 
@@ -68,7 +68,7 @@ def _open_set(settings, name: str, eval_dir: Path, reindex: bool, embedder):
     unanswerable = []
     if name == "sample":
         unanswerable = [q for q in load_jsonl(qset.docs / "questions.jsonl", SAMPLE_SOURCE) if q.unanswerable]
-    elif name in ("python-faq", "debian-faq"):
+    elif name in HELD_OUT_SETS:
         unanswerable = [q for q in load_jsonl(workdir / "questions.jsonl") if q.unanswerable]
     return qset, index, s, unanswerable
 
