@@ -41,7 +41,8 @@ _VERDICT = re.compile(r"(yes|no)\W*", re.I)  # a bare "Yes." or "No."
 # A question (or a sentence of one) that a yes or no answers: it opens with an auxiliary verb.
 _YES_NO_QUESTION = re.compile(r"(?:^|[.?!;]\s+)(?:is|are|am|was|were|do|does|did|can|could|will|would|should|shall|"
                               r"may|might|must|has|have|had)(?:n['’]t)?\b", re.I)
-_SAYS_VERDICT = r"(?:^|(?<=[.!?:])\s+){}\s*[.,!;:–—-]"  # a passage's sentence opening with that verdict
+# A passage's sentence opening with that verdict ("No. …", "Yes, …"; not "No new …").
+_SAYS_VERDICT = {v: re.compile(rf"(?:^|(?<=[.!?:])\s+){v}\s*[.,!;:–—-]", re.I | re.M) for v in ("yes", "no")}
 _TEX_QUOTE = re.compile(r"`([^`'\n]+)'(?!\w)")  # `quoted words': older Unix docs' quotes, not code
 # Tokens only code, commands, paths, versions and addresses have: user.name, ~/.bashrc, --force,
 # sys.path, foo(), C:\temp, #it-help, @alice, snake_case.
@@ -329,12 +330,12 @@ def _check_verdicts(checks: list[SentenceCheck], passages: Sequence[str], questi
     question no yes or no answers ("How can I …?") it is removed whatever the passage says."""
     asks_yes_no = not question or bool(_YES_NO_QUESTION.search(question))
     for i, check in enumerate(checks):
-        verdict = _VERDICT.fullmatch(CITATION_MARKER.sub("", check.text).strip())
+        verdict = _VERDICT.fullmatch(_strip_markers(check.text).strip())
         if not check.supported or verdict is None:
             continue
         after = next((c for c in checks[i + 1:] if c.supported and (c.cited or c.added_citation)), None)
         sources = check.cited or ([] if after is None else after.cited or [after.added_citation])
-        says = re.compile(_SAYS_VERDICT.format(verdict.group(1)), re.I | re.M)
+        says = _SAYS_VERDICT[verdict.group(1).lower()]
         if not asks_yes_no or not any(says.search(passages[n - 1]) for n in sources):
             check.supported, check.support = False, 0.0
             check.reason = "a yes or no the passage it introduces does not say"
