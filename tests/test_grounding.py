@@ -337,6 +337,59 @@ def test_a_quoted_sentence_that_introduces_code_brings_the_code_with_it():
     assert quote("what are the rules?", "Staff must follow these rules:", 1) == "Staff must follow these rules [1]:"
 
 
+# DocBook (the Debian FAQ, most Linux manuals) writes a command on its own after a sentence with no colon, and the
+# prose after it on the next line: "… hold using" / "apt-mark hold package_name" / "and remove the hold with".
+HOLD = ("There are three ways of holding back packages, with dpkg, apt or aptitude.\n"
+        "With apt, you can set a package to hold using\n\napt-mark hold package_name\n"
+        "and remove the hold with\n\napt-mark unhold package_name\n"
+        "With aptitude, you can hold a package using\n\naptitude hold package_name")
+
+
+def test_a_sentence_without_a_colon_that_a_command_follows_brings_the_command():
+    # Seen on the Debian FAQ: the quote ended "With apt, you can set a package to hold using [1]" and no command.
+    assert quote("How do I put a package on hold?", HOLD, 1) == (
+        "There are three ways of holding back packages, with dpkg, apt or aptitude. With apt, you can set a package "
+        "to hold using `apt-mark hold package_name` and remove the hold with `apt-mark unhold package_name`. With "
+        "aptitude, you can hold a package using [1]:\n```\naptitude hold package_name\n```")
+    # ... and one the sentence goes on after reads as it does in the page (seen: "use the It will display …").
+    release = ("In order to make sure that your system has been installed from the real Debian base disks, use "
+               "the\n\nlsb_release -a\ncommand. It will display the name of the distribution.")
+    assert quote("how do I know which distribution I run?", release, 2).startswith(
+        "In order to make sure that your system has been installed from the real Debian base disks, use the "
+        "`lsb_release -a` command.")
+    # A written answer that runs the command into the sentence gets it back as a code block (seen: "… execute the
+    # command [1] dpkg --list [2].").
+    from bot.answering.grounding import introduce
+
+    listing = ("To learn the status of all the packages installed on a Debian system, execute the command\n\n"
+               "dpkg --list\nThis prints out a one-line summary for each package.")
+    written = ("To learn the status of all the packages installed on a Debian system, execute the command [1] "
+               "dpkg --list [2].")
+    assert introduce(written, [listing, "Use dpkg --list or apt list --installed."]) == (
+        "To learn the status of all the packages installed on a Debian system, execute the command [1]:\n"
+        "```\ndpkg --list\n```", [])
+    # A sentence that ends with a word but introduces nothing is quoted as it is.
+    held = quote("what are the ways?", "Packages can be held in three ways\nThat is all there is to it.", 1)
+    assert "```" not in held and held.startswith("Packages can be held in three ways") and "all there is" in held
+
+
+def test_a_code_block_ends_where_a_line_of_words_ends_its_paragraph():
+    # Seen on the Debian FAQ: 'And look under "Conffiles:".' and "And finally build your package:" were quoted
+    # inside the code block, as if they were commands.
+    conffiles = ("To determine exactly which files are preserved during an upgrade, run:\n\n"
+                 "dpkg --status package\nAnd look under \"Conffiles:\".")
+    assert quote("which files are preserved during an upgrade?", conffiles, 1) == (
+        "To determine exactly which files are preserved during an upgrade, run [1]:\n```\ndpkg --status package\n```")
+    build = ("Then create a dedicated version of your own build:\n\ndch -l local 'Blah blah blah'\n"
+             "And finally build your package:\n\ndebuild -us -uc")
+    assert quote("how do I make my own build of a package?", build, 1) == (
+        "Then create a dedicated version of your own build [1]:\n```\ndch -l local 'Blah blah blah'\n```")
+    # Code whose paragraphs are apart keeps them: a short line of code before a blank line is still code.
+    code = "Define the class like this:\n\nclass Point:\n    x = 0\n\nprint(Point.x)\n\nThat prints 0."
+    assert quote("how do I define it?", code, 1) == (
+        "Define the class like this [1]:\n```\nclass Point:\n    x = 0\nprint(Point.x)\n```")
+
+
 def test_the_quoted_passage_is_where_closeness_similarity_and_rank_point():
     page = "Staff park for free in lot B. Permits come from the front desk."
     # the same page twice: the retriever's order decides

@@ -478,8 +478,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     """Quote a passage as the answer, with its citation: its opening sentences, up to `max_sentences` and
     `max_words` (a section states its point first), or, when the sentence closest to the question is not among
     them (or the words allowed run out before it), the opening one and that one.
-    A quoted sentence that ends in a colon brings the lines it introduces (`_introduced_lines`; a code block,
-    or a list as it is), and ends the quote; one that would end the quote without them is left out, unless it is all there
+    A quoted sentence that ends in a colon, or in a word with a command after it, brings the lines it introduces
+    (`_introduced_lines`; a code block, or a list as it is), and ends the quote; one that would end the quote without them is left out, unless it is all there
     is. None when the passage has no sentence worth quoting."""
     sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
     if not sentences:
@@ -488,14 +488,21 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     through_closest = sum(len(s.split()) for _, s in sentences[:closest + 1])
     in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
     picked = range(len(sentences)) if in_order else [0, closest]
-    out, words, code = [], 0, []
+    out, words, code, used = [], 0, [], set()
     for k in picked:
         text = sentences[k][1]
+        if text in used:
+            continue  # already quoted, within the sentence a command interrupted
         if len(out) == max_sentences or out and words + len(text.split()) > max_words:
             break
-        out.append(text)
+        run_on = _run_on(passage, text)
+        code = _introduced_lines(passage, run_on[1][-1] if run_on else text)  # "… parameters:" + its code
+        if run_on:
+            text, taken = run_on
+            text += "" if code or _WHOLE_SENTENCE.search(text) else "."  # the page ends it with the command
+            used.update(taken)
+        out.append(text if not code or text.endswith(":") else f"{text}:")  # "… to hold using" + a command
         words += len(text.split())
-        code = _introduced_lines(passage, text) if text.endswith(":") else []
         if code:  # "…, use the reversed() function:" and its code; what follows it is another point
             break
     if len(out) > 1 and out[-1].endswith(":") and not code:
@@ -561,17 +568,18 @@ def _part_of(items: Sequence[str], lines: Sequence[str]) -> bool:
 
 
 def _announced(text: str, passage: str) -> tuple[str, list[str]] | None:
-    """The sentence of `passage` ending in a colon that `text` opens with, and the lines it introduces, when
-    what `text` has after it is at most those lines run together; None otherwise."""
+    """The sentence of `passage` that introduces lines (`_introduced_lines`: it ends in a colon, or in a word
+    with a command after it) that `text` opens with, and those lines, when what `text` has after it is at most
+    those lines run together; None otherwise. The sentence comes back ending in a colon."""
     flat = " ".join(text.split())
     for line in passage.splitlines():
         for sentence in (x.strip() for x in _SENTENCE_END.split(line.strip())):
-            if not sentence.endswith(":") or not flat.startswith(" ".join(sentence.split())):
+            if not flat.startswith(" ".join(sentence.split())) or len(sentence.split()) < 3:
                 continue
             lines = _introduced_lines(passage, sentence)
             tail = flat[len(" ".join(sentence.split())):].strip(" .")
             if lines and " ".join(" ".join(lines).split()).startswith(tail):
-                return sentence, lines
+                return sentence if sentence.endswith(":") else f"{sentence}:", lines
     return None
 
 
@@ -610,25 +618,113 @@ def _is_prose(line: str) -> bool:
     return plain >= 0.7 and line.rstrip()[-1] in ".!?" or plain >= 0.9 and len(words) >= 10
 
 
-def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[str]:
-    """The lines that a sentence ending in a colon introduces, as the passage has them (code, a command, a
-    short list): the lines right after it, up to the next line of prose; at most `max_lines`, "…" after."""
+def _reads_as_words(line: str) -> bool:
+    """A line of at least four words that opens with a plain word, nearly all of them plain words: running
+    text ("And finally build your package:"), not code ("dch -l local 'Blah blah blah'") nor an error line
+    ("SyntaxError: invalid syntax")."""
+    words = line.split()
+    return len(words) >= 4 and words[0].isalpha() and sum(
+        bool(_PLAIN_WORD.fullmatch(w)) for w in words) >= 0.9 * len(words)
+
+
+def _is_sentence(line: str) -> bool:
+    """A line that opens with a capital and ends like a sentence ("That prints 0.")."""
+    return line.strip()[:1].isupper() and bool(_WHOLE_SENTENCE.search(line.rstrip()))
+
+
+def _stops_at_word(sentence: str) -> bool:
+    """A sentence of running text that stops at a lowercase word, where a command follows in DocBook and man
+    pages ("With apt, you can set a package to hold using")."""
+    last = sentence.split()[-1] if sentence.split() else ""
+    return (sentence[:1].isupper() and "|" not in sentence and _reads_as_words(sentence) and last.isalpha()
+            and last.islower())  # (a table's row is no sentence)
+
+
+def _after(passage: str, sentence: str) -> list[str] | None:
+    """The passage's lines after `sentence`, when the sentence ends its line; None otherwise."""
     at = passage.find(sentence)
-    if at < 0:
-        return []
+    if at < 0 or not sentence:
+        return None
     first, *lines = passage[at + len(sentence):].split("\n")
-    if first.strip():  # the sentence's line goes on: it introduces what follows on that line, not a block
+    return None if first.strip() else lines  # the sentence's line goes on: not a block after it
+
+
+def _command_line(line: str) -> bool:
+    """A line that is code or a command, not words (nor words in brackets, nor a table's row)."""
+    line = line.strip()
+    return bool(line) and line[0] != "(" and " | " not in line and not (
+        _is_prose(line) or _is_sentence(line) or _reads_as_words(line))
+
+
+def _goes_on(line: str) -> bool:
+    """A line that carries on a sentence: it starts in lower case, or with a bracket and lower case."""
+    line = line.lstrip("(")
+    return line[:1].islower()
+
+
+def _run_on(passage: str, sentence: str, max_commands: int = 3) -> tuple[str, list[str]] | None:
+    """A sentence that a command on a line of its own interrupts, and that goes on after it in lower case:
+    "… e.g. with" / "$ chmod +x script" / "and put a Shebang line at the top of the script." reads as one
+    sentence with the command in backquotes. A part that again stops at a word takes the next command too
+    ("… hold using `apt-mark hold pkg` and remove the hold with `apt-mark unhold pkg`"). (The sentence, the
+    lines it took in) or None when no command interrupts it."""
+    if not _stops_at_word(sentence):
+        return None
+    text, used, part = sentence, [], sentence
+    while len(used) < 2 * max_commands:
+        lines = _after(passage, part)
+        rest = [line.strip() for line in lines or () if line.strip()]
+        if not rest or not _command_line(rest[0]):
+            break
+        goes_on = len(rest) > 1 and _goes_on(rest[1])
+        if not used and not goes_on:
+            break  # a command after the sentence, not within it: the sentence introduces it (`_introduced_lines`)
+        text += f" `{rest[0]}`"
+        used.append(rest[0])
+        if not goes_on:
+            break
+        part = _SENTENCE_END.split(rest[1])[0]
+        text += f" {part}"
+        used.append(part)
+        last = part.split()[-1]
+        if not (last.isalpha() and last.islower()):
+            break
+    return (text, used) if used else None
+
+
+def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[str]:
+    """The lines that a sentence introduces, as the passage has them (code, a command, a short list): the lines
+    right after it, up to the next line of prose, a capitalised line of words that ends its paragraph (DocBook
+    puts "And finally build your package:" right after a command, a blank line before the next) or a sentence
+    that starts one ("That prints 0."); at most `max_lines`, "…" after.
+    A sentence ending in a colon introduces what follows. One that stops at a word (`_stops_at_word`: DocBook
+    and man pages put no colon before a command) introduces a command and what goes with it up to a blank line,
+    the end or a new sentence; where the sentence goes on after the command, it is a `_run_on`. Nothing for a
+    sentence ending otherwise."""
+    lines = _after(passage, sentence)
+    colon = sentence.endswith(":")
+    if lines is None or not (colon or _stops_at_word(sentence)):
         return []
-    block = []
-    for line in lines:
+    block: list[str] = []
+    stop = ""
+    for k, line in enumerate(lines):
         if not line.strip():
+            if block and not colon:
+                break
             continue
-        if _is_prose(line):
+        if not colon and not block and not _command_line(line):
+            return []
+        if _is_prose(line) or block and line[:1].isupper() and (
+                _reads_as_words(line) and not "".join(lines[k + 1:k + 2]).strip()  # ("for x in y:" is code)
+                or _is_sentence(line) and not lines[k - 1].strip()):
+            stop = line
             break
         if len(block) == max_lines:
             block.append("…")
             break
         block.append(line.rstrip())
+    if not colon and stop and _goes_on(stop):
+        return []  # the sentence goes on after the command (`_run_on`): not a block
     return block
 
 
