@@ -365,6 +365,9 @@ def test_a_sentence_without_a_colon_that_a_command_follows_brings_the_command():
                "dpkg --list\nThis prints out a one-line summary for each package.")
     written = ("To learn the status of all the packages installed on a Debian system, execute the command [1] "
                "dpkg --list [2].")
+    # (a short sentence with a colon still brings its code: "Consider this: if a == b [1].")
+    assert introduce("Consider this: if a == b [1].", ["Consider this:\nif a == b\n    print(a)\nNotice how it reads."]) \
+        == ("Consider this [1]:\n```\nif a == b\n    print(a)\n```", [])
     assert introduce(written, [listing, "Use dpkg --list or apt list --installed."]) == (
         "To learn the status of all the packages installed on a Debian system, execute the command [1]:\n"
         "```\ndpkg --list\n```", [])
@@ -384,6 +387,13 @@ def test_a_code_block_ends_where_a_line_of_words_ends_its_paragraph():
              "And finally build your package:\n\ndebuild -us -uc")
     assert quote("how do I make my own build of a package?", build, 1) == (
         "Then create a dedicated version of your own build [1]:\n```\ndch -l local 'Blah blah blah'\n```")
+    # A page that puts a blank line between every two lines of its code (seen on the Python docs) keeps its
+    # traceback in the block.
+    spaced = ("This code results in an error:\n\n>>> foo()\n\nTraceback (most recent call last):\n\n...\n\n"
+              "UnboundLocalError: local variable 'x' referenced before assignment")
+    assert quote("why the error?", spaced, 1) == (
+        "This code results in an error [1]:\n```\n>>> foo()\nTraceback (most recent call last):\n...\n"
+        "UnboundLocalError: local variable 'x' referenced before assignment\n```")
     # Code whose paragraphs are apart keeps them: a short line of code before a blank line is still code.
     code = "Define the class like this:\n\nclass Point:\n    x = 0\n\nprint(Point.x)\n\nThat prints 0."
     assert quote("how do I define it?", code, 1) == (

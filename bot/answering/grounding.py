@@ -574,7 +574,7 @@ def _announced(text: str, passage: str) -> tuple[str, list[str]] | None:
     flat = " ".join(text.split())
     for line in passage.splitlines():
         for sentence in (x.strip() for x in _SENTENCE_END.split(line.strip())):
-            if not flat.startswith(" ".join(sentence.split())) or len(sentence.split()) < 3:
+            if not flat.startswith(" ".join(sentence.split())):
                 continue
             lines = _introduced_lines(passage, sentence)
             tail = flat[len(" ".join(sentence.split())):].strip(" .")
@@ -707,16 +707,18 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
         return []
     block: list[str] = []
     stop = ""
+    spaced = False  # a blank line between two of the block's lines: every line may end a paragraph
     for k, line in enumerate(lines):
         if not line.strip():
             if block and not colon:
                 break
+            spaced = spaced or bool(block)
             continue
         if not colon and not block and not _command_line(line):
             return []
         if _is_prose(line) or block and line[:1].isupper() and (
-                _reads_as_words(line) and not "".join(lines[k + 1:k + 2]).strip()  # ("for x in y:" is code)
-                or _is_sentence(line) and not lines[k - 1].strip()):
+                not spaced and _reads_as_words(line) and not "".join(lines[k + 1:k + 2]).strip()
+                or _is_sentence(line) and not lines[k - 1].strip()):  # ("for x in y:" is not capitalised)
             stop = line
             break
         if len(block) == max_lines:
