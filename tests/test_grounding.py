@@ -365,6 +365,9 @@ def test_a_sentence_without_a_colon_that_a_command_follows_brings_the_command():
                "dpkg --list\nThis prints out a one-line summary for each package.")
     written = ("To learn the status of all the packages installed on a Debian system, execute the command [1] "
                "dpkg --list [2].")
+    # A command the sentence goes on after is no block of its own: the written answer stays as it is.
+    held = "With apt, you can set a package to hold using apt-mark hold package_name [1]."
+    assert introduce(held, [HOLD]) == (held, [])
     # (a short sentence with a colon still brings its code: "Consider this: if a == b [1].")
     assert introduce("Consider this: if a == b [1].", ["Consider this:\nif a == b\n    print(a)\nNotice how it reads."]) \
         == ("Consider this [1]:\n```\nif a == b\n    print(a)\n```", [])

@@ -479,8 +479,9 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     `max_words` (a section states its point first), or, when the sentence closest to the question is not among
     them (or the words allowed run out before it), the opening one and that one.
     A quoted sentence that ends in a colon, or in a word with a command after it, brings the lines it introduces
-    (`_introduced_lines`; a code block, or a list as it is), and ends the quote; one that would end the quote without them is left out, unless it is all there
-    is. None when the passage has no sentence worth quoting."""
+    (`_introduced_lines`; a code block, or a list as it is), and ends the quote; one that would end the quote
+    without them is left out, unless it is all there is. A sentence that a command interrupts is quoted whole, the
+    command in backquotes (`_run_on`). None when the passage has no sentence worth quoting."""
     sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
     if not sentences:
         return None
@@ -714,8 +715,11 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
                 break
             spaced = spaced or bool(block)
             continue
-        if not colon and not block and not _command_line(line):
-            return []
+        if not colon and not _command_line(line):  # after no colon, commands only
+            if not block:
+                return []
+            stop = line
+            break
         if _is_prose(line) or block and line[:1].isupper() and (
                 not spaced and _reads_as_words(line) and not "".join(lines[k + 1:k + 2]).strip()
                 or _is_sentence(line) and not lines[k - 1].strip()):  # ("for x in y:" is not capitalised)
