@@ -615,8 +615,13 @@ def _is_prose(line: str) -> bool:
     words = line.split()
     if len(words) < 5 or not line[:1].isalpha():
         return False
-    plain = sum(bool(_PLAIN_WORD.fullmatch(w)) for w in words) / len(words)
+    plain = _plain_share(words)
     return plain >= 0.7 and line.rstrip()[-1] in ".!?" or plain >= 0.9 and len(words) >= 10
+
+
+def _plain_share(words: Sequence[str]) -> float:
+    """The share of `words` that are words of running text (`_PLAIN_WORD`)."""
+    return sum(bool(_PLAIN_WORD.fullmatch(w)) for w in words) / len(words)
 
 
 def _reads_as_words(line: str) -> bool:
@@ -624,8 +629,13 @@ def _reads_as_words(line: str) -> bool:
     text ("And finally build your package:"), not code ("dch -l local 'Blah blah blah'") nor an error line
     ("SyntaxError: invalid syntax")."""
     words = line.split()
-    return len(words) >= 4 and words[0].isalpha() and sum(
-        bool(_PLAIN_WORD.fullmatch(w)) for w in words) >= 0.9 * len(words)
+    return len(words) >= 4 and words[0].isalpha() and _plain_share(words) >= 0.9
+
+
+def _ends_in_lower_word(text: str) -> bool:
+    """Whether the text stops at a lower-case word, no stop or bracket after it ("… hold using")."""
+    last = text.split()[-1] if text.split() else ""
+    return last.isalpha() and last.islower()
 
 
 def _is_sentence(line: str) -> bool:
@@ -636,9 +646,8 @@ def _is_sentence(line: str) -> bool:
 def _stops_at_word(sentence: str) -> bool:
     """A sentence of running text that stops at a lowercase word, where a command follows in DocBook and man
     pages ("With apt, you can set a package to hold using")."""
-    last = sentence.split()[-1] if sentence.split() else ""
-    return (sentence[:1].isupper() and "|" not in sentence and _reads_as_words(sentence) and last.isalpha()
-            and last.islower())  # (a table's row is no sentence)
+    return (sentence[:1].isupper() and "|" not in sentence and _reads_as_words(sentence)
+            and _ends_in_lower_word(sentence))  # (a table's row is no sentence)
 
 
 def _after(passage: str, sentence: str) -> list[str] | None:
@@ -687,8 +696,7 @@ def _run_on(passage: str, sentence: str, max_commands: int = 3) -> tuple[str, li
         part = _SENTENCE_END.split(rest[1])[0]
         text += f" {part}"
         used.append(part)
-        last = part.split()[-1]
-        if not (last.isalpha() and last.islower()):
+        if not _ends_in_lower_word(part):
             break
     return (text, used) if used else None
 
@@ -707,7 +715,6 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
     if lines is None or not (colon or _stops_at_word(sentence)):
         return []
     block: list[str] = []
-    stop = ""
     spaced = False  # a blank line between two of the block's lines: every line may end a paragraph
     for k, line in enumerate(lines):
         if not line.strip():
@@ -715,22 +722,16 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
                 break
             spaced = spaced or bool(block)
             continue
-        if not colon and not _command_line(line):  # after no colon, commands only
-            if not block:
-                return []
-            stop = line
-            break
+        if not colon and not _command_line(line):  # after no colon, commands only; where the sentence goes
+            return block if block and not _goes_on(line) else []  # on after them, it is a `_run_on`
         if _is_prose(line) or block and line[:1].isupper() and (
                 not spaced and _reads_as_words(line) and not "".join(lines[k + 1:k + 2]).strip()
                 or _is_sentence(line) and not lines[k - 1].strip()):  # ("for x in y:" is not capitalised)
-            stop = line
             break
         if len(block) == max_lines:
             block.append("…")
             break
         block.append(line.rstrip())
-    if not colon and stop and _goes_on(stop):
-        return []  # the sentence goes on after the command (`_run_on`): not a block
     return block
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,7 +74,7 @@ def build_python_faq(out_dir: str | Path, docs: str | Path = PYTHON_DOCS) -> tup
     The answer section stays a section of its own (its heading path ends in "Entry N"), so a chunk of
     it is attributed to exactly one question; the reference answer is the section's first paragraph.
     """
-    from bs4 import BeautifulSoup
+    from connectors.files.parsers import html_soup
 
     docs, out = Path(docs), Path(out_dir)
     if not (docs / "faq").is_dir():
@@ -94,7 +93,7 @@ def build_python_faq(out_dir: str | Path, docs: str | Path = PYTHON_DOCS) -> tup
         if not rel.startswith("faq/") or rel == "faq/index.html":
             shutil.copyfile(page, dest)
             continue
-        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "lxml")
+        soup = html_soup(page.read_text(encoding="utf-8"))
         body = soup.find("div", attrs={"role": "main"}) or soup.body
         n = 0
         for h in body.find_all(["h2", "h3", "h4"]):
@@ -135,7 +134,7 @@ def build_debian_faq(out_dir: str | Path, faq: str | Path = DEBIAN_FAQ,
     "Yes.", are left out), and on-topic questions the FAQ does not answer added. Two more things would let a
     question match itself, and go: each chapter's table of contents, and the question a cross-reference
     spells out ("Section 4.4, “How source code compatible is Debian …?”" keeps "Section 4.4")."""
-    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+    from connectors.files.parsers import html_soup
 
     faq, out = Path(faq), Path(out_dir)
     pages = sorted(p for p in faq.glob("*.en.html") if p.name != "index.en.html")  # index: the contents only
@@ -155,9 +154,7 @@ def build_debian_faq(out_dir: str | Path, faq: str | Path = DEBIAN_FAQ,
     questions: list[EvalQuestion] = []
     for page in pages:
         rel = page.name.replace(".en.html", ".html")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-            soup = BeautifulSoup(page.read_text(encoding="utf-8"), "lxml")
+        soup = html_soup(page.read_text(encoding="utf-8"))
         for toc in soup.select("div.toc"):
             toc.decompose()
         for a in soup.select("a.xref"):
@@ -282,9 +279,9 @@ def git_faq_entries(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
 
 
 def sqlite_faq_entries(path: Path) -> tuple[str, list[tuple[str, list[str], str]]]:
-    from bs4 import BeautifulSoup
+    from connectors.files.parsers import html_soup
 
-    soup = BeautifulSoup(path.read_text(encoding="utf-8", errors="replace"), "lxml")
+    soup = html_soup(path.read_text(encoding="utf-8", errors="replace"))
     out = []
     for b in soup.find_all("b"):
         m = re.match(r"\((\d+)\)\s*(.+)", b.get_text(" ", strip=True), re.S)

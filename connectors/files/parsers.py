@@ -205,15 +205,21 @@ def _without_site_name(title: str, h1: str) -> str:
     return title
 
 
-def parse_html(text: str, drop: str = "") -> Parsed:
-    """`drop`: a CSS selector of more boilerplate to remove (a wiki's edit links, footnote markers)."""
+def html_soup(text: str):
+    """A page read with BeautifulSoup (lxml). XHTML pages (<?xml …?> first, as DocBook writes them) read fine
+    as HTML: no warning on the terminal."""
     import warnings
 
     from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
-    with warnings.catch_warnings():  # XHTML pages (<?xml …?> first) read fine as HTML: no terminal noise
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        soup = BeautifulSoup(text, "lxml")
+        return BeautifulSoup(text, "lxml")
+
+
+def parse_html(text: str, drop: str = "") -> Parsed:
+    """`drop`: a CSS selector of more boilerplate to remove (a wiki's edit links, footnote markers)."""
+    soup = html_soup(text)
     title = soup.title.get_text(" ", strip=True) if soup.title else None
     meta = {}
     for name in ("owner", "updated", "author", "last-modified"):
