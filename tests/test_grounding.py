@@ -481,3 +481,29 @@ def test_a_sections_opening_is_its_first_sentences_of_prose_without_the_code_it_
     assert opening("Source code: Lib/code.py\n\nChanged in version 3.6: Added exitmsg parameter.") is None
     assert opening("code.interact(banner=None, local=None)\nConvenience function to run a loop.") is None
     assert opening("A single sentence far longer than the words allowed here.", max_words=5) is None
+
+
+REACH = ("- Ticket portal – help.acme.example. Best for anything that isn't urgent.\n"
+         "- Slack – ask in #pit-crew. Quick questions are answered in the channel; anything longer becomes a ticket.\n"
+         "- Phone – +351 21 000 4477, for urgent problems only. Outside desk hours this number forwards to the Pit "
+         "Crew duty phone.\n"
+         "- Walk-up – the Pit Stop desk in Lisbon is staffed on Tuesdays and Thursdays.")
+
+
+def test_a_quoted_sentence_that_refers_back_comes_with_the_sentence_before_it():
+    # Seen on the sample ("what's the pit crew phone number?"): the closest sentence speaks of "this number",
+    # and the quote gave it without the number.
+    assert quote("what's the pit crew phone number?", REACH, 1) == (
+        "- Ticket portal – help.acme.example. - Phone – +351 21 000 4477, for urgent problems only. Outside desk "
+        "hours this number forwards to the Pit Crew duty phone [1].")
+    # a sentence that stands on its own comes alone, as before
+    assert quote("are quick questions answered in the channel?", REACH, 1) == (
+        "- Ticket portal – help.acme.example. Quick questions are answered in the channel; anything longer becomes "
+        "a ticket [1].")
+    # The two together are more than the words allowed: the closest one comes alone (with the opening).
+    long_before = REACH.replace("for urgent problems only", "for urgent problems only " + "and more " * 30)
+    assert quote("what's the pit crew phone number?", long_before, 1) == (
+        "- Ticket portal – help.acme.example. Outside desk hours this number forwards to the Pit Crew duty phone [1].")
+    # Room for the two, not for the opening as well: the two.
+    some_before = REACH.replace("for urgent problems only", "for urgent problems only " + "and more " * 22)
+    assert quote("what's the pit crew phone number?", some_before, 1).startswith("- Phone – +351 21 000 4477")

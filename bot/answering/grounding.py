@@ -488,7 +488,7 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     closest = int(np.argmax(_closeness(question, [s for _, s in sentences], embed)))
     through_closest = sum(len(s.split()) for _, s in sentences[:closest + 1])
     in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
-    picked = range(len(sentences)) if in_order else [0, closest]
+    picked = range(len(sentences)) if in_order else _with_antecedent(passage, sentences, closest, max_words)
     out, words, code, used = [], 0, [], set()
     for k in picked:
         text = sentences[k][1]
@@ -509,6 +509,28 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     if len(out) > 1 and out[-1].endswith(":") and not code:
         out.pop()  # "The full list of modules is:" announcing what the quote leaves out ends nothing
     return _with_lines(_add_marker(" ".join(out), number), code)
+
+
+_REFERS_BACK = re.compile(r"^(?:[-*•]\s+)?(?:(?:this|that|these|those|they|their|it|its|such|he|she|his|her|otherwise"
+                          r"|however|instead)\b|(?:\S+\s+){1,4}?(?:this|these|those)\s+[a-z])", re.I)
+
+
+def _with_antecedent(passage: str, sentences: Sequence[tuple[int, str]], closest: int, max_words: int) -> list[int]:
+    """The sentences a quote takes when the closest one is not among the opening ones: the opening one and the
+    closest, and between them the sentence just before the closest when the closest refers back to it ("…
+    Phone – +351 21 000 4477, for urgent problems only. Outside desk hours this number forwards to …"; "This
+    …", "It …", "However, …") in the same paragraph or list item, when the words allowed leave room for both; then
+    the opening one only when they leave room for it too."""
+    position, text = sentences[closest]
+    before = closest - 1
+    if before <= 0 or sentences[before][0] != position - 1 or not _REFERS_BACK.match(text) or not any(
+            sentences[before][1] in line and text in line.split(sentences[before][1], 1)[1]
+            for line in passage.splitlines()):
+        return [0, closest]
+    words = [len(sentences[k][1].split()) for k in (0, before, closest)]
+    if sum(words[1:]) > max_words:
+        return [0, closest]
+    return [0, before, closest] if sum(words) <= max_words else [before, closest]
 
 
 def _with_lines(text: str, lines: Sequence[str]) -> str:
