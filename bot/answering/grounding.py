@@ -523,14 +523,18 @@ def _with_antecedent(passage: str, sentences: Sequence[tuple[int, str]], closest
     the opening one only when they leave room for it too."""
     position, text = sentences[closest]
     before = closest - 1
-    if before <= 0 or sentences[before][0] != position - 1 or not _REFERS_BACK.match(text) or not any(
-            sentences[before][1] in line and text in line.split(sentences[before][1], 1)[1]
-            for line in passage.splitlines()):
+    if before <= 0 or not _REFERS_BACK.match(text) or sentences[before][0] != position - 1 \
+            or not _on_one_line(passage, sentences[before][1], text):
         return [0, closest]
     words = [len(sentences[k][1].split()) for k in (0, before, closest)]
     if sum(words[1:]) > max_words:
         return [0, closest]
     return [0, before, closest] if sum(words) <= max_words else [before, closest]
+
+
+def _on_one_line(passage: str, first: str, then: str) -> bool:
+    """Whether sentence `then` follows sentence `first` on one line of the passage (a paragraph, a list item)."""
+    return any(first in line and then in line.split(first, 1)[1] for line in passage.splitlines())
 
 
 def _with_lines(text: str, lines: Sequence[str]) -> str:
