@@ -67,6 +67,12 @@ _PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*
 _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after any closing quote or bracket
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 _NUMERIC = re.compile(r"[\d.,:/%-]+")  # a token of nothing but digits and their punctuation
+_ACRONYM = re.compile(r"[A-Z]{2,6}s?")  # PTO, RPO, ROMs
+# Between the words an acronym spells: a space or hyphen, perhaps a small word the acronym leaves out.
+_SPELLED_JOIN = r"[ \t-]+(?:(?:of|and|for|the|&)[ \t-]+)?"
+# A capitalised word, not a function word, just before a number: "RTX 40", "Windows 10" (not "Are 3 …").
+_NAME_BEFORE = re.compile(r"(?<![\w'’])(?!(?i:" + "|".join(sorted(STOP)).replace(".", r"\.") + r")\s)[A-Z][\w'’-]*\s+$")
+_SPELLED_STOP = sorted(w for w in STOP if w.isalpha())  # "the", "it", "in" spell no acronym's letter
 
 
 @dataclass
@@ -184,11 +190,26 @@ class Mentions:
         s = normalise(specific)
         if s in self.text:
             return True
+        if _ACRONYM.fullmatch(specific) and self._spells_out(specific):
+            return True
         if re.fullmatch(r"\d+(?:[.,]\d+)*", s):  # 1,000 vs 1000
             return s.replace(",", "") in self.text.replace(",", "")
         words = _WORD.findall(s)
         # A multi-word name matches when each of its words does (reordered, possessive, plural).
         return bool(words) and all(stem(w) in self.stems for w in words) and not any(c in s for c in "./\\_()$~")
+
+    def _spells_out(self, acronym: str) -> bool:
+        """An acronym these texts hold in its singular ("CD-ROM" for "CD-ROMs") or spelled out: a run of content
+        words of one sentence whose initials are its letters ("Paid Time Off" for PTO, "recovery point objective"
+        for RPO; "of", "and", "for" or "the" may come between them). Two letters are too easily spelled by
+        chance to count."""
+        letters = acronym.removesuffix("s").lower()
+        if letters != acronym.lower() and re.search(rf"(?<![a-z0-9]){letters}(?![a-z0-9])", self.text):
+            return True
+        if len(letters) < 3:
+            return False
+        words = [rf"(?!(?:{'|'.join(_SPELLED_STOP)})\b){c}[a-z0-9'’]*" for c in letters]
+        return bool(re.search(r"(?<![a-z0-9])" + _SPELLED_JOIN.join(words) + r"(?![a-z0-9])", self.text))
 
     def missing(self, found: Iterable[str]) -> list[str]:
         """The specifics of `found` these texts do not mention, sorted."""
@@ -214,7 +235,8 @@ def question_names(question: str) -> list[tuple[str, ...]]:
     code = [s for s in found if _CODEISH.match(s) and not _is_number(s) and not _WORD_LIST.fullmatch(s)]
 
     def named(n: str) -> bool:
-        return n.lower() not in STOP and n not in code and not (_is_number(n) and any(n in c for c in code))
+        return n.lower() not in STOP and n not in code and not (_is_number(n) and any(n in c for c in code)) \
+            and not _askers_quantity(n, question)
 
     groups = [tuple(p for p in s.split("/") if named(p)) for s in found if _WORD_LIST.fullmatch(s)]
     listed = {p for g in groups for p in g}
@@ -227,6 +249,16 @@ def question_names(question: str) -> list[tuple[str, ...]]:
             single.remove(b)
             groups.append((a, b))
     return sorted([g for g in groups if g] + [(s,) for s in single])
+
+
+def _askers_quantity(token: str, question: str) -> bool:
+    """A whole number the asker gives ("a 7 hour flight", "about 60 euros", "a 40k purchase"): a page states its
+    limits, not the asker's figure. A version, a year or a number after a name ("RTX 40", "Windows 10") names
+    something."""
+    if not token.isdigit() or 1900 <= int(token) <= 2099:
+        return False
+    places = list(re.finditer(rf"(?<![\w.]){token}(?![.,:/]?\d)", question))
+    return bool(places) and not any(_NAME_BEFORE.search(question[: m.start()]) for m in places)
 
 
 def split_units(text: str) -> list[str]:
