@@ -68,11 +68,11 @@ _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after 
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 _NUMERIC = re.compile(r"[\d.,:/%-]+")  # a token of nothing but digits and their punctuation
 _ACRONYM = re.compile(r"[A-Z]{2,6}s?")  # PTO, RPO, ROMs
-# Between the words an acronym spells: a space or hyphen, perhaps a small word the acronym leaves out.
-_SPELLED_JOIN = r"[ \t-]+(?:(?:of|and|for|the|&)[ \t-]+)?"
+# Between the words an acronym spells (in normalised text): a space or hyphen, perhaps a small word it leaves out.
+_SPELLED_JOIN = r"[ -]+(?:(?:of|and|for|the|&)[ -]+)?"
+_SPELLED_STOP = sorted(w for w in STOP if w.isalpha())  # "the", "it", "in" spell no acronym's letter
 # A capitalised word, not a function word, just before a number: "RTX 40", "Windows 10" (not "Are 3 …").
 _NAME_BEFORE = re.compile(r"(?<![\w'’])(?!(?i:" + "|".join(sorted(STOP)).replace(".", r"\.") + r")\s)[A-Z][\w'’-]*\s+$")
-_SPELLED_STOP = sorted(w for w in STOP if w.isalpha())  # "the", "it", "in" spell no acronym's letter
 
 
 @dataclass
@@ -199,10 +199,10 @@ class Mentions:
         return bool(words) and all(stem(w) in self.stems for w in words) and not any(c in s for c in "./\\_()$~")
 
     def _spells_out(self, acronym: str) -> bool:
-        """An acronym these texts hold in its singular ("CD-ROM" for "CD-ROMs") or spelled out: a run of content
-        words of one sentence whose initials are its letters ("Paid Time Off" for PTO, "recovery point objective"
-        for RPO; "of", "and", "for" or "the" may come between them). Two letters are too easily spelled by
-        chance to count."""
+        """An acronym these texts hold in its singular ("CD-ROM" for "CD-ROMs") or spelled out: content words in a
+        row, with no punctuation between them but a hyphen, whose initials are its letters ("Paid Time Off" for
+        PTO, "recovery point objective" for RPO; "of", "and", "for" or "the" may come between them). Two letters
+        are too easily spelled by chance to count."""
         letters = acronym.removesuffix("s").lower()
         if letters != acronym.lower() and re.search(rf"(?<![a-z0-9]){letters}(?![a-z0-9])", self.text):
             return True
