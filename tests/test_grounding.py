@@ -290,6 +290,21 @@ def test_an_acronym_its_pages_spell_out_or_the_askers_own_quantity_is_no_reason_
     assert unmatched_names("How do I install Debian from DVDs?", passages) == ["DVDs"]
 
 
+def test_a_question_is_missing_a_name_only_when_each_of_its_sentences_is():
+    # The sample's "can I work from Spain for a few weeks? how many days abroad are allowed" was refused for
+    # "Spain", which the page on working abroad never names; its second sentence asks what the page answers.
+    # The Debian FAQ's "The stable distributions really contains outdated packages. Just look at Kde, Gnome, Xorg
+    # or even the kernel. …" the same. A sentence of a few words ("hey.", "quick question.") asks nothing.
+    from bot.answering.grounding import unmatched_names
+
+    passages = ["You may work from a country other than your employment country for up to 30 working days a year."]
+    assert unmatched_names("can I work from Spain for a few weeks? how many days abroad are allowed", passages) == []
+    assert unmatched_names("Stable holds outdated packages. Just look at Kde or Gnome. Why?", passages) == []
+    assert unmatched_names("can I work from Spain for a few weeks?", passages) == ["Spain"]
+    assert unmatched_names("hey. can I work from Spain? quick question.", passages) == ["Spain"]
+    assert unmatched_names("I live in Spain. Can I work from Portugal for a week?", passages) == ["Portugal", "Spain"]
+
+
 CANTEEN_PAGE = ("The canteen is open from 12:00 to 14:30 on weekdays. It serves hot meals and salads. "
                 "Vegetarian dishes are marked green. Coffee is free all day in the lounge.")
 CANTEEN_OPENING = ("The canteen is open from 12:00 to 14:30 on weekdays. It serves hot meals and salads. "

@@ -68,6 +68,7 @@ _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after 
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 _NUMERIC = re.compile(r"[\d.,:/%-]+")  # a token of nothing but digits and their punctuation
 _ACRONYM = re.compile(r"[A-Z]{2,6}s?")  # PTO, RPO, ROMs
+_QUESTION_PARTS = re.compile(r"(?<=[.!?])\s+")  # a question's sentences, whatever case the next one starts in
 # Between the words an acronym spells (in normalised text): a space or hyphen, perhaps a small word it leaves out.
 _SPELLED_JOIN = r"[ -]+(?:(?:of|and|for|the|&)[ -]+)?"
 _SPELLED_STOP = sorted(w for w in STOP if w.isalpha())  # "the", "it", "in" spell no acronym's letter
@@ -224,7 +225,16 @@ def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
     split(); Perl's chomp() by rstrip()). One thing under several names (`question_names`) is missing only
     when none of them is found, and is told by all of them ("curses/termcap")."""
     mentions = Mentions.of(passages)
-    return sorted("/".join(names) for names in question_names(question) if not any(map(mentions.has, names)))
+    missing = sorted("/".join(names) for names in question_names(question) if not any(map(mentions.has, names)))
+    return [] if missing and any(_asks_past(missing, part) for part in _QUESTION_PARTS.split(question)) else missing
+
+
+def _asks_past(missing: Sequence[str], sentence: str) -> bool:
+    """A sentence of the question that asks something of its own (three content words or more) and names none
+    of what is missing: "can I work from Spain for a few weeks? how many days abroad are allowed" asks, in its
+    second sentence, what a page that never names Spain answers."""
+    names = {"/".join(n) for n in question_names(sentence)}
+    return not names & set(missing) and len(content_stems(sentence)) >= 3
 
 
 def question_names(question: str) -> list[tuple[str, ...]]:
