@@ -223,13 +223,14 @@ def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
     file, path or flag: "chomp()", "math.py", "--strict"), and the digits inside such a name, do not count:
     the page that answers often names something else instead ("Is there a scanf()?" is answered by
     split(); Perl's chomp() by rstrip()). One thing under several names (`question_names`) is missing only
-    when none of them is found, and is told by all of them ("curses/termcap")."""
+    when none of them is found, and is told by all of them ("curses/termcap"). A question of several sentences
+    misses nothing while one of them asks something without naming what is missing (`_asks_without`)."""
     mentions = Mentions.of(passages)
     missing = sorted("/".join(names) for names in question_names(question) if not any(map(mentions.has, names)))
-    return [] if missing and any(_asks_past(missing, part) for part in _QUESTION_PARTS.split(question)) else missing
+    return [] if missing and any(_asks_without(missing, part) for part in _QUESTION_PARTS.split(question)) else missing
 
 
-def _asks_past(missing: Sequence[str], sentence: str) -> bool:
+def _asks_without(missing: Sequence[str], sentence: str) -> bool:
     """A sentence of the question that asks something of its own (three content words or more) and names none
     of what is missing: "can I work from Spain for a few weeks? how many days abroad are allowed" asks, in its
     second sentence, what a page that never names Spain answers."""
