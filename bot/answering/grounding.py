@@ -71,9 +71,9 @@ _ACRONYM = re.compile(r"[A-Z]{2,6}s?")  # PTO, RPO, ROMs
 _QUESTION_PARTS = re.compile(r"(?<=[.!?])\s+")  # a question's sentences, whatever case the next one starts in
 # Between the words an acronym spells (in normalised text): a space or hyphen, perhaps a small word it leaves out.
 _SPELLED_JOIN = r"[ -]+(?:(?:of|and|for|the|&)[ -]+)?"
-_SPELLED_STOP = sorted(w for w in STOP if w.isalpha())  # "the", "it", "in" spell no acronym's letter
+_STOP_WORD = "|".join(re.escape(w) for w in sorted(STOP))  # a function word ("the", "it", "are"), as a pattern
 # A capitalised word, not a function word, just before a number: "RTX 40", "Windows 10" (not "Are 3 …").
-_NAME_BEFORE = re.compile(r"(?<![\w'’])(?!(?i:" + "|".join(sorted(STOP)).replace(".", r"\.") + r")\s)[A-Z][\w'’-]*\s+$")
+_NAME_BEFORE = re.compile(r"(?<![\w'’])(?!(?i:" + _STOP_WORD + r")\s)[A-Z][\w'’-]*\s+$")
 
 
 @dataclass
@@ -209,7 +209,7 @@ class Mentions:
             return True
         if len(letters) < 3:
             return False
-        words = [rf"(?!(?:{'|'.join(_SPELLED_STOP)})\b){c}[a-z0-9'’]*" for c in letters]
+        words = [rf"(?!(?:{_STOP_WORD})\b){c}[a-z0-9'’]*" for c in letters]  # a function word spells no letter
         return bool(re.search(r"(?<![a-z0-9])" + _SPELLED_JOIN.join(words) + r"(?![a-z0-9])", self.text))
 
     def missing(self, found: Iterable[str]) -> list[str]:
