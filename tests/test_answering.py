@@ -176,6 +176,28 @@ def test_a_refusal_is_overruled_when_the_best_passage_is_close_enough(index):
     assert ans.found and ans.mode == "overruled" and ans.citations[0].document_id == "wiki:parking"
 
 
+def test_a_quote_that_never_names_the_flag_or_path_asked_about_is_no_answer(index):
+    # The Debian FAQ's "What does the dpkg option --force-confold do during an upgrade?" and "How do I pin a
+    # package … in /etc/apt/preferences?", which its pages never name: the model refused or wrote nothing they
+    # support, and the closest passage was quoted as the answer.
+    refusal = ScriptedGenerator("I couldn't find this in the documents I searched.")
+    ans = answerer(index, refusal, answer_similarity=0.2).answer("can staff park for free with the --valet flag?")
+    assert not ans.found and ans.mode == "not_found" and ans.citations == []
+    assert ans.unmatched == ["--valet"] and "“--valet”" in ans.text
+    unsupported = ScriptedGenerator("Parking costs 40 euros a day [1].")
+    ans = answerer(index, unsupported).answer("where do staff park for free? /etc/parking.conf")
+    assert not ans.found and ans.unmatched == ["/etc/parking.conf"] and ans.removed
+    # A name in code the passages hold, or none at all: the best passage is quoted, as before.
+    index.upsert(make_chunks("wiki:dpkg", ["dpkg --force-confold keeps the old config file during an upgrade."],
+                             title="Upgrades"))
+    ans = answerer(index, refusal, answer_similarity=0.2).answer("what does dpkg --force-confold do in an upgrade?")
+    assert ans.found and ans.mode == "overruled" and ans.citations[0].document_id == "wiki:dpkg"
+    ans = answerer(index, refusal, answer_similarity=0.2).answer("why does dpkg --force-confold not keep ~/.dpkgrc?")
+    assert ans.found and ans.mode == "overruled"  # one of the two is named
+    ans = answerer(index, unsupported).answer("where do staff park for free?")
+    assert ans.found and ans.mode == "extractive"
+
+
 def test_the_bot_and_organisation_names_come_from_config(index):
     gen = ScriptedGenerator()
     answerer(index, gen, bot_name="Atlas", organisation="Northwind").answer("where do staff park for free?")

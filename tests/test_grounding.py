@@ -305,6 +305,33 @@ def test_a_question_is_missing_a_name_only_when_each_of_its_sentences_is():
     assert unmatched_names("I live in Spain. Can I work from Portugal for a week?", passages) == ["Portugal", "Spain"]
 
 
+def test_a_mixed_case_acronym_its_pages_spell_out_is_no_reason_to_refuse():
+    # The Debian FAQ's "Where is VoIP software?" was refused for "VoIP" though its page says "Voice over IP":
+    # only an acronym in capitals was read as one.
+    from bot.answering.grounding import unmatched_names
+
+    passages = ["Voice over IP software lets you make phone calls over the network.",
+                "Packages are uploaded to the Python Package Index with twine.",
+                "The office Wi-Fi is called acme-guest."]
+    assert unmatched_names("Where is VoIP software?", passages) == []
+    assert unmatched_names("How do I upload my package to PyPI?", passages) == []
+    assert unmatched_names("What is the WiFi called?", passages) == []
+    # Still missing: a mixed-case name no run of the pages' words spells.
+    assert unmatched_names("Does the network support VoLTE?", passages) == ["VoLTE"]
+    assert unmatched_names("Can I upload PyPy builds?", passages) == ["PyPy"]
+
+
+def test_a_capitalised_word_opening_a_later_sentence_of_a_question_is_no_name():
+    # "Hi team. Quick question: can I work from abroad?" was missing "Quick": only the question's first word
+    # was read as a sentence's opening.
+    from bot.answering.grounding import unmatched_names
+
+    passages = ["You may work from a country other than your employment country for up to 30 working days a year."]
+    assert unmatched_names("Hi team. Quick question: can I work from abroad?", passages) == []
+    assert unmatched_names("thanks! Also, how many days abroad are allowed?", passages) == []
+    assert unmatched_names("Hi team. Quick question: can I work from Spain?", passages) == ["Spain"]
+
+
 CANTEEN_PAGE = ("The canteen is open from 12:00 to 14:30 on weekdays. It serves hot meals and salads. "
                 "Vegetarian dishes are marked green. Coffee is free all day in the lounge.")
 CANTEEN_OPENING = ("The canteen is open from 12:00 to 14:30 on weekdays. It serves hot meals and salads. "

@@ -22,6 +22,7 @@ from bot.answering.grounding import (
     passage_closeness,
     quotable,
     split_units,
+    unmatched_code,
     unmatched_names,
 )
 from bot.answering.language import detect as detect_language
@@ -530,10 +531,14 @@ class Answerer:
         refused = bool(text) and bool(REFUSAL.search(text.split("\n", 1)[0]) or CLOSEST.search(text))
         removed: list[str] = []
 
-        def not_found(mode: str) -> Answer:
-            return Answer(question, self.style.apply(self.not_found_text(), asker=asker, citations=()), [], passages,
-                          found=False, notes=notes, timings=timings, generator=gen, invalid_citations=invalid,
-                          removed=removed, mode=mode, answerability=answerability)
+        def not_found(mode: str, missing: Sequence[str] = ()) -> Answer:
+            return Answer(question, self.style.apply(self.not_found_text(missing=missing), asker=asker, citations=()),
+                          [], passages, found=False, notes=notes, timings=timings, generator=gen,
+                          invalid_citations=invalid, removed=removed, mode=mode, unmatched=list(missing),
+                          answerability=answerability)
+
+        # A quote answers only a question whose flags, paths and identifiers its passages name (`unmatched_code`).
+        code = unmatched_code(question, [p.chunk.embedding_text for p in passages]) if self.grounding else []
 
         if refused and held_back:
             # The model was not sure enough to start its refusal (the gate held it back), and wrote one anyway
@@ -578,6 +583,8 @@ class Answerer:
                     return not_found("not_found")  # off target, and no passage close enough to quote
                 # Quoted only now, when it is needed (not when the second try answered).
                 quoted = self._quote(question, passages, scores, off)
+                if quoted is not None and code:
+                    return not_found("not_found", code)  # a quote that never names what was asked
                 if quoted is not None:
                     text, cited, mode = *quoted, "extractive"
                     notes = [*notes, f"{drew} [{off}]: quoted [{off}] instead", *_tie_note(cited)]
@@ -587,8 +594,8 @@ class Answerer:
             best = likeliest(scores)
             quoted = None if best is None or answerability < self.extract_similarity and not refused else self._quote(
                 question, passages, scores, best)
-            if quoted is None:
-                return not_found("not_found")
+            if quoted is None or code:
+                return not_found("not_found", code if quoted else ())
             text, cited = quoted
             mode = "overruled" if refused else "extractive"
             notes = [*notes, "quoted from the best passage: the generated answer was not supported by the passages"

@@ -47,6 +47,8 @@ _TEX_QUOTE = re.compile(r"`([^`'\n]+)'(?!\w)")  # `quoted words': older Unix doc
 # Tokens only code, commands, paths, versions and addresses have: user.name, ~/.bashrc, --force,
 # sys.path, foo(), C:\temp, #it-help, @alice, snake_case.
 _CODEISH = re.compile(r"^(?:[#@~/$][\w/.~]|--?\w).*|.*\w[._/\\:]\w.*|.*\w\(\)$|.*_.*")
+# A command-line flag or a file path: --force-confold, -lfoo, /etc/apt/preferences, ~/.bashrc, C:\temp.
+_FLAG_OR_PATH = re.compile(r"--?[A-Za-z]|~?/[\w.~-]|[A-Za-z]:\\")
 # Words aimed at the assistant, not the reader: a page that says them is trying to steer the bot. An
 # answer sentence that repeats one is removed, even though the passage "supports" it.
 _INSTRUCTION = re.compile(
@@ -59,7 +61,8 @@ _ROLE = re.compile(r"(?im)^\W*(?:assistant|system|user|model|ai)\s*:|<start_of_t
 _ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
 _CONTRACTION = re.compile(r"\w+['’](?:t|ve|re|ll|d|m)|(?:what|that|it|there|here|who|where|how|let)['’]s", re.I)
 _POSSESSIVE = re.compile(r"['’]s?$")
-_WORD_LIST = re.compile(r"[A-Za-z][a-z]*(?:/[A-Za-z][a-z]*)+")
+# Words joined by slashes: alternatives, not a path ("stdout/stderr", "GNU/Linux", "Red Hat/Slackware/...").
+_WORD_LIST = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)+/?")
 # A sentence ends at . ! or ? before a capital, a digit or an opening mark; not at an initial ("J.H.M. Dassen").
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?<![\s.(][A-Z]\.)(?<!^[A-Z]\.)\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
@@ -68,6 +71,8 @@ _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after 
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 _NUMERIC = re.compile(r"[\d.,:/%-]+")  # a token of nothing but digits and their punctuation
 _ACRONYM = re.compile(r"[A-Z]{2,6}s?")  # PTO, RPO, ROMs
+# An acronym in mixed case: two capitals or more among three to six letters (VoIP, PyPI, WiFi; not "Python").
+_MIXED_ACRONYM = re.compile(r"(?=[A-Za-z]*[a-z])(?=(?:[a-z]*[A-Z]){2})[A-Z][A-Za-z]{2,5}")
 _QUESTION_PARTS = re.compile(r"(?<=[.!?])\s+")  # a question's sentences, whatever case the next one starts in
 # Between the words an acronym spells (in normalised text): a space or hyphen, perhaps a small word it leaves out.
 _SPELLED_JOIN = r"[ -]+(?:(?:of|and|for|the|&)[ -]+)?"
@@ -193,6 +198,8 @@ class Mentions:
             return True
         if _ACRONYM.fullmatch(specific) and self._spells_out(specific):
             return True
+        if _MIXED_ACRONYM.fullmatch(specific) and self._spells_out_in_parts(specific):
+            return True
         if re.fullmatch(r"\d+(?:[.,]\d+)*", s):  # 1,000 vs 1000
             return s.replace(",", "") in self.text.replace(",", "")
         words = _WORD.findall(s)
@@ -212,6 +219,25 @@ class Mentions:
         words = [rf"(?!(?:{_STOP_WORD})\b){c}[a-z0-9'’]*" for c in letters]  # a function word spells no letter
         return bool(re.search(r"(?<![a-z0-9])" + _SPELLED_JOIN.join(words) + r"(?![a-z0-9])", self.text))
 
+    def _spells_out_in_parts(self, acronym: str) -> bool:
+        """A mixed-case acronym spelled out by words in a row, each opening with one part of it: "Voice over IP"
+        for VoIP (v-o-ip), "Python Package Index" for PyPI (py-p-i), "Wi-Fi" for WiFi (wi-fi). Its letters are
+        cut into two parts or more every way they can be (at most 32 ways for six letters)."""
+        letters = acronym.lower()
+        for cuts in itertools.product((False, True), repeat=len(letters) - 1):
+            if not any(cuts):
+                continue
+            parts, start = [], 0
+            for i, cut in enumerate(cuts, start=1):
+                if cut:
+                    parts.append(letters[start:i])
+                    start = i
+            parts.append(letters[start:])
+            words = [rf"{re.escape(p)}[a-z0-9'’]*" for p in parts]
+            if re.search(r"(?<![a-z0-9])" + r"[ -]+".join(words) + r"(?![a-z0-9])", self.text):
+                return True
+        return False
+
     def missing(self, found: Iterable[str]) -> list[str]:
         """The specifics of `found` these texts do not mention, sorted."""
         return sorted({f for f in found if not self.has(f)})
@@ -230,6 +256,26 @@ def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
     return [] if missing and any(_asks_without(missing, part) for part in _QUESTION_PARTS.split(question)) else missing
 
 
+def unmatched_code(question: str, passages: Sequence[str]) -> list[str]:
+    """What the question names in code, when it names a flag or a path ("--force-confold",
+    "/etc/apt/preferences") and no passage mentions any of what it names in code; else []. No reason to refuse
+    an answer the model writes (`unmatched_names`), but a quote of passages that name none of it does not answer
+    what was asked. A function or file the question names is often an example the answering page does not
+    repeat ("Where is the math.py (socket.py, regex.py, etc.) source file?": "the math module is written in
+    C"), so those alone do not count; and one name found is enough ("ld: cannot find -lfoo … no libfoo.so
+    files?" is answered by a page on libfoo.so.x.y.z)."""
+    code = _question_code(question)
+    if not any(_FLAG_OR_PATH.match(c) for c in code):
+        return []
+    mentions = Mentions.of(passages)
+    return [] if any(map(mentions.has, code)) else sorted(code)
+
+
+def _question_code(question: str) -> set[str]:
+    found = set().union(*(specifics(part) for part in _QUESTION_PARTS.split(question)))
+    return {s for s in found if _CODEISH.match(s) and not _is_number(s) and not _WORD_LIST.fullmatch(s)}
+
+
 def _asks_without(missing: Sequence[str], sentence: str) -> bool:
     """A sentence of the question that asks something of its own (three content words or more) and names none
     of what is missing: "can I work from Spain for a few weeks? how many days abroad are allowed" asks, in its
@@ -242,14 +288,14 @@ def question_names(question: str) -> list[tuple[str, ...]]:
     """What a question names, code left out, each thing with its other names: words joined by slashes are
     alternatives, not a path ("stdout/stderr", "if/while/def/class", "detected/working"), and so is a name
     with another in brackets after it ("Flash (SWF)")."""
-    found = specifics(question)
-    code = [s for s in found if _CODEISH.match(s) and not _is_number(s) and not _WORD_LIST.fullmatch(s)]
+    found = set().union(*(specifics(part) for part in _QUESTION_PARTS.split(question)))  # each opens a sentence
+    code = _question_code(question)
 
     def named(n: str) -> bool:
         return n.lower() not in STOP and n not in code and not (_is_number(n) and any(n in c for c in code)) \
             and not _askers_quantity(n, question)
 
-    groups = [tuple(p for p in s.split("/") if named(p)) for s in found if _WORD_LIST.fullmatch(s)]
+    groups = [tuple(p for p in s.split("/") if p and named(p)) for s in found if _WORD_LIST.fullmatch(s)]
     listed = {p for g in groups for p in g}
     single = [s for s in found if not _WORD_LIST.fullmatch(s) and s not in listed and named(s)]
     aliases = [(a, b) for a in single for b in single
