@@ -222,6 +222,19 @@ def test_a_quote_with_a_possessive_name_is_supported_by_its_passage():
     assert unmatched_names("Tk has the equivalent of Xt’s XtAddInput() call.", [passage]) == []
 
 
+def test_a_name_with_a_word_of_two_letters_is_supported_by_the_passage_that_says_it():
+    # The Debian FAQ's VoIP answer quoted "Two main open protocols are used for Voice Over IP: SIP and H.323." and
+    # was counted as stating a name no passage holds, "Voice IP": a word of two letters has no stem to match.
+    from bot.answering.grounding import GroundingChecker, specifics, unmatched_names
+
+    passage = "Two main open protocols are used for Voice Over IP: SIP and H.323. Ekiga is a popular client."
+    assert "Voice IP" in specifics("Ekiga runs Voice Over IP with SIP or H.323 [1].")
+    assert unmatched_names("Does Voice Over IP need SIP?", [passage]) == []
+    assert GroundingChecker().check("Ekiga runs Voice Over IP with SIP and H.323 [1].", [passage]).removed == []
+    # Not any two letters: a name whose short word the passage does not have is still missing.
+    assert unmatched_names("Does Voice Over AI need SIP?", [passage]) == ["Voice AI"]
+
+
 def test_words_joined_by_slashes_or_a_name_in_brackets_after_another_are_alternatives():
     # "Is there a curses/termcap package?" is answered by the page on curses, which never says termcap; the
     # Debian FAQ answers "Where is a player for Flash (SWF)?" with "Debian ships gnash and swfdec: two free SWF

@@ -203,8 +203,10 @@ class Mentions:
         if re.fullmatch(r"\d+(?:[.,]\d+)*", s):  # 1,000 vs 1000
             return s.replace(",", "") in self.text.replace(",", "")
         words = _WORD.findall(s)
-        # A multi-word name matches when each of its words does (reordered, possessive, plural).
-        return bool(words) and all(stem(w) in self.stems for w in words) and not any(c in s for c in "./\\_()$~")
+        # A multi-word name matches when each of its words does (reordered, possessive, plural); a word of two
+        # letters, which has no stem ("IP" of "Voice Over IP"), as a word of the text.
+        return bool(words) and all(stem(w) in self.stems if len(w) > 2 else re.search(rf"\b{re.escape(w)}\b", self.text)
+                                   for w in words) and not any(c in s for c in "./\\_()$~")
 
     def _spells_out(self, acronym: str) -> bool:
         """An acronym these texts hold in its singular ("CD-ROM" for "CD-ROMs") or spelled out: content words in a
