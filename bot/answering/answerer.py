@@ -537,7 +537,7 @@ class Answerer:
                           invalid_citations=invalid, removed=removed, mode=mode, unmatched=list(missing),
                           answerability=answerability)
 
-        # A quote answers only a question whose flags, paths and identifiers its passages name (`unmatched_code`).
+        # A question naming a flag or path is answered by a quote only of passages naming it (`unmatched_code`).
         code = unmatched_code(question, [p.chunk.embedding_text for p in passages]) if self.grounding else []
 
         if refused and held_back:

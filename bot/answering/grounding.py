@@ -226,18 +226,12 @@ class Mentions:
         for VoIP (v-o-ip), "Python Package Index" for PyPI (py-p-i), "Wi-Fi" for WiFi (wi-fi). Its letters are
         cut into two parts or more every way they can be (at most 32 ways for six letters)."""
         letters = acronym.lower()
-        for cuts in itertools.product((False, True), repeat=len(letters) - 1):
-            if not any(cuts):
-                continue
-            parts, start = [], 0
-            for i, cut in enumerate(cuts, start=1):
-                if cut:
-                    parts.append(letters[start:i])
-                    start = i
-            parts.append(letters[start:])
-            words = [rf"{re.escape(p)}[a-z0-9'’]*" for p in parts]
-            if re.search(r"(?<![a-z0-9])" + r"[ -]+".join(words) + r"(?![a-z0-9])", self.text):
-                return True
+        for n in range(1, len(letters)):
+            for cuts in itertools.combinations(range(1, len(letters)), n):
+                parts = [letters[a:b] for a, b in itertools.pairwise((0, *cuts, len(letters)))]
+                words = [rf"{re.escape(p)}[a-z0-9'’]*" for p in parts]
+                if re.search(r"(?<![a-z0-9])" + r"[ -]+".join(words) + r"(?![a-z0-9])", self.text):
+                    return True
         return False
 
     def missing(self, found: Iterable[str]) -> list[str]:
@@ -266,15 +260,20 @@ def unmatched_code(question: str, passages: Sequence[str]) -> list[str]:
     repeat ("Where is the math.py (socket.py, regex.py, etc.) source file?": "the math module is written in
     C"), so those alone do not count; and one name found is enough ("ld: cannot find -lfoo … no libfoo.so
     files?" is answered by a page on libfoo.so.x.y.z)."""
-    code = _question_code(question)
+    code = _code(_question_specifics(question))
     if not any(_FLAG_OR_PATH.match(c) for c in code):
         return []
     mentions = Mentions.of(passages)
     return [] if any(map(mentions.has, code)) else sorted(code)
 
 
-def _question_code(question: str) -> set[str]:
-    found = set().union(*(specifics(part) for part in _QUESTION_PARTS.split(question)))
+def _question_specifics(question: str) -> set[str]:
+    """A question's specifics, each of its sentences read as one: "Hi team. Quick question: …" names no "Quick"."""
+    return set().union(*(specifics(part) for part in _QUESTION_PARTS.split(question)))
+
+
+def _code(found: Iterable[str]) -> set[str]:
+    """The specifics that are code (a function, file, path or flag), not words joined by slashes."""
     return {s for s in found if _CODEISH.match(s) and not _is_number(s) and not _WORD_LIST.fullmatch(s)}
 
 
@@ -290,8 +289,8 @@ def question_names(question: str) -> list[tuple[str, ...]]:
     """What a question names, code left out, each thing with its other names: words joined by slashes are
     alternatives, not a path ("stdout/stderr", "if/while/def/class", "detected/working"), and so is a name
     with another in brackets after it ("Flash (SWF)")."""
-    found = set().union(*(specifics(part) for part in _QUESTION_PARTS.split(question)))  # each opens a sentence
-    code = _question_code(question)
+    found = _question_specifics(question)
+    code = _code(found)
 
     def named(n: str) -> bool:
         return n.lower() not in STOP and n not in code and not (_is_number(n) and any(n in c for c in code)) \
