@@ -257,9 +257,9 @@ def unmatched_code(question: str, passages: Sequence[str]) -> list[str]:
     "/etc/apt/preferences") and no passage mentions any of what it names in code; else []. No reason to refuse
     an answer the model writes (`unmatched_names`), but a quote of passages that name none of it does not answer
     what was asked. A function or file the question names is often an example the answering page does not
-    repeat ("Where is the math.py (socket.py, regex.py, etc.) source file?": "the math module is written in
-    C"), so those alone do not count; and one name found is enough ("ld: cannot find -lfoo … no libfoo.so
-    files?" is answered by a page on libfoo.so.x.y.z)."""
+    repeat ("Where is the math.py (socket.py, regex.py, etc.) source file?": "… a built-in or dynamically
+    loaded module implemented in C …"), so those alone do not count; and one name found is enough ("ld: cannot
+    find -lfoo … no libfoo.so files?" is answered by a page on libfoo.so.x.y.z)."""
     code = _code(_question_specifics(question))
     if not any(_FLAG_OR_PATH.match(c) for c in code):
         return []
