@@ -303,6 +303,9 @@ def test_an_acronym_its_pages_spell_out_or_the_askers_own_quantity_is_no_reason_
     assert unmatched_names("How do I install Debian from DVDs?", passages) == ["DVDs"]
 
 
+WORK_ABROAD = "You may work from a country other than your employment country for up to 30 working days a year."
+
+
 def test_a_question_is_missing_a_name_only_when_each_of_its_sentences_is():
     # The sample's "can I work from Spain for a few weeks? how many days abroad are allowed" was refused for
     # "Spain", which the page on working abroad never names; its second sentence asks what the page answers.
@@ -310,7 +313,7 @@ def test_a_question_is_missing_a_name_only_when_each_of_its_sentences_is():
     # or even the kernel. …" the same. A sentence of a few words ("hey.", "quick question.") asks nothing.
     from bot.answering.grounding import unmatched_names
 
-    passages = ["You may work from a country other than your employment country for up to 30 working days a year."]
+    passages = [WORK_ABROAD]
     assert unmatched_names("can I work from Spain for a few weeks? how many days abroad are allowed", passages) == []
     assert unmatched_names("Stable holds outdated packages. Just look at Kde or Gnome. Why?", passages) == []
     assert unmatched_names("can I work from Spain for a few weeks?", passages) == ["Spain"]
@@ -339,7 +342,7 @@ def test_a_capitalised_word_opening_a_later_sentence_of_a_question_is_no_name():
     # was read as a sentence's opening.
     from bot.answering.grounding import unmatched_names
 
-    passages = ["You may work from a country other than your employment country for up to 30 working days a year."]
+    passages = [WORK_ABROAD]
     assert unmatched_names("Hi team. Quick question: can I work from abroad?", passages) == []
     assert unmatched_names("thanks! Also, how many days abroad are allowed?", passages) == []
     assert unmatched_names("Hi team. Quick question: can I work from Spain?", passages) == ["Spain"]

@@ -537,8 +537,10 @@ class Answerer:
                           invalid_citations=invalid, removed=removed, mode=mode, unmatched=list(missing),
                           answerability=answerability)
 
-        # A question naming a flag or path is answered by a quote only of passages naming it (`unmatched_code`).
-        code = unmatched_code(question, [p.chunk.embedding_text for p in passages]) if self.grounding else []
+        def unnamed_code() -> list[str]:
+            """A question naming a flag or path is answered by a quote only of passages naming it (read where a
+            quote is made, not for every answer)."""
+            return unmatched_code(question, [p.chunk.embedding_text for p in passages])
 
         if refused and held_back:
             # The model was not sure enough to start its refusal (the gate held it back), and wrote one anyway
@@ -583,7 +585,7 @@ class Answerer:
                     return not_found("not_found")  # off target, and no passage close enough to quote
                 # Quoted only now, when it is needed (not when the second try answered).
                 quoted = self._quote(question, passages, scores, off)
-                if quoted is not None and code:
+                if quoted is not None and (code := unnamed_code()):
                     return not_found("not_found", code)  # a quote that never names what was asked
                 if quoted is not None:
                     text, cited, mode = *quoted, "extractive"
@@ -594,8 +596,10 @@ class Answerer:
             best = likeliest(scores)
             quoted = None if best is None or answerability < self.extract_similarity and not refused else self._quote(
                 question, passages, scores, best)
-            if quoted is None or code:
-                return not_found("not_found", code if quoted else ())
+            if quoted is None:
+                return not_found("not_found")
+            if code := unnamed_code():
+                return not_found("not_found", code)
             text, cited = quoted
             mode = "overruled" if refused else "extractive"
             notes = [*notes, "quoted from the best passage: the generated answer was not supported by the passages"

@@ -219,20 +219,23 @@ class Mentions:
         if len(letters) < 3:
             return False
         words = [rf"(?!(?:{_STOP_WORD})\b){c}[a-z0-9'’]*" for c in letters]  # a function word spells no letter
-        return bool(re.search(r"(?<![a-z0-9])" + _SPELLED_JOIN.join(words) + r"(?![a-z0-9])", self.text))
+        return self._in_a_row(words, _SPELLED_JOIN)
 
     def _spells_out_in_parts(self, acronym: str) -> bool:
         """A mixed-case acronym spelled out by words in a row, each opening with one part of it: "Voice over IP"
         for VoIP (v-o-ip), "Python Package Index" for PyPI (py-p-i), "Wi-Fi" for WiFi (wi-fi). Its letters are
-        cut into two parts or more every way they can be (at most 32 ways for six letters)."""
+        cut into two parts or more every way they can be (at most 31 ways for six letters)."""
         letters = acronym.lower()
         for n in range(1, len(letters)):
             for cuts in itertools.combinations(range(1, len(letters)), n):
                 parts = [letters[a:b] for a, b in itertools.pairwise((0, *cuts, len(letters)))]
-                words = [rf"{re.escape(p)}[a-z0-9'’]*" for p in parts]
-                if re.search(r"(?<![a-z0-9])" + r"[ -]+".join(words) + r"(?![a-z0-9])", self.text):
+                if self._in_a_row([rf"{re.escape(p)}[a-z0-9'’]*" for p in parts], r"[ -]+"):
                     return True
         return False
+
+    def _in_a_row(self, words: Sequence[str], join: str) -> bool:
+        """Whether the text has whole words matching these patterns one after another, `join` between them."""
+        return bool(re.search(r"(?<![a-z0-9])" + join.join(words) + r"(?![a-z0-9])", self.text))
 
     def missing(self, found: Iterable[str]) -> list[str]:
         """The specifics of `found` these texts do not mention, sorted."""
