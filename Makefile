@@ -6,7 +6,7 @@ ORGBOT := $(VENV)/bin/orgbot
 PYTEST_ARGS ?=
 MPNET  := models/all-mpnet-base-v2/model.safetensors
 
-.PHONY: install demo test test-fast bench train train-data train-tone eval-answers eval-tone embedder-mpnet lint clean
+.PHONY: install demo test test-fast bench train train-data train-tone train-judge eval-answers eval-tone embedder-mpnet lint clean
 
 # The package, and the larger embedder that judges which passage answers (answering.focus_embedder).
 install: $(VENV)/.installed $(MPNET)
@@ -44,6 +44,15 @@ train: install
 train-data: install
 	apt-get install -y --no-install-recommends git-doc sqlite3-doc zsh-doc
 	$(PY) training/tools/build_grounded.py training/data/grounded
+
+# Reproduces adapters/judge, a LoRA adapter on all-mpnet-base-v2 that judges which passage answers (opt-in:
+# answering.focus_embedder; README, "A judge trained on other projects' documentation"): heading -> section pairs of
+# the sample wiki and the git, SQLite and zsh manuals, plus their FAQs; never the Python docs or the Debian FAQ.
+train-judge: install
+	apt-get install -y --no-install-recommends git-doc sqlite3-doc zsh-doc
+	$(ORGBOT) train retriever --base-model models/all-mpnet-base-v2 --lora --bf16 --source acme-wiki \
+		--folder /usr/share/doc/git-doc --folder /usr/share/doc/sqlite3 --folder /usr/share/doc/zsh-common/html \
+		--out adapters/judge --overwrite
 
 # An organisation's tone on top of the general adapter: the sample company's house-style examples.
 train-tone: install

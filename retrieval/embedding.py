@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +41,27 @@ def resolve_embedder_path(name: str, setting: str = "retrieval.embedding_model")
     if looks_local and not Path(name).expanduser().exists():
         raise missing_model(name, setting, "no such folder")
     return str(Path(name).expanduser()) if looks_local else name
+
+
+def ignore_peft_deprecation() -> None:
+    """peft calls a transformers property deprecated in v5 (`is_gradient_checkpointing`): not the user's to fix."""
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*is_gradient_checkpointing")
+
+
+def adapter_base(path: str, setting: str = "retrieval.embedding_model") -> str:
+    """The model folder (or hub id) to load for `path`: `path` itself, or, where `path` holds a LoRA adapter
+    (`orgbot train retriever --lora`), the base model its adapter_config.json names, resolved as a setting is."""
+    config = Path(path) / "adapter_config.json"
+    if not config.is_file():
+        return path
+    base = json.loads(config.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ModelNotFound(f"{setting} = {path!r}: its adapter_config.json names no base model "
+                            "(base_model_name_or_path). Train it again with orgbot train retriever --lora.")
+    try:
+        return resolve_embedder_path(base, setting)
+    except ModelNotFound as e:
+        raise ModelNotFound(f"{setting} = {path!r} is an adapter on {base!r}, which is missing: {e}") from e
 
 
 def missing_model(name: str, setting: str = "retrieval.embedding_model", why: str = "no such folder") -> ModelNotFound:
@@ -104,6 +127,7 @@ class Embedder:
                 hf_logging.disable_progress_bar()
 
                 log.info("loading embedder", extra={"model": path})
+                adapter, path = path, adapter_base(path, self.setting)
                 try:
                     model = SentenceTransformer(path, device=self.device or "cpu")
                 except OSError as e:  # a hub id (or a relative path that is not there) that no cache holds
@@ -111,6 +135,11 @@ class Embedder:
                         raise
                     raise missing_model(self.model_name, self.setting, why="no such folder, and no model of that "
                                         "name in the local Hugging Face cache (the hub cannot be reached to fetch it)") from e
+                if adapter != path:
+                    from peft import PeftModel
+
+                    ignore_peft_deprecation()
+                    model[0].model = PeftModel.from_pretrained(model[0].model, adapter).merge_and_unload()
                 if self.dtype == "bf16":
                     import torch
 

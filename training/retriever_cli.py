@@ -28,6 +28,10 @@ def train_retriever_cmd(
     overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
     hard_negatives: Annotated[bool, typer.Option(help="add one mined near-miss passage per pair (ranked 3-10 by "
                                                  "the base model) as an explicit negative")] = False,
+    lora: Annotated[bool, typer.Option(help="train a LoRA adapter (a few MB, on top of --base-model) instead of "
+                                       "every weight")] = False,
+    bf16: Annotated[bool, typer.Option(help="train in bfloat16 autocast (on a CPU with native bf16: AVX-512 BF16 or AMX)")]
+    = False,
 ) -> None:
     """Fine-tune the embedder for retrieval (sentence-transformers, MultipleNegativesRankingLoss) on question ->
     passage pairs from the organisation's pages and public FAQs. Then set retrieval.embedding_model to --out,
@@ -64,7 +68,7 @@ def train_retriever_cmd(
     try:
         report = train_retriever(pairs, base, out, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
                                  overwrite=overwrite, sources=[c.name for c in connectors] + (["faq"] if faq else []),
-                                 hard_negatives=hard_negatives)
+                                 hard_negatives=hard_negatives, lora=lora, bf16=bf16)
     except RetrieverTrainingError as e:
         raise _fail(str(e)) from None
     console.print(f"[green]Saved[/green] {escape(report.out_dir)}: {report.pairs} pairs {report.pairs_by_kind}, "

@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 
 from bot.answering.prompt import END_OF_TURN, ensure_chat_template, render
-from retrieval.embedding import choose_dtype, import_model_package
+from retrieval.embedding import choose_dtype, ignore_peft_deprecation, import_model_package
 
 log = logging.getLogger(__name__)
 
@@ -435,11 +435,6 @@ def merge_adapters(model, adapter: str, base_path: str):
     for a in adapter_chain(adapter):
         model = load_adapter(model, a, base_path).merge_and_unload()
     return model
-
-
-def ignore_peft_deprecation() -> None:
-    """peft calls a transformers property deprecated in v5 (`is_gradient_checkpointing`): not the user's to fix."""
-    warnings.filterwarnings("ignore", category=FutureWarning, message=".*is_gradient_checkpointing")
 
 
 def load_adapter(model, adapter: str, base_path: str):
