@@ -138,8 +138,9 @@ class Embedder:
                 if adapter != path:
                     from peft import PeftModel
 
-                    ignore_peft_deprecation()
-                    model[0].model = PeftModel.from_pretrained(model[0].model, adapter).merge_and_unload()
+                    with warnings.catch_warnings():
+                        ignore_peft_deprecation()
+                        model[0].model = PeftModel.from_pretrained(model[0].model, adapter).merge_and_unload()
                 if self.dtype == "bf16":
                     import torch
 

@@ -111,14 +111,15 @@ def mine_hard_negatives(model, queries: list[str], passages: list[str], skip: in
 
 
 def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str | Path, *, epochs: float = 1.0,
-                    batch_size: int = 32, learning_rate: float = DEFAULT_LEARNING_RATE, max_seq_length: int = 128,
+                    batch_size: int = 32, learning_rate: float | None = None, max_seq_length: int = 128,
                     max_steps: int | None = None, overwrite: bool = False, seed: int = 7,
                     sources: list[str] | None = None, hard_negatives: bool = False, lora: bool = False,
                     bf16: bool = False) -> RetrieverReport:
     """Fine-tune `base_model` on (query, passage) pairs with MultipleNegativesRankingLoss; save it to `out`
     (a sentence-transformers folder: set `retrieval.embedding_model: <out>` and re-index).
     `lora`: train a LoRA adapter (`LORA`) instead of every weight; `out` then holds the adapter alone (a few MB,
-    loaded on top of `base_model`, which must stay where it is). `bf16`: train in bfloat16 autocast (on a CPU with
+    loaded on top of `base_model`, which must stay where it is). `learning_rate`: by default 3e-5 for the whole
+    model, 2e-4 for an adapter. `bf16`: train in bfloat16 autocast (on a CPU with
     native bf16)."""
     import os
 
@@ -163,7 +164,7 @@ def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str
 
         ignore_peft_deprecation()
         model[0].model = get_peft_model(model[0].model, LoraConfig(**LORA))
-        learning_rate = LORA_LEARNING_RATE if learning_rate == DEFAULT_LEARNING_RATE else learning_rate
+    learning_rate = learning_rate or (LORA_LEARNING_RATE if lora else DEFAULT_LEARNING_RATE)
     base_length = model.max_seq_length
     model.max_seq_length = min(max_seq_length, base_length)  # training only; the saved model keeps the base limit
     columns = {"anchor": [q for _, q, _ in rows], "positive": [p for _, _, p in rows]}
@@ -185,7 +186,7 @@ def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str
     seconds = time.perf_counter() - t0
     model.max_seq_length = base_length
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
-    if lora:  # the adapter alone; `retrieval.embedding.load_adapter_embedder` puts it back on `base_model`
+    if lora:  # the adapter alone; `retrieval.embedding.Embedder` puts it back on `base_model` (`adapter_base`)
         model[0].model.save_pretrained(str(out_dir))
         config = json.loads((out_dir / ADAPTER_CONFIG).read_text())
         (out_dir / ADAPTER_CONFIG).write_text(json.dumps({**config, "base_model_name_or_path": base_model}, indent=2))
