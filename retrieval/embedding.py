@@ -138,9 +138,15 @@ class Embedder:
                 if adapter != path:
                     from peft import PeftModel
 
-                    with warnings.catch_warnings():
-                        ignore_peft_deprecation()
-                        model[0].model = PeftModel.from_pretrained(model[0].model, adapter).merge_and_unload()
+                    try:
+                        with warnings.catch_warnings():
+                            ignore_peft_deprecation()
+                            model[0].model = PeftModel.from_pretrained(model[0].model, adapter).merge_and_unload()
+                    except (RuntimeError, ValueError, KeyError) as e:  # another model's adapter, or an edited one
+                        raise ModelNotFound(
+                            f"{self.setting} = {self.model_name!r}: the adapter does not fit its base model {path!r} "
+                            f"({type(e).__name__}). Train it again on that model (orgbot train retriever --lora), "
+                            f"or point {self.setting} at a model folder.") from e
                 if self.dtype == "bf16":
                     import torch
 

