@@ -221,6 +221,10 @@ class AnswerSettings(BaseModel):
         "models/all-mpnet-base-v2, fetched by `make install`) that judges which passage answers: its closest "
         "sentence and whole-passage similarity join the retriever's similarity in the focus score. About 0.6 s "
         "per answer on 2 cores; the index is not rebuilt. null = the retriever's embedder alone")
+    focus_headings: bool = Field(
+        False, description="the judge reads each whole passage with its page title and heading, as the retriever "
+        "does (\"Recharge Days (Paid Time Off) › Allowance\"); the refusal cuts must be refitted with it. Off: the "
+        "passage's text alone (README, \"The judge reading a passage's title and heading\")")
     refocus_closeness: float | None = Field(
         None, ge=0, le=1, description="when the focus check finds an answer written from the wrong passage, and the "
         "right one's closest sentence is at least this similar to the question, the answer is written again from "

@@ -501,15 +501,37 @@ def test_the_passage_judge_reranks_the_first_sections_so_the_one_that_answers_is
     # One passage is given. The retriever put the bikes page third: reranking the first three sections
     # brings it to the generator; reranking only the first two (or none) leaves the parking page.
     hits = [_hit("Parking", PARKING, 0.62), _hit("Lunch", LUNCH, 0.5), _hit("Bikes", BIKES, 0.41)]
-    judge = _CountingJudge()
+    ranker = _CountingJudge()
     ans = Answerer(_FixedIndex(hits), HashingEmbedder(), ScriptedGenerator("Bikes can go in the basement for free [1]."),
-                   top_k=1, min_similarity=0.2, focus_embedder=judge,
-                   reranker=SectionReranker(judge.embed, depth) if depth else None).answer(
+                   top_k=1, min_similarity=0.2, focus_embedder=_ConceptJudge(),
+                   reranker=SectionReranker(ranker.embed, depth) if depth else None).answer(
         "where can I leave my bicycle?")
     assert [c.title for c in ans.citations] == [expected]
     assert (ans.mode == "generated") == (expected == "Bikes")
     # the judge read each reranked section with its page title and heading
-    assert sum(judge.seen.count(h.chunk.embedding_text) for h in hits) == depth
+    assert sum(ranker.seen.count(h.chunk.embedding_text) for h in hits) == depth
+
+
+@pytest.mark.parametrize("headings", [True, False])
+def test_the_judge_reads_a_passage_with_its_page_title_so_an_answer_from_a_page_named_for_the_question_is_kept(
+        headings):
+    # The bicycle page's text never says "bike" or "bicycle"; its title does. The retriever put the parking page
+    # first. With answering.focus_headings the judge reads each whole passage with its title and heading, as the
+    # retriever does, so the answer the model wrote from the bicycle page is kept. Without (the default) the judge
+    # sees nothing of bicycles there: a quote of the parking page.
+    racks = "Racks are in the basement, free of charge. Lockers are on level -1."
+    hits = [_hit("Parking", PARKING, 0.62), _hit("Bicycle storage", racks, 0.41)]
+    judge = _CountingJudge()
+    ans = Answerer(_FixedIndex(hits), HashingEmbedder(), ScriptedGenerator("Racks are in the basement [2]."),
+                   top_k=2, min_similarity=0.2, focus_embedder=judge, focus_headings=headings).answer(
+        "where can I leave my bicycle?")
+    if headings:
+        assert ans.mode == "generated" and ans.text == "Racks are in the basement [2]."
+        assert [c.title for c in ans.citations] == ["Bicycle storage"]
+        assert hits[1].chunk.embedding_text.startswith("Bicycle storage") and hits[1].chunk.embedding_text in judge.seen
+    else:
+        assert ans.mode == "extractive" and [c.title for c in ans.citations] == ["Parking"]
+        assert hits[1].chunk.embedding_text not in judge.seen
 
 
 def _travel_index(tmp_path, successor: str | None):

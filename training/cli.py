@@ -348,7 +348,7 @@ def eval_answers(
                         "answer_similarity": a.answer_similarity, "extract_similarity": a.extract_similarity,
                         "grounding": a.grounding, "dtype": settings.generation.dtype,
                         "refusal_confidence": a.refusal_confidence, "unmatched_similarity": a.unmatched_similarity,
-                        "focus_embedder": a.focus_embedder,
+                        "focus_embedder": a.focus_embedder, "focus_headings": a.focus_headings,
                         "rerank_depth": settings.retrieval.rerank_depth,
                         "rerank_rank_weight": settings.retrieval.rerank_rank_weight,
                         "rerank_bm25_weight": settings.retrieval.rerank_bm25_weight}

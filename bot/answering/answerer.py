@@ -217,7 +217,7 @@ class Answerer:
         focus_rank_weight: float = 0.05,
         refocus_closeness: float | None = None, unmatched_similarity: float | None = None,
         passages_per_section: int | None = 1, focus_embedder=None, reranker: SectionReranker | None = None,
-        section_opening: int = 0,
+        section_opening: int = 0, focus_headings: bool = False,
     ):
         self.index = index
         self.embedder = embedder
@@ -257,6 +257,8 @@ class Answerer:
         self.focus_rank_weight = focus_rank_weight
         # A second, larger embedder that judges which passage answers (`focus_scores`); None: the retriever's.
         self.focus_embedder = focus_embedder
+        # The judge reads each whole passage with its page title and heading (`Chunk.embedding_text`); False: its text.
+        self.focus_headings = focus_headings
         # Reorders hybrid search's first sections (`retrieval.rerank_depth`: the judge's `SectionReranker`);
         # None: off.
         self.reranker = reranker
@@ -464,7 +466,8 @@ class Answerer:
         """Each passage's focus score (`focus_scores`): how likely it is the one that answers."""
         return focus_scores(question, [p.chunk.text for p in passages], similarities=[p.vector_score for p in passages],
                             embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight,
-                            judge=getattr(self.focus_embedder, "embed", None), masked=masked)
+                            judge=getattr(self.focus_embedder, "embed", None), masked=masked,
+                            headed=[p.chunk.embedding_text for p in passages] if self.focus_headings else None)
 
     def _off_target(self, scores: Sequence[float], cited: Sequence[int]) -> int | None:
         """The number of the passage most likely to answer when the answer cites none within `focus_margin`

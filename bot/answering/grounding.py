@@ -525,12 +525,15 @@ def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | 
     return _best_per_passage(pool, _closeness(question, [s for _, s in pool], embed), len(passages))
 
 
-def judged_closeness(question: str, passages: Sequence[str], judge: Embed) -> tuple[list[float], list[float]]:
+def judged_closeness(question: str, passages: Sequence[str], judge: Embed,
+                     headed: Sequence[str] | None = None) -> tuple[list[float], list[float]]:
     """A second embedder's view of the passages: each passage's closest sentence's closeness to the question
-    (as `passage_closeness`) and the whole passage's similarity to it. Sentences and passages are embedded
-    apart: in one batch every sentence would be padded to a passage's length (about twice the time)."""
+    (as `passage_closeness`) and the whole passage's similarity to it, read with its page title and heading when
+    `headed` gives them (`Chunk.embedding_text`, as the retriever and the reranker read it: "Recharge Days (Paid
+    Time Off) › Allowance" says what a list of allowances is about). Sentences and passages are embedded apart: in
+    one batch every sentence would be padded to a passage's length (about twice the time)."""
     pool = _sentence_pool(passages)
-    vecs = judge([question, *passages])
+    vecs = judge([question, *(headed if headed is not None else passages)])
     whole = [float(v) for v in vecs[1:] @ vecs[0]]
     if not pool:
         return [0.0] * len(passages), whole
@@ -539,15 +542,16 @@ def judged_closeness(question: str, passages: Sequence[str], judge: Embed) -> tu
 
 def focus_scores(question: str, passages: Sequence[str], *, similarities: Sequence[float | None] = (),
                  embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None,
-                 masked: bool = True) -> list[float]:
+                 masked: bool = True, headed: Sequence[str] | None = None) -> list[float]:
     """How likely each passage is the one that answers the question: its closest sentence's closeness to the
     question, plus the retriever's similarity for the whole passage, less `rank_weight` × ln(rank) (the
     retriever's order breaks near-ties). With a `judge` (a second, larger embedder: `answering.focus_embedder`)
-    the closeness is the judge's, and the judge's similarity for the whole passage is added. A passage that
-    steers the bot, or has nothing to quote, scores -inf when `masked`. These signals together pick the
-    answering passage more often than the model does (README: "The passage most likely to answer")."""
+    the closeness is the judge's, and the judge's similarity for the whole passage (with its title and heading:
+    `headed`) is added. A passage that steers the bot, or has nothing to quote, scores -inf when `masked`. These
+    signals together pick the answering passage more often than the model does (README: "The passage most likely
+    to answer")."""
     if judge is not None:
-        closeness, judged = judged_closeness(question, passages, judge)
+        closeness, judged = judged_closeness(question, passages, judge, headed)
     else:
         closeness, judged = passage_closeness(question, passages, embed=embed), [0.0] * len(passages)
     sims = list(similarities) + [None] * (len(passages) - len(similarities))
