@@ -119,8 +119,7 @@ def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str
     (a sentence-transformers folder: set `retrieval.embedding_model: <out>` and re-index).
     `lora`: train a LoRA adapter (`LORA`) instead of every weight; `out` then holds the adapter alone (a few MB,
     loaded on top of `base_model`, which must stay where it is). `learning_rate`: by default 3e-5 for the whole
-    model, 2e-4 for an adapter. `bf16`: train in bfloat16 autocast (on a CPU with
-    native bf16)."""
+    model, 2e-4 for an adapter. `bf16`: train in bfloat16 autocast (on a CPU with native bf16)."""
     import os
 
     out_dir = Path(out)
@@ -164,7 +163,8 @@ def train_retriever(pairs: list[tuple[str, str, str]], base_model: str, out: str
 
         ignore_peft_deprecation()
         model[0].model = get_peft_model(model[0].model, LoraConfig(**LORA))
-    learning_rate = learning_rate or (LORA_LEARNING_RATE if lora else DEFAULT_LEARNING_RATE)
+    if learning_rate is None:
+        learning_rate = LORA_LEARNING_RATE if lora else DEFAULT_LEARNING_RATE
     base_length = model.max_seq_length
     model.max_seq_length = min(max_seq_length, base_length)  # training only; the saved model keeps the base limit
     columns = {"anchor": [q for _, q, _ in rows], "positive": [p for _, _, p in rows]}
