@@ -45,7 +45,7 @@ train-data: install
 	apt-get install -y --no-install-recommends git-doc sqlite3-doc zsh-doc
 	$(PY) training/tools/build_grounded.py training/data/grounded
 
-# Reproduces adapters/judge, a LoRA adapter on all-mpnet-base-v2 that judges which passage answers (opt-in:
+# Reproduces adapters/judge, a LoRA adapter on all-mpnet-base-v2 that judges which passage answers (config.yaml's
 # answering.focus_embedder; README, "A judge trained on other projects' documentation"): heading -> section pairs of
 # the sample wiki and the git, SQLite and zsh manuals, plus their FAQs; never the Python docs or the Debian FAQ.
 train-judge: install
