@@ -349,6 +349,7 @@ def eval_answers(
                         "grounding": a.grounding, "dtype": settings.generation.dtype,
                         "refusal_confidence": a.refusal_confidence, "unmatched_similarity": a.unmatched_similarity,
                         "focus_embedder": a.focus_embedder, "focus_headings": a.focus_headings,
+                        "focus_margin": a.focus_margin, "focus_rank_weight": a.focus_rank_weight,
                         "rerank_depth": settings.retrieval.rerank_depth,
                         "rerank_rank_weight": settings.retrieval.rerank_rank_weight,
                         "rerank_bm25_weight": settings.retrieval.rerank_bm25_weight}
