@@ -220,8 +220,8 @@ class AnswerSettings(BaseModel):
         None, description="a second, larger sentence-transformers model (a folder or hub id; config.yaml: "
         "adapters/judge, a LoRA adapter on models/all-mpnet-base-v2, fetched by `make install`) that judges which "
         "passage answers: its closest sentence and whole-passage similarity join the retriever's similarity in the "
-        "focus score. About 0.6 s per answer on 2 cores; the index is not rebuilt. null = the retriever's embedder "
-        "alone")
+        "focus score. About 0.6 s per answer on 2 cores with mpnet alone, 0.1-0.6 s more with the adapter; the "
+        "index is not rebuilt. null = the retriever's embedder alone")
     focus_headings: bool = Field(
         False, description="the judge reads each whole passage with its page title and heading, as the retriever "
         "does (\"Recharge Days (Paid Time Off) › Allowance\"); the refusal cuts must be refitted with it. Off: the "
