@@ -75,6 +75,29 @@ def test_a_citation_is_moved_only_when_another_passage_clearly_says_more():
     assert both.text == "The name goes in the config [1]."
 
 
+def test_a_sentence_copied_word_for_word_from_another_passage_cites_that_passage():
+    bin_ = ("Deleted files go to the Bin and can be restored for 90 days. After that they are gone for good, except "
+            "team drive content, which can be recovered from backup for a further 30 days.")
+    leaving = "Move anything important from My Drive to a team drive. My Drive is deleted 30 days after your last day."
+    # Both passages hold most of its words ("drive", "deleted", "30 days", "gone for good"), so word overlap alone
+    # leaves the model's citation; only [2] holds the sentence word for word.
+    g = GroundingChecker().check("My Drive is deleted 30 days after your last day, so it's gone for good [1].",
+                                 [bin_, leaving])
+    assert g.text == "My Drive is deleted 30 days after your last day, so it's gone for good [2]."
+    # A sentence the cited passage holds word for word as well keeps its citation.
+    both = GroundingChecker().check("My Drive is deleted 30 days after your last day [1].", [leaving, leaving])
+    assert both.text == "My Drive is deleted 30 days after your last day [1]."
+    # Six words in a row are not enough in a long sentence that mixes two passages: it keeps its citation.
+    mixed = ("Deleted files can be restored for 90 days, and My Drive is deleted 30 days after the last day of the "
+             "contract [1].")
+    assert GroundingChecker().check(mixed, [bin_, leaving]).text == mixed
+    # A sentence that cites nothing gets the passage it was copied from, though another holds all its words too.
+    is_ = "The is operator tests for object identity. The test a is b is equivalent to id(a) == id(b)."
+    operator = "operator.is_(a, b) tests object identity: the same as the operator a is b."
+    assert GroundingChecker().check("The is operator tests for object identity.", [is_, operator]).text == (
+        "The is operator tests for object identity [1].")
+
+
 def test_an_uncited_supported_sentence_gets_its_citation():
     g = check("The canteen is open from 12:00 to 14:30.")
     assert g.text == "The canteen is open from 12:00 to 14:30 [2]."

@@ -9,7 +9,8 @@ A sentence is supported when
 
 Unsupported sentences are removed. A sentence without a citation is kept only if one passage supports
 it, and then cites that passage; a sentence that another passage supports clearly better than the one it
-cites (or that only another passage supports) cites that passage instead. When nothing supported is left,
+cites (or that only another passage supports), or that is copied from another passage word for word
+(`copied_from`), cites that passage instead. When nothing supported is left,
 `extractive_answer` quotes the opening of the passage most likely to answer (`focus_scores`), with its
 citation: the reply never states a specific no passage holds.
 """
@@ -21,6 +22,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 import numpy as np
 
@@ -133,6 +135,38 @@ def stem(word: str) -> str:
 def _is_number(token: str) -> bool:
     """12, 3.11, 26.04, 12:00, 1/2, 50%."""
     return bool(_NUMERIC.fullmatch(token))
+
+
+def running_words(text: str) -> list[str]:
+    """A text's words in order, lower case, without punctuation: what `copied_from` compares."""
+    return re.findall(r"\w+", normalise(text))
+
+
+# A sentence is copied from a passage when a run of at least this many of its words (all of them in a shorter
+# sentence of four words or more), and at least half of them, stands there word for word.
+COPY_MIN_WORDS = 6
+
+
+def copied_from(sentence: Sequence[str], passages: Sequence[Sequence[str]], cited: Sequence[int],
+                skip: Sequence[bool] = ()) -> int | None:
+    """The number of the passage a sentence (its `running_words`) was copied from, when it is not one it cites:
+    the longest run of the sentence's words standing word for word in that passage is at least
+    `COPY_MIN_WORDS` long (or the whole sentence, of four words or more) and half the sentence, and at least
+    twice as long as in any passage it cites (a small model copies a sentence from [2] and cites [1] or
+    nothing; "My Drive is deleted 30 days after your last day, so it's gone [2]" was copied from the
+    offboarding page, not from [2]'s "gone for good after 90 days"). None when the sentence holds no such
+    run, or a cited passage holds it too. `skip[n - 1]`: passage n is never moved to (a steering passage)."""
+    def run(words: Sequence[str]) -> int:
+        return SequenceMatcher(None, sentence, words, autojunk=False).find_longest_match(
+            0, len(sentence), 0, len(words)).size
+
+    runs = [run(words) for words in passages]
+    others = [n for n in range(1, len(passages) + 1) if n not in cited and not (skip and skip[n - 1])]
+    source = max(others, key=lambda n: runs[n - 1], default=None)
+    if source is None or len(sentence) < 4 or runs[source - 1] < max(min(COPY_MIN_WORDS, len(sentence)),
+                                                                       len(sentence) / 2):
+        return None
+    return source if all(2 * runs[c - 1] <= runs[source - 1] for c in cited) else None
 
 
 def content_stems(text: str) -> set[str]:
@@ -356,6 +390,7 @@ class GroundingChecker:
         norm = [normalise(p) for p in passages]
         stems = [content_stems(p) for p in passages]
         steers = [steering(p) for p in passages]
+        running = [running_words(p) for p in passages]
         mentions = Mentions(" ".join(norm) + " " + normalise(question),
                             set().union(*stems, content_stems(question)) if stems else content_stems(question))
         checks: list[SentenceCheck] = []
@@ -396,6 +431,10 @@ class GroundingChecker:
             recite = other[1] is not None and other[0] >= self.min_support and other[0] >= support + self.recite_margin
             if recite:
                 support, best = other
+            elif (source := copied_from(running_words(body), running, cited, steers)) not in (None, best):
+                # Its words stand in [source], not in what it cites: a citation moved, or added there.
+                recite, best = bool(cited), source
+                support = len(words & stems[source - 1]) / len(words)
             ok = support >= self.min_support
             if not ok and self.embed is not None and best is not None:
                 ok = self._similar(body, passages[best - 1])
