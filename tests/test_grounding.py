@@ -87,7 +87,7 @@ def test_a_sentence_copied_word_for_word_from_another_passage_cites_that_passage
     # A sentence the cited passage holds word for word as well keeps its citation.
     both = GroundingChecker().check("My Drive is deleted 30 days after your last day [1].", [leaving, leaving])
     assert both.text == "My Drive is deleted 30 days after your last day [1]."
-    # Six words in a row are not enough in a long sentence that mixes two passages: it keeps its citation.
+    # A long sentence that mixes two passages, seven words in a row from [2] and six from [1]: it keeps its citation.
     mixed = ("Deleted files can be restored for 90 days, and My Drive is deleted 30 days after the last day of the "
              "contract [1].")
     assert GroundingChecker().check(mixed, [bin_, leaving]).text == mixed

@@ -154,7 +154,7 @@ def copied_from(sentence: Sequence[str], passages: Sequence[Sequence[str]], cite
     `COPY_MIN_WORDS` long (or the whole sentence, of four words or more) and half the sentence, and at least
     twice as long as in any passage it cites (a small model copies a sentence from [2] and cites [1] or
     nothing; "My Drive is deleted 30 days after your last day, so it's gone [2]" was copied from the
-    offboarding page, not from [2]'s "gone for good after 90 days"). None when the sentence holds no such
+    offboarding page, not from [2], the Bin's files "gone for good" after 90 days). None when the sentence holds no such
     run, or a cited passage holds it too. `skip[n - 1]`: passage n is never moved to (a steering passage)."""
     def run(words: Sequence[str]) -> int:
         return SequenceMatcher(None, sentence, words, autojunk=False).find_longest_match(
