@@ -421,20 +421,19 @@ class GroundingChecker:
             if not words:  # "Sure!", "Hi there!": nothing to support, nothing to cite; "Yes." below
                 checks.append(SentenceCheck(unit, cited, True, support=1.0))
                 continue
+            share = [len(words & s) / len(words) for s in stems]  # of its content words, in each passage
             candidates = cited or list(range(1, n + 1))
-            scored = [(len(words & stems[c - 1]) / len(words) if words else 1.0, c) for c in candidates]
-            support, best = max(scored) if scored else (0.0, None)
+            support, best = max((share[c - 1], c) for c in candidates) if candidates else (0.0, None)
             # Another passage that holds clearly more of the sentence is its real source: the citation is
             # corrected to it (a small model often cites [1] for what [2] says).
-            other = max(((len(words & stems[c - 1]) / len(words), c) for c in range(1, n + 1)
-                         if c not in cited and not steers[c - 1]), default=(0.0, None)) if cited else (0.0, None)
+            other = max(((share[c - 1], c) for c in range(1, n + 1) if c not in cited and not steers[c - 1]),
+                        default=(0.0, None)) if cited else (0.0, None)
             recite = other[1] is not None and other[0] >= self.min_support and other[0] >= support + self.recite_margin
             if recite:
                 support, best = other
             elif (source := copied_from(running_words(body), running, cited, steers)) not in (None, best):
                 # Its words stand in [source], not in what it cites: a citation moved, or added there.
-                recite, best = bool(cited), source
-                support = len(words & stems[source - 1]) / len(words)
+                recite, best, support = bool(cited), source, share[source - 1]
             ok = support >= self.min_support
             if not ok and self.embed is not None and best is not None:
                 ok = self._similar(body, passages[best - 1])
