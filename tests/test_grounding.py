@@ -300,6 +300,13 @@ def test_what_a_question_names_in_code_is_no_reason_to_refuse_its_names_and_numb
     assert unmatched_names("How do I use the mypy --strict flag in a Poetry project?", passages) == ["Poetry"]
     assert unmatched_names("Which Python version does Ubuntu 26.04 ship?", passages) == ["26.04", "Ubuntu"]
     assert unmatched_names("Does Python 3.12 run on Windows 10?", passages) == []
+    # Numbers the question works on are its example, as code is (seen on a Markdown copy of Perl's FAQ: "Why does
+    # 0.1 + 0.2 not print exactly 0.3?" was refused, no page mentioning "0.1" or "0.3"); a version after a name, or
+    # a date, still counts.
+    assert unmatched_names("Why does 0.1 + 0.2 not print exactly 0.3?", passages) == []
+    assert unmatched_names("Why is 1/3 printed as 0.3333333333333333?", passages) == []
+    assert unmatched_names("Why does 2 ** 100 print differently in Python 2.7?", passages) == ["2.7"]
+    assert unmatched_names("What changed on 1/3/2024?", passages) == ["1/3/2024"]
 
 
 def test_an_acronym_its_pages_spell_out_or_the_askers_own_quantity_is_no_reason_to_refuse():
@@ -394,6 +401,24 @@ def test_a_quote_is_the_passages_opening_unless_the_closest_sentence_lies_furthe
         "Plans differ by country. Canada has Maple Shield with dental at eighty percent [1].")
 
 
+def test_a_quote_does_not_start_a_sentence_where_the_code_that_interrupts_it_ends():
+    # Seen on a Markdown copy of Perl's FAQ: "Why does 0.1 + 0.2 not print exactly 0.3?" was answered "Your int() is
+    # most probably working just fine. It's the numbers that aren't quite what you think. will in most computers
+    # print 0, not 1, because …": the last part goes on with "For example, this", cut in two by a code block.
+    page = ("Your int() is most probably working just fine. It's the numbers that aren't quite what you think.\n\n"
+            "For example, this\n\n{code}\n\nwill in most computers print 0, not 1, because even such simple numbers "
+            "as 0.6 and 0.2 cannot be presented exactly by floating-point numbers. What you think in the above as "
+            "'three' is really more like 2.9999999999999995559.")
+    for code in ('    print int(0.6/0.2-2), "done";', '```perl\nprint int(0.6/0.2-2), "done";\n```'):
+        reply = quote("why does 0.6/0.2 not give exactly 3?", page.format(code=code), 1)
+        assert reply == ("Your int() is most probably working just fine. It's the numbers that aren't quite what you "
+                         "think. What you think in the above as 'three' is really more like 2.9999999999999995559 [1].")
+    # A term's definition on the line after it is a sentence to quote: a term is no code.
+    glossary = "module\n\nthe basic unit of code reusability in Python: a block of code imported by other code."
+    assert quote("what is a module?", glossary, 2) == (
+        "the basic unit of code reusability in Python: a block of code imported by other code [2].")
+
+
 def test_a_quote_does_not_end_on_a_colon_announcing_what_it_leaves_out():
     # Seen on the Python FAQ: "… The full list of modules described in this chapter is [4]:" closed a quote,
     # and the list it announced (prose lines, not code) was not part of it.
@@ -435,6 +460,17 @@ def test_a_quoted_sentence_that_introduces_code_brings_the_code_with_it():
 
     assert quote('why is "a" in "b", "a" not (False, "a")?', comma, 1, embed=prompt_is_closest) == (
         "Comma is not an operator in Python. Consider this short session [1]:\n```\n>>> \"a\" in \"b\", \"a\"\n(False, 'a')\n```")
+    # A Markdown page's code block is one code block in the quote (seen on a Markdown wiki: "```" twice each side,
+    # which Slack shows as two empty code blocks around the code, and "bash" as the code's first line).
+    fenced = ("If you want a count of a single character, you can use the tr/// function like so:\n\n```perl\n"
+              "my $count = ($string =~ tr/X//);\nprint $count;\n```\n\nThis is fine for a single character.")
+    assert quote("how do I count a character in a string?", fenced, 1) == (
+        "If you want a count of a single character, you can use the tr/// function like so [1]:\n"
+        "```\nmy $count = ($string =~ tr/X//);\nprint $count;\n```")
+    from bot.answering.grounding import introduce
+
+    assert introduce("Use the tr/// function like so: [1]", ["Use the tr/// function like so:\n~~~\ntr/X//\n~~~"]) == (
+        "Use the tr/// function like so [1]:\n```\ntr/X//\n```", [])
     # A link on its own line stays a link.
     assert quote("where is the recipe?", "See the Cookbook for many ways to do this:\nhttps://example.org/r/1\n", 1) \
         == "See the Cookbook for many ways to do this [1]:\nhttps://example.org/r/1"

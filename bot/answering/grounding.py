@@ -71,6 +71,8 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*")  # a word of running text
 _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after any closing quote or bracket
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
+_FENCE = re.compile(r"\s*(?:```|~~~)")
+_CODE_MARK = re.compile(r"[(){}\[\];=$<>|]")
 _NUMERIC = re.compile(r"[\d.,:/%-]+")  # a token of nothing but digits and their punctuation
 _ACRONYM = re.compile(r"[A-Z]{2,6}s?")  # PTO, RPO, ROMs
 # An acronym in mixed case: two capitals or more among three to six letters (VoIP, PyPI, WiFi; not "Python").
@@ -79,6 +81,10 @@ _QUESTION_PARTS = re.compile(r"(?<=[.!?])\s+")  # a question's sentences, whatev
 # Between the words an acronym spells (in normalised text): a space or hyphen, perhaps a small word it leaves out.
 _SPELLED_JOIN = r"[ -]+(?:(?:of|and|for|the|&)[ -]+)?"
 _STOP_WORD = "|".join(re.escape(w) for w in sorted(STOP))  # a function word ("the", "it", "are"), as a pattern
+# Numbers worked on in the question ("0.1 + 0.2", "10/3", "x == 0.3"; not a date, a range or a version list).
+_ARITHMETIC = re.compile(r"(?<![\w./])(?:\d+(?:\.\d+)?\s*(?:[+*%]|\*\*|//|==|!=|<=|>=)\s*-?\d+(?:\.\d+)?"
+                         r"|\d+\s*/\s*\d+)(?![\w./])")
+_NUMBERS_WORKED = re.compile(r"[-+*/%=!<>.,\d]+")  # a token of such numbers: "0.3", "1/3", "0.1+0.2"
 # A capitalised word, not a function word, just before a number: "RTX 40", "Windows 10" (not "Are 3 …").
 _NAME_BEFORE = re.compile(r"(?<![\w'’])(?!(?i:" + _STOP_WORD + r")\s)[A-Z][\w'’-]*\s+$")
 
@@ -331,7 +337,7 @@ def question_names(question: str) -> list[tuple[str, ...]]:
 
     def named(n: str) -> bool:
         return n.lower() not in STOP and n not in code and not (_is_number(n) and any(n in c for c in code)) \
-            and not _askers_quantity(n, question)
+            and not _askers_quantity(n, question) and not _example_number(n, question)
 
     groups = [tuple(p for p in s.split("/") if p and named(p)) for s in found if _WORD_LIST.fullmatch(s)]
     listed = {p for g in groups for p in g}
@@ -354,6 +360,16 @@ def _askers_quantity(token: str, question: str) -> bool:
         return False
     places = list(re.finditer(rf"(?<![\w.]){token}(?![.,:/]?\d)", question))
     return bool(places) and not any(_NAME_BEFORE.search(question[: m.start()]) for m in places)
+
+
+def _example_number(token: str, question: str) -> bool:
+    """A number in a question that works on numbers ("Why does 0.1 + 0.2 not print exactly 0.3?"): the asker's
+    example, as code is (the page that answers explains floating point with figures of its own). A number after a
+    name ("in Python 2.7") still names something."""
+    if not _NUMBERS_WORKED.fullmatch(token) or not _ARITHMETIC.search(question):
+        return False
+    places = list(re.finditer(rf"(?<![\w.]){re.escape(token)}(?!\w|\.\d)", question))
+    return not any(_NAME_BEFORE.search(question[: m.start()]) for m in places)
 
 
 def split_units(text: str) -> list[str]:
@@ -532,7 +548,22 @@ def _quotable(passage: str) -> list[tuple[int, str]]:
     """(position, sentence) of a passage that could be quoted as an answer."""
     return [(i, s) for i, s in enumerate(_sentences(passage))
             if len(s.split()) >= 4 and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
-            and not is_question(s)]
+            and not is_question(s) and not _after_code(passage, s)]
+
+
+def _after_code(passage: str, sentence: str) -> bool:
+    """A line that goes on with a sentence a code block interrupted ("For example, this" / the code / "will in
+    most computers print 0, not 1, because …"): it starts in lower case, right after a line of code, and its
+    start is elsewhere. Quoted on its own it reads as a sentence cut in two."""
+    if not re.match(r"[a-z]+\s", sentence) or not _is_prose(sentence):
+        return False
+    at = passage.find(sentence)
+    before = passage[:at].rstrip(" \t")
+    if at <= 0 or not before.endswith("\n"):
+        return False
+    previous = before.rstrip().rsplit("\n", 1)[-1]
+    # (a line of code has code's marks: a term the line defines, "module" / "the basic unit of …", has none)
+    return bool(_FENCE.match(previous) or _command_line(previous) and _CODE_MARK.search(previous))
 
 
 def _closeness(question: str, sentences: Sequence[str], embed: Embed | None) -> np.ndarray:
@@ -673,7 +704,10 @@ def _on_one_line(passage: str, first: str, then: str) -> bool:
 
 
 def _with_lines(text: str, lines: Sequence[str]) -> str:
-    """A sentence and the lines it introduces: a code block, or a list or links as they are (readable, clickable)."""
+    """A sentence and the lines it introduces: a code block, or a list or links as they are (readable, clickable).
+    A Markdown page's own fences ("```bash") are left out: the lines become one code block, not an empty one each
+    side of them (Slack shows no language tag, it would read as a line of the code)."""
+    lines = [line for line in lines if not _FENCE.match(line)]
     if not lines:
         return text
     if all(_URL_LINE.fullmatch(line) or _BULLET.match(line) for line in lines):
