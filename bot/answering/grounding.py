@@ -359,7 +359,7 @@ def _askers_quantity(token: str, question: str) -> bool:
     if not token.isdigit() or 1900 <= int(token) <= 2099:
         return False
     places = list(re.finditer(rf"(?<![\w.]){token}(?![.,:/]?\d)", question))
-    return bool(places) and not any(_NAME_BEFORE.search(question[: m.start()]) for m in places)
+    return bool(places) and not _after_a_name(question, places)
 
 
 def _example_number(token: str, question: str) -> bool:
@@ -368,8 +368,13 @@ def _example_number(token: str, question: str) -> bool:
     name ("in Python 2.7") still names something."""
     if not _NUMBERS_WORKED.fullmatch(token) or not _ARITHMETIC.search(question):
         return False
-    places = list(re.finditer(rf"(?<![\w.]){re.escape(token)}(?!\w|\.\d)", question))
-    return not any(_NAME_BEFORE.search(question[: m.start()]) for m in places)
+    return not _after_a_name(question, re.finditer(rf"(?<![\w.]){re.escape(token)}(?!\w|\.\d)", question))
+
+
+def _after_a_name(question: str, places: Iterable[re.Match]) -> bool:
+    """Whether a capitalised name stands just before one of a number's places in the question ("RTX 40",
+    "Windows 10", "Python 2.7"): the number is part of what it names."""
+    return any(_NAME_BEFORE.search(question[: m.start()]) for m in places)
 
 
 def split_units(text: str) -> list[str]:
