@@ -247,3 +247,106 @@ def test_a_page_that_says_it_was_replaced_names_its_successor_in_every_chunk(tmp
     assert replace(old, metadata={"path": "finance/travel-2023.md"}).content_hash != old.content_hash
     current = docs["finance/travel.md"]
     assert replace(current, metadata={}).content_hash == current.content_hash
+
+
+def _widget_manual(path):
+    """A manual laid out as LaTeX and Texinfo lay one out: a contents page, running headers with the page
+    number, headings in the outline, justified paragraphs over several lines (a word hyphenated, one
+    running over a page break), an indented first line, examples indented further, a table."""
+    def header(chapter: str, number: int) -> list:
+        return [[(0, chapter), (440, str(number))]]
+
+    return write_pdf(path, [
+        "Widget FAQ", "",
+        "1 Basics . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . 1",
+        (18, "1.1 How do I reset a widget? . . . . . . . . . . . . . . . . . . . . . . . . . . 1"),
+        (18, "1.2 Why is the light red? . . . . . . . . . . . . . . . . . . . . . . . . . . . 2"),
+        "2 Care . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . 3"],
+        more_pages=[
+            [*header("Chapter 1: Basics", 1), "", "1  Basics", "1.1  How do I reset a widget?",
+             "To reset a widget, unplug it from the wall, wait until the status light goes dark and",
+             "then hold the reset but-",
+             "ton on its back for ten seconds. The light blinks blue three times when the reset is",
+             "complete. For example",
+             (36, "widgetctl reset --hard"),
+             (36, "widgetctl status"),
+             (18, "A reset keeps your saved schedules but forgets the Wi-Fi network, so after a reset"),
+             "you join the network again from the app, which finds the widget by its serial number"],
+            [*header("Chapter 1: Basics", 2), "",
+             "printed under the stand.",
+             "1.2  Why is the light red?",
+             "The light shows the state of the battery, as in this table:",
+             [(0, "Light"), (150, "Battery")],
+             [(0, "Green"), (150, "Charged")],
+             [(0, "Red"), (150, "Below ten percent")]],
+            [*header("Chapter 2: Care", 3), "", "2  Care", "Wipe the widget with a dry cloth."]],
+        outline=[("1 Basics", 1, 0), ("How do I reset a widget?", 1, 1), ("Why is the light red?", 2, 1),
+                 ("2 Care", 3, 0)])
+
+
+def test_a_pdf_manual_reads_as_paragraphs_under_its_own_headings(tmp_path):
+    _widget_manual(tmp_path / "widget-faq.pdf")
+    docs, failures = read_all(FilesConnector("wiki", tmp_path))
+    assert not failures
+    sections = {s.heading: s.text for s in docs["widget-faq.pdf"].sections}
+    # the outline's headings, numbered as the page numbers them; no contents page, no running header
+    assert list(sections) == ["1 Basics › 1.1 How do I reset a widget?", "1 Basics › 1.2 Why is the light red?",
+                              "2 Care"]
+    text = "\n".join(sections.values())
+    assert ". . ." not in text and "Chapter 1" not in text
+    reset = sections["1 Basics › 1.1 How do I reset a widget?"].splitlines()
+    # a paragraph is one line: its hyphenated word whole; the indented paragraph goes on over the page break
+    assert reset[0] == ("To reset a widget, unplug it from the wall, wait until the status light goes dark and then "
+                        "hold the reset button on its back for ten seconds. The light blinks blue three times when "
+                        "the reset is complete. For example")
+    assert reset[1:3] == ["widgetctl reset --hard", "widgetctl status"]  # the example, line by line
+    assert reset[3].startswith("A reset keeps your saved schedules") and reset[3].endswith(
+        "which finds the widget by its serial number printed under the stand.")
+    # a table's rows, cell by cell
+    assert sections["1 Basics › 1.2 Why is the light red?"].splitlines()[1:] == [
+        "Light | Battery", "Green | Charged", "Red | Below ten percent"]
+
+
+def test_a_pdf_paragraph_is_quoted_by_the_sentence_not_by_the_line(tmp_path):
+    from bot.answering.grounding import quote
+
+    _widget_manual(tmp_path / "widget-faq.pdf")
+    docs, _ = read_all(FilesConnector("wiki", tmp_path))
+    section = next(s.text for s in docs["widget-faq.pdf"].sections if s.heading.endswith("reset a widget?"))
+    answer = quote("how long do I hold the reset button?", section, 1)
+    assert answer.startswith("To reset a widget, unplug it from the wall, wait until the status light goes dark and "
+                             "then hold the reset button on its back for ten seconds.")
+
+
+def test_a_wrapped_markdown_paragraph_is_one_line_code_lists_and_tables_keep_theirs(tmp_path):
+    (tmp_path / "README.md").write_text(
+        "# libfoo\n\nIf you build from a Git tree, you have to install Autotools and start\n"
+        "by generating the configuration files with:\n\n    ./autogen.sh\n    make\n\n"
+        "- a list item that is long enough to\n  wrap onto a second line\n- a short one\n\n"
+        "> a quotation that also\n> wraps\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "Jane Doe  \nMaintainer\n")
+    docs, _ = read_all(FilesConnector("wiki", tmp_path))
+    assert docs["README.md"].sections[0].text.splitlines() == [
+        "If you build from a Git tree, you have to install Autotools and start by generating the configuration "
+        "files with:", "", "    ./autogen.sh", "    make", "",
+        "- a list item that is long enough to wrap onto a second line", "- a short one", "",
+        "> a quotation that also wraps", "", "| a | b |", "|---|---|", "| 1 | 2 |", "",
+        "Jane Doe  ", "Maintainer"]
+
+
+def test_a_pdf_page_in_two_columns_reads_column_by_column(tmp_path):
+    left = ["Widgets are small devices that sit on a", "desk and hum quietly while they work. They",
+            "need power from the wall and a network", "connection to report their state.", "",
+            "Resetting a widget clears its network", "settings but keeps its schedules."]
+    right = ["The second column talks about batteries,", "which last for about ten hours when the",
+             "widget is charged fully and the light is", "green.", "",
+             "Replace the battery every two years, or", "when the light turns red within an hour."]
+    write_pdf(tmp_path / "widgets.pdf", [[(0, a), (260, b)] for a, b in zip(left, right)])
+    docs, _ = read_all(FilesConnector("wiki", tmp_path))
+    assert docs["widgets.pdf"].sections[0].text.split("\n\n") == [
+        "Widgets are small devices that sit on a desk and hum quietly while they work. They need power from the wall "
+        "and a network connection to report their state.",
+        "Resetting a widget clears its network settings but keeps its schedules.",
+        "The second column talks about batteries, which last for about ten hours when the widget is charged fully "
+        "and the light is green.",
+        "Replace the battery every two years, or when the light turns red within an hour."]

@@ -103,7 +103,7 @@ def parse_markdown(text: str) -> Parsed:
     b = _SectionBuilder()
     title = meta.get("title")
     in_fence = False
-    for line in text.splitlines():
+    for line in _unwrapped(text):
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
         h = None if in_fence else re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", line)
@@ -123,6 +123,37 @@ def parse_markdown(text: str) -> Parsed:
         meta={k: str(v) for k, v in meta.items() if k in ("owner", "status", "superseded_by")},
         acl=tuple(str(a) for a in acl) if isinstance(acl, list) else None,
     )
+
+
+def _unwrapped(text: str) -> list[str]:
+    """The lines of a Markdown page with each paragraph on one line, as Markdown shows it: a README wrapped at
+    80 columns otherwise reads as one "sentence" per line ("If you build from a Git tree, you have to install
+    Autotools and start"), and a quote would stop where the line does. A hard break (two spaces or a backslash
+    at a line's end) stays a line break; code, tables, lists and quotations keep their lines (a list item's or a
+    quotation's own paragraph is joined, without the indentation or the ">" of its next lines)."""
+    from markdown_it import MarkdownIt
+
+    lines = text.splitlines()
+    joined: dict[int, tuple[int, str]] = {}  # first line -> (lines it takes, the paragraph as one line)
+    for token in MarkdownIt("commonmark").enable("table").parse(text):
+        if token.type != "paragraph_open" or not token.map or token.map[1] - token.map[0] < 2:
+            continue
+        start, end = token.map
+        out = lines[start]
+        for k in range(start + 1, end):
+            if out.endswith(("  ", "\\")):
+                break  # a hard break: the paragraph's lines as they are
+            rest = lines[k].strip()
+            rest = re.sub(r"^>\s?", "", rest) if lines[start].lstrip().startswith(">") else rest
+            out = f"{out.rstrip()} {rest.strip()}"
+        else:
+            joined[start] = (end - start, out)
+    result, k = [], 0
+    while k < len(lines):
+        taken, line = joined.get(k, (1, lines[k]))
+        result.append(line)
+        k += taken
+    return result
 
 
 def parse_text(text: str) -> Parsed:
@@ -281,84 +312,22 @@ def parse_html(text: str, drop: str = "") -> Parsed:
                   navigation=navigation and not any(sec.text.strip() for sec in b.sections))
 
 
-_NUMBERED_HEADING = re.compile(r"^(\d+(\.\d+)*)\.?\s+[A-Z][^.!?]{1,80}$")
-
-
 def parse_pdf(data: bytes) -> Parsed:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    """A PDF as sections under its own headings, its paragraphs whole (`connectors.files.pdf`)."""
+    from connectors.files.pdf import read_pdf
 
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                reader.decrypt("")
-            except Exception as e:  # noqa: BLE001
-                raise ParseError("the PDF is password-protected; save an unprotected copy") from e
-        info = reader.metadata or {}
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except ParseError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
-        raise ParseError(f"the PDF cannot be read ({type(e).__name__}: {e}); re-export it") from e
-    if not any(p.strip() for p in pages):
-        raise ParseError("the PDF has no extractable text (a scan?); add a text layer (OCR) or a text copy")
-    title = (info.get("/Title") or "").strip() or None
-    page_lines, running = _strip_running_lines([text.splitlines() for text in pages])
+    title, sections, running, updated = read_pdf(data)
     b = _SectionBuilder()
-    for lines in page_lines:
-        for line in lines:
-            s = line.strip()
-            if _NUMBERED_HEADING.match(s) or (title and s == title):
-                b.heading(1 if s == title else 2, s)
-            else:
-                b.add(line)
+    for level, heading, text in sections:
+        if heading:
+            b.heading(level, heading)
+        b.add(text)
     if running:  # said once, at the end, instead of once per page in the middle of a section
         b.heading(2, "Document details")
         for line in running:
             b.add(line)
     b.flush()
-    return Parsed(sections=b.sections, title=title,
-                  updated_at=_as_datetime(info.get("/ModDate") or info.get("/CreationDate")))
-
-
-_PAGE_NUMBER = re.compile(r"(?i)\b(page\s+)?\d+(\s*(/|of)\s*\d+)?\b")
-
-
-def _strip_running_lines(pages: list[list[str]], edge: int = 2) -> tuple[list[list[str]], list[str]]:
-    """Drop running headers and footers: a line among the first or last `edge` lines of a page that
-    recurs (page numbers aside) on most pages. Returns the pages without them and each distinct
-    running line once, page number removed, so a footer's facts (policy id, owner, effective date)
-    are kept but no longer split a section in two."""
-    if len(pages) < 2:
-        return pages, []
-
-    def key(line: str) -> str:
-        return _PAGE_NUMBER.sub("#", line.strip())
-
-    counts: dict[str, int] = {}
-    for lines in pages:
-        edges = {key(ln) for ln in lines[:edge] + lines[-edge:] if ln.strip()}
-        for k in edges:
-            counts[k] = counts.get(k, 0) + 1
-    running = {k for k, n in counts.items() if n >= max(2, (len(pages) + 1) // 2)}
-    if not running:
-        return pages, []
-    kept, said = [], {}
-    for lines in pages:
-        out = list(lines)
-        for i in [*range(min(edge, len(lines))), *range(max(0, len(lines) - edge), len(lines))]:
-            if lines[i].strip() and key(lines[i]) in running:
-                said.setdefault(key(lines[i]), _unpaged(lines[i]))
-                out[i] = None
-        kept.append([ln for ln in out if ln is not None])
-    return kept, list(said.values())
-
-
-def _unpaged(line: str) -> str:
-    """'Policy X | Owner: Y | Page 1 of 2' -> 'Policy X | Owner: Y'."""
-    line = re.sub(r"(?i)\s*[|·•-]?\s*page\s+\d+(\s*(/|of)\s*\d+)?\s*$", "", line.strip())
-    return line.strip(" |")
+    return Parsed(sections=b.sections, title=title, updated_at=_as_datetime(updated))
 
 
 def parse_docx(data: bytes) -> Parsed:

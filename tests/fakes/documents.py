@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+Line = str | tuple[float, str] | list[tuple[float, str]]
 
-def write_pdf(path: Path, lines: list[str], title: str | None = None,
-              more_pages: list[list[str]] = ()) -> Path:
+
+def write_pdf(path: Path, lines: list[Line], title: str | None = None,
+              more_pages: list[list[Line]] = (), outline: list[tuple[str, int, int]] = ()) -> Path:
     """A valid PDF whose text layer holds `lines` on page 1 and each of `more_pages` on a page of its
-    own (Helvetica, one line each)."""
+    own (Helvetica 11, one line each, 14 points apart). A line is its text, (indent in points, text), or
+    a table row: [(x in points from the margin, cell text), …]; "" is an empty line. `outline`: bookmarks
+    as (title, page index, depth), depth 1 under the last depth 0."""
     def esc(s: str) -> str:
         return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    def placed(k: int, line: Line) -> list[str]:
+        cells = line if isinstance(line, list) else [line if isinstance(line, tuple) else (0, line)]
+        return [f"1 0 0 1 {72 + x:g} {760 - 14 * k} Tm ({esc(text)}) Tj" for x, text in cells if text]
 
     pages = [lines, *more_pages]
     # objects: 1 catalog, 2 pages, 3 font, then per page: page, contents; then info
@@ -18,8 +26,8 @@ def write_pdf(path: Path, lines: list[str], title: str | None = None,
                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
     for page_lines in pages:
-        ops = ["BT", "/F1 11 Tf", "14 TL", "72 760 Td"]
-        ops += [f"({esc(line)}) Tj T*" for line in page_lines]
+        ops = ["BT", "/F1 11 Tf"]
+        ops += [op for k, line in enumerate(page_lines) for op in placed(k, line)]
         ops.append("ET")
         stream = "\n".join(ops).encode("latin-1")
         page_no, contents_no = len(objects) + 1, len(objects) + 2
@@ -44,6 +52,16 @@ def write_pdf(path: Path, lines: list[str], title: str | None = None,
         trailer += b" /Info %d 0 R" % len(objects)
     out += b"trailer\n" + trailer + b" >>\nstartxref\n%d\n%%%%EOF\n" % xref
     path.write_bytes(bytes(out))
+    if outline:
+        from pypdf import PdfReader, PdfWriter
+
+        writer = PdfWriter(clone_from=PdfReader(path))
+        parent = None
+        for text, page, depth in outline:
+            item = writer.add_outline_item(text, page, parent=parent if depth else None)
+            parent = item if depth == 0 else parent
+        with path.open("wb") as f:
+            writer.write(f)
     return path
 
 
