@@ -520,6 +520,23 @@ def test_a_sentence_without_a_colon_that_a_command_follows_brings_the_command():
     assert "```" not in held and held.startswith("Packages can be held in three ways") and "all there is" in held
 
 
+def test_a_block_of_code_a_sentence_introduces_is_quoted_as_a_block_where_the_sentence_goes_on_after_it():
+    # Seen on R's FAQ (a PDF): "To cite R in publications, use `@Manual{,` title = {R: A Language …" — the
+    # entry's lines in lower case ("title = {…") read as the sentence going on, and its words after the block
+    # ("where YEAR is …") made it no block at all.
+    citing = ("To cite R in publications, use\n@Manual{,\n   title = {R: A Language and Environment},\n"
+              "   author = {{R Core Team}},\n   year = YEAR,\n}\nwhere YEAR is the release year of the version of R "
+              "used.\nCitation strings for R packages can also be obtained by citation().")
+    assert quote("how do I cite R in a paper?", citing, 1) == (
+        "To cite R in publications, use [1]:\n```\n@Manual{,\n   title = {R: A Language and Environment},\n"
+        "   author = {{R Core Team}},\n   year = YEAR,\n}\n```")
+    # One command the sentence goes on after is still read into it
+    factor = ("If f is such a factor object, you can use\nas.numeric(as.character(f))\nto get the numbers back. "
+              "More efficient is\nas.numeric(levels(f))[as.integer(f)]")
+    assert quote("how do I turn a factor into numbers?", factor, 1).startswith(
+        "If f is such a factor object, you can use `as.numeric(as.character(f))` to get the numbers back")
+
+
 def test_a_code_block_ends_where_a_line_of_words_ends_its_paragraph():
     # Seen on the Debian FAQ: 'And look under "Conffiles:".' and "And finally build your package:" were quoted
     # inside the code block, as if they were commands.

@@ -866,10 +866,14 @@ def _command_line(line: str) -> bool:
         _is_prose(line) or _is_sentence(line) or _reads_as_words(line))
 
 
+_ASSIGNMENT = re.compile(r"[\w.$@]+\s*(?:=|<-|:=)\s")  # "title = {…", "fp <- file.path(…)": a line of code
+
+
 def _goes_on(line: str) -> bool:
-    """A line that carries on a sentence: it starts in lower case, or with a bracket and lower case."""
+    """A line that carries on a sentence: it starts in lower case, or with a bracket and lower case (and is not
+    an assignment, a line of code in lower case)."""
     line = line.lstrip("(")
-    return line[:1].islower()
+    return line[:1].islower() and not _ASSIGNMENT.match(line)
 
 
 def _run_on(passage: str, sentence: str, max_commands: int = 3) -> tuple[str, list[str]] | None:
@@ -922,8 +926,8 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
                 break
             spaced = spaced or bool(block)
             continue
-        if not colon and not _command_line(line):  # after no colon, commands only; where the sentence goes
-            return block if block and not _goes_on(line) else []  # on after them, it is a `_run_on`
+        if not colon and not _command_line(line):  # after no colon, commands only; where the sentence goes on
+            return block if len(block) > 1 or block and not _goes_on(line) else []  # after one, it is a `_run_on`
         if _is_prose(line) or block and line[:1].isupper() and (
                 not spaced and _reads_as_words(line) and not "".join(lines[k + 1:k + 2]).strip()
                 or _is_sentence(line) and not lines[k - 1].strip()):  # ("for x in y:" is not capitalised)
