@@ -324,14 +324,14 @@ def test_a_wrapped_markdown_paragraph_is_one_line_code_lists_and_tables_keep_the
         "by generating the configuration files with:\n\n    ./autogen.sh\n    make\n\n"
         "- a list item that is long enough to\n  wrap onto a second line\n- a short one\n\n"
         "> a quotation that also\n> wraps\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
-        "Jane Doe  \nMaintainer\n")
+        "Jane Doe  \nMaintainer\n\nAcme Ltd\nFloor 2  \nLisbon\n")
     docs, _ = read_all(FilesConnector("wiki", tmp_path))
     assert docs["README.md"].sections[0].text.splitlines() == [
         "If you build from a Git tree, you have to install Autotools and start by generating the configuration "
         "files with:", "", "    ./autogen.sh", "    make", "",
         "- a list item that is long enough to wrap onto a second line", "- a short one", "",
         "> a quotation that also wraps", "", "| a | b |", "|---|---|", "| 1 | 2 |", "",
-        "Jane Doe  ", "Maintainer"]
+        "Jane Doe  ", "Maintainer", "", "Acme Ltd", "Floor 2  ", "Lisbon"]
 
 
 def test_a_pdf_page_in_two_columns_reads_column_by_column(tmp_path):
@@ -341,7 +341,7 @@ def test_a_pdf_page_in_two_columns_reads_column_by_column(tmp_path):
     right = ["The second column talks about batteries,", "which last for about ten hours when the",
              "widget is charged fully and the light is", "green.", "",
              "Replace the battery every two years, or", "when the light turns red within an hour."]
-    write_pdf(tmp_path / "widgets.pdf", [[(0, a), (260, b)] for a, b in zip(left, right)])
+    write_pdf(tmp_path / "widgets.pdf", [[(0, a), (260, b)] for a, b in zip(left, right, strict=True)])
     docs, _ = read_all(FilesConnector("wiki", tmp_path))
     assert docs["widgets.pdf"].sections[0].text.split("\n\n") == [
         "Widgets are small devices that sit on a desk and hum quietly while they work. They need power from the wall "

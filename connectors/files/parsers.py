@@ -141,7 +141,7 @@ def _unwrapped(text: str) -> list[str]:
         start, end = token.map
         out = lines[start]
         for k in range(start + 1, end):
-            if out.endswith(("  ", "\\")):
+            if lines[k - 1].endswith(("  ", "\\")):
                 break  # a hard break: the paragraph's lines as they are
             rest = lines[k].strip()
             rest = re.sub(r"^>\s?", "", rest) if lines[start].lstrip().startswith(">") else rest

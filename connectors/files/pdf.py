@@ -29,7 +29,6 @@ _PAGE_NUMBER = re.compile(r"(?i)\b(page\s+)?\d+(\s*(/|of)\s*\d+)?\b")
 _LEADER = re.compile(r"(?:\.\s?){4,}\s*(?:\d+|[ivxlc]+)(?:,\s*\d+)*\s*$")  # contents, index: "Title . . . 37", "c . . . 8, 11"
 _ROMAN = re.compile(r"(?i)[ivxlc]{1,6}")  # a front-matter page number, on a line of its own
 _BULLET = re.compile(r"(?:[-–•◦▪*]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+\S")
-_GAP = re.compile(r"\S(?: ?\S)*")  # a run of text with single spaces: a table cell, or words of a line
 _HYPHENATED = re.compile(r"[a-z]{2}-$")
 _ENDS_SENTENCE = re.compile(r"[.!?:;][\"'”’)]*$")
 _URL_CUT = re.compile(r"(?:https?:|www\.)\S*[/.?&=_-]$")  # a web address the line's end cut in two
