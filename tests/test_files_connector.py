@@ -350,3 +350,24 @@ def test_a_pdf_page_in_two_columns_reads_column_by_column(tmp_path):
         "The second column talks about batteries, which last for about ten hours when the widget is charged fully "
         "and the light is green.",
         "Replace the battery every two years, or when the light turns red within an hour."]
+
+
+def test_a_pdf_without_bookmarks_takes_its_headings_from_their_larger_type(tmp_path):
+    # A policy exported without an outline and without numbered headings was one section with no heading.
+    write_pdf(tmp_path / "expenses.pdf", [
+        (0, "Expense Policy", 20), "",
+        (0, "Meals with customers", 14),
+        "A meal with a customer is paid with the company card, up to EUR 60 a person.", "",
+        (0, "Who approves a trip that costs more than", 14), (0, "the travel budget?", 14),
+        "Your director approves it in the travel tool before you book.", "",
+        (0, "Train or plane", 14),
+        "Take the train for any trip under four hours."])
+    docs, failures = read_all(FilesConnector("wiki", tmp_path))
+    assert not failures
+    doc = docs["expenses.pdf"]
+    assert doc.title == "Expense Policy"  # the line set largest on the first page, where the PDF names none
+    assert [(s.heading, s.text) for s in doc.sections] == [
+        ("Meals with customers", "A meal with a customer is paid with the company card, up to EUR 60 a person."),
+        ("Who approves a trip that costs more than the travel budget?",
+         "Your director approves it in the travel tool before you book."),
+        ("Train or plane", "Take the train for any trip under four hours.")]

@@ -5,8 +5,8 @@ at a line's end, a page has a running header with its number, a manual opens wit
 and a table is text in columns. Taken line by line, an answer quotes "… test rigs that have no" or
 "Public Allowed Allowed". Here each page is read in pypdf's layout mode (indentation and columns kept)
 and put back together:
-- headings from the PDF's outline (its bookmarks: LaTeX, Texinfo, Word with headings), else numbered
-  lines ("2. Scope");
+- headings from the PDF's outline (its bookmarks: LaTeX, Texinfo, Word with headings), else lines set in
+  larger type than the body text (a policy exported without bookmarks), else numbered lines ("2. Scope");
 - a paragraph's lines joined into one (a hyphenated word whole again), across a page break too; a
   paragraph ends at a blank line, an indented first line, or a line that stops well short of the margin;
 - code and examples (indented further) kept line by line; list items one per line; a table's rows
@@ -65,14 +65,14 @@ def read_pdf(data: bytes):
                 raise ParseError("the PDF is password-protected; save an unprotected copy") from e
         info = reader.metadata or {}
         pages = [_page_text(page) for page in reader.pages]
-        outline = _outline(reader)
+        outline = _outline(reader) or _font_headings(reader)
     except ParseError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
         raise ParseError(f"the PDF cannot be read ({type(e).__name__}: {e}); re-export it") from e
     if not any(p.strip() for p in pages):
         raise ParseError("the PDF has no extractable text (a scan?); add a text layer (OCR) or a text copy")
-    title = (info.get("/Title") or "").strip() or None
+    title = (info.get("/Title") or "").strip() or next((text for depth, text, _ in outline if depth < 0), None)
     page_lines = [_trimmed([ln.rstrip() for ln in text.splitlines()]) for text in pages]
     page_lines = _without_page_numbers(page_lines)  # first: a chapter's header can be on most of a short PDF's pages
     page_lines, running = _strip_running_lines(page_lines)
@@ -123,6 +123,49 @@ def _outline(reader) -> list[tuple[int, str, int | None]]:
     except Exception:  # noqa: BLE001 (a broken outline: the numbered lines are the headings)
         return []
     return out
+
+
+def _font_headings(reader) -> list[tuple[int, str, int | None]]:
+    """Headings set in a larger font than the body text, as (depth, text, page index) in the outline's form,
+    for a PDF without an outline (a policy exported without bookmarks): a line in a font at least 15% larger
+    than the one most of the text is set in (two such lines one after the other: one heading wrapped); the
+    larger, the higher. One line set largest of all, on the first page, is the document's title (depth -1).
+    [] where they would be more than half of the lines (a poster: its body text is not the most of it)."""
+    lines: dict[tuple[int, int], list[tuple[float, str]]] = {}
+    for k, page in enumerate(reader.pages):
+        def visit(text, cm, tm, font, size, k=k):
+            if text.strip() and cm and tm:
+                scale = abs(tm[0] * cm[0] + tm[1] * cm[2]) or 1
+                lines.setdefault((k, round(tm[5] * cm[3] + cm[5])), []).append((round(size * scale, 1), text))
+        try:
+            page.extract_text(visitor_text=visit)
+        except Exception:  # noqa: BLE001 (no sizes: the numbered lines are the headings)
+            return []
+    chars: Counter[float] = Counter()
+    for runs in lines.values():
+        for size, text in runs:
+            chars[size] += len(text.strip())
+    if not chars:
+        return []
+    body = chars.most_common(1)[0][0]
+    found: list[tuple[int, float, str]] = []
+    last = None  # the line before, when it was a heading: a heading wrapped over two lines is one
+    for n, ((k, _), runs) in enumerate(sorted(lines.items(), key=lambda kv: (kv[0][0], -kv[0][1]))):
+        size, text = max(size for size, _ in runs), " ".join("".join(t for _, t in runs).split())
+        if min(size for size, _ in runs) < 1.15 * body or not re.search(r"[A-Za-z]", text):
+            continue
+        if last == n - 1 and found[-1][:2] == (k, size):
+            found[-1] = (k, size, f"{found[-1][2]} {text}")
+        else:
+            found.append((k, size, text))
+        last = n
+    found = [(k, size, text) for k, size, text in found if len(text.split()) <= 25]
+    if not found or len(found) > 0.5 * len(lines):
+        return []
+    sizes = sorted({size for _, size, _ in found}, reverse=True)
+    top = [text for k, size, text in found if size == sizes[0]]
+    depth = {size: n - (len(top) == 1 and found[0][0] == 0) for n, size in enumerate(sizes)}  # (its title: -1)
+    return [(min(depth[size], 3), text, k) for k, size, text in found]
 
 
 def _strip_running_lines(pages: list[list[str]]) -> tuple[list[list[str]], list[str]]:
@@ -244,6 +287,7 @@ def _without_contents(lines: list[str]) -> list[str]:
 def _sections(lines: list[_Line], outline, title: str | None) -> list[tuple[int, str, str]]:
     """(level, heading, text) of each section, in order."""
     headings = _outline_headings(lines, outline) if outline else {}
+    headings = {i: (1, *h[1:]) if title and h[1] == title else h for i, h in headings.items()}  # (the page's title)
     if not headings:
         headings = {i: (1 if title and line.words == title else 2, line.words) for i, line in enumerate(lines)
                     if _NUMBERED_HEADING.match(line.words) or (title and line.words == title)}
@@ -290,18 +334,27 @@ def _outline_headings(lines: list[_Line], outline) -> dict[int, tuple]:
                 continue
             if page is not None and lines[i].page > page + 1:
                 break
-            text = lines[i].words
-            bare = _norm(_NUMBERING.sub("", text, count=1)) if _NUMBERING.match(text) else _norm(text)
-            wraps: list[int] = []
-            while bare != want and want.startswith(bare + " ") and len(bare) >= 8 and i + len(wraps) + 1 < len(lines):
-                nxt = lines[i + len(wraps) + 1].words
-                text, bare = f"{text} {nxt}", _norm(f"{bare} {nxt}")
-                wraps.append(i + len(wraps) + 1)
-            if bare == want or _norm(text) == want:
-                found[i] = (depth + 2, text, *wraps)
-                at = i + 1 + len(wraps)
+            match = _as_heading(lines, i, want)
+            if match:
+                found[i] = (depth + 2, *match)
+                at = i + len(match)
                 break
     return found
+
+
+def _as_heading(lines: list[_Line], i: int, want: str) -> tuple | None:
+    """(the heading as the page shows it, the index of each line it wraps onto …) where line `i` is the heading
+    `want` (normalised), with or without its number ("7.31 …" for the bookmark "Why doesn't R …"), over
+    one line or more; None where it is not."""
+    for text in (_NUMBERING.sub("", lines[i].words, count=1), lines[i].words):
+        shown, key, wraps = lines[i].words, _norm(text), []
+        while key != want and want.startswith(key + " ") and len(key) >= 8 and i + len(wraps) + 1 < len(lines):
+            more = lines[i + len(wraps) + 1].words
+            shown, key = f"{shown} {more}", _norm(f"{key} {more}")
+            wraps.append(i + len(wraps))
+        if key == want:
+            return (shown, *(k + 1 for k in wraps))
+    return None
 
 
 def _paragraphs(lines: list[_Line], margin: int, full: int) -> str:

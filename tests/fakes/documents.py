@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-Line = str | tuple[float, str] | list[tuple[float, str]]
+Line = str | tuple[float, str] | tuple[float, str, float] | list[tuple[float, str]]
 
 
 def write_pdf(path: Path, lines: list[Line], title: str | None = None,
               more_pages: list[list[Line]] = (), outline: list[tuple[str, int, int]] = ()) -> Path:
     """A valid PDF whose text layer holds `lines` on page 1 and each of `more_pages` on a page of its
-    own (Helvetica 11, one line each, 14 points apart). A line is its text, (indent in points, text), or
-    a table row: [(x in points from the margin, cell text), …]; "" is an empty line. `outline`: bookmarks
+    own (Helvetica 11, one line each, 14 points apart). A line is its text, (indent in points, text), (indent,
+    text, font size), or a table row: [(x in points from the margin, cell text), …]; "" is an empty line. `outline`: bookmarks
     as (title, page index, depth), depth 1 under the last depth 0."""
     def esc(s: str) -> str:
         return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
     def placed(k: int, line: Line) -> list[str]:
         cells = line if isinstance(line, list) else [line if isinstance(line, tuple) else (0, line)]
-        return [f"1 0 0 1 {72 + x:g} {760 - 14 * k} Tm ({esc(text)}) Tj" for x, text in cells if text]
+        return [f"/F1 {size:g} Tf 1 0 0 1 {72 + x:g} {760 - 14 * k} Tm ({esc(text)}) Tj"
+                for x, text, size in ((*cell, 11)[:3] for cell in cells) if text]
 
     pages = [lines, *more_pages]
     # objects: 1 catalog, 2 pages, 3 font, then per page: page, contents; then info
