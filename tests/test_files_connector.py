@@ -371,3 +371,30 @@ def test_a_pdf_without_bookmarks_takes_its_headings_from_their_larger_type(tmp_p
         ("Who approves a trip that costs more than the travel budget?",
          "Your director approves it in the travel tool before you book."),
         ("Train or plane", "Take the train for any trip under four hours.")]
+
+
+def test_a_plain_text_file_reads_as_paragraphs_under_its_underlined_headings(tmp_path):
+    (tmp_path / "triggers.txt").write_text(
+        "TRIGGERS\n========\n\nConcepts\n--------\n\n"
+        "A trigger is a facility that allows events caused by one package but of\n"
+        "interest to another package to be recorded and processed later.\n\n"
+        "There are two kinds of triggers:\n"
+        " * Explicit triggers. These can be activated by any program by running\n"
+        "   dpkg-trigger from a maintainer script.\n"
+        " * File triggers, activated when a matching file is installed.\n\n"
+        "   postinst triggered \"<trigger-name> ...\"\n\n"
+        "Status      Pending   Awaited\n"
+        "  unpacked    never      maybe\n")
+    docs, _ = read_all(FilesConnector("wiki", tmp_path))
+    doc = docs["triggers.txt"]
+    assert doc.title == "TRIGGERS"
+    assert [s.heading for s in doc.sections] == ["Concepts"]
+    assert doc.sections[0].text.splitlines() == [
+        "A trigger is a facility that allows events caused by one package but of interest to another package to "
+        "be recorded and processed later.", "",
+        "There are two kinds of triggers:",
+        " * Explicit triggers. These can be activated by any program by running dpkg-trigger from a maintainer "
+        "script.",
+        " * File triggers, activated when a matching file is installed.", "",
+        "   postinst triggered \"<trigger-name> ...\"", "",  # code, and a table set with spaces: as they are
+        "Status      Pending   Awaited", "  unpacked    never      maybe"]

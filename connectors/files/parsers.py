@@ -156,8 +156,65 @@ def _unwrapped(text: str) -> list[str]:
     return result
 
 
+_UNDERLINE = re.compile(r"\s*(=+|-+|~+)\s*")  # "Introduction" / "------------": a heading in plain text
+_TEXT_BULLET = re.compile(r"\s*(?:[-*+•]|\d{1,2}[.)]|\(?[a-z][.)])\s+\S")
+_LAID_OUT = re.compile(r"\S {3,}\S|[\u2500-\u257f|]")  # columns set with spaces, a box drawn in characters
+
+
 def parse_text(text: str) -> Parsed:
-    return Parsed(sections=[Section("", text)])
+    """A plain-text file as it reads: sections under its underlined headings ("TRIGGERS" / "========" names
+    the page, "Concepts" / "--------" a section), and a paragraph wrapped at 72 or 80 columns on one line
+    (`_unwrapped_text`)."""
+    lines = text.splitlines()
+    b, body, title = _SectionBuilder(), [], None
+    k = 0
+    while k < len(lines):
+        line, under = lines[k], lines[k + 1] if k + 1 < len(lines) else ""
+        mark = _UNDERLINE.fullmatch(under)
+        if line.strip() and mark and len(under.strip()) >= max(3, len(line.strip()) // 2):
+            b.add(_unwrapped_text(body))
+            body = []
+            level = 1 if mark.group(1)[0] == "=" and title is None else 2
+            title = title or (line.strip() if level == 1 else None)
+            b.heading(level, line.strip())
+            k += 2
+            continue
+        body.append(line)
+        k += 1
+    b.add(_unwrapped_text(body))
+    b.flush()
+    return Parsed(sections=b.sections, title=title)
+
+
+def _unwrapped_text(lines: list[str]) -> str:
+    """Plain text with each paragraph (lines between blank ones) on one line, a list's items one per line,
+    where the paragraph reads as running text; anything laid out (code, a table set with spaces, a diagram)
+    as it is."""
+    out: list[str] = []
+    block: list[str] = []
+
+    def flush() -> None:
+        words = block[0].split() if block else []
+        prose = len(words) >= 5 and sum(bool(re.fullmatch(r"[(‘“\"'*]?[A-Za-z][\w'’-]*[”’\"',.;:!?)]*", w))
+                                        for w in words) >= 0.7 * len(words)
+        if prose and not any(_LAID_OUT.search(line.strip()) for line in block):
+            for line in block:
+                if out and out[-1].strip() and line is not block[0] and not _TEXT_BULLET.match(line):
+                    out[-1] = f"{out[-1].rstrip()} {line.strip()}"
+                else:
+                    out.append(line.rstrip())
+        else:
+            out.extend(block)
+        block.clear()
+
+    for line in lines:
+        if line.strip():
+            block.append(line)
+        else:
+            flush()
+            out.append(line)
+    flush()
+    return "\n".join(out)
 
 
 _BOILERPLATE = ["script", "style", "nav", "header", "footer", "aside", "noscript", "form", "svg"]

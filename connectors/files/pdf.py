@@ -291,10 +291,7 @@ def _sections(lines: list[_Line], outline, title: str | None) -> list[tuple[int,
     if not headings:
         headings = {i: (1 if title and line.words == title else 2, line.words) for i, line in enumerate(lines)
                     if _NUMBERED_HEADING.match(line.words) or (title and line.words == title)}
-    margin = Counter(line.indent for line in lines if line.text.strip()).most_common(1)
-    margin = margin[0][0] if margin else 0
-    widths = sorted(len(line.text) for line in lines if line.text.strip())
-    full = widths[int(len(widths) * 0.9)] if widths else 0
+    margin, full = _measures(lines)
     out: list[tuple[int, str, str]] = []
     level, heading, body = 2, "", []
     skip = set()
@@ -310,6 +307,13 @@ def _sections(lines: list[_Line], outline, title: str | None) -> list[tuple[int,
             body.append(line)
     out.append((level, heading, _paragraphs(body, margin, full)))
     return [(lvl, h, text) for lvl, h, text in out if text.strip() or h]
+
+
+def _measures(lines: list[_Line]) -> tuple[int, int]:
+    """The text's left margin (the indentation most lines have) and its full width (the 90th percentile)."""
+    margin = Counter(line.indent for line in lines if line.text.strip()).most_common(1)
+    widths = sorted(len(line.text) for line in lines if line.text.strip())
+    return (margin[0][0] if margin else 0), (widths[int(len(widths) * 0.9)] if widths else 0)
 
 
 def _norm(text: str) -> str:
