@@ -144,8 +144,9 @@ def _unwrapped(text: str) -> list[str]:
             if lines[k - 1].endswith(("  ", "\\")):
                 break  # a hard break: the paragraph's lines as they are
             rest = lines[k].strip()
-            rest = re.sub(r"^>\s?", "", rest) if lines[start].lstrip().startswith(">") else rest
-            out = f"{out.rstrip()} {rest.strip()}"
+            if lines[start].lstrip().startswith(">"):
+                rest = re.sub(r"^>\s?", "", rest)
+            out = f"{out.rstrip()} {rest}"
         else:
             joined[start] = (end - start, out)
     result, k = [], 0
@@ -190,14 +191,13 @@ def _unwrapped_text(lines: list[str]) -> str:
     """Plain text with each paragraph (lines between blank ones) on one line, a list's items one per line,
     where the paragraph reads as running text; anything laid out (code, a table set with spaces, a diagram)
     as it is."""
+    from connectors.files.pdf import reads_as_prose
+
     out: list[str] = []
     block: list[str] = []
 
     def flush() -> None:
-        words = block[0].split() if block else []
-        prose = len(words) >= 5 and sum(bool(re.fullmatch(r"[(‘“\"'*]?[A-Za-z][\w'’-]*[”’\"',.;:!?)]*", w))
-                                        for w in words) >= 0.7 * len(words)
-        if prose and not any(_LAID_OUT.search(line.strip()) for line in block):
+        if block and reads_as_prose(block[0]) and not any(_LAID_OUT.search(line.strip()) for line in block):
             for line in block:
                 if out and out[-1].strip() and line is not block[0] and not _TEXT_BULLET.match(line):
                     out[-1] = f"{out[-1].rstrip()} {line.strip()}"

@@ -10,9 +10,9 @@ Line = str | tuple[float, str] | tuple[float, str, float] | list[tuple[float, st
 def write_pdf(path: Path, lines: list[Line], title: str | None = None,
               more_pages: list[list[Line]] = (), outline: list[tuple[str, int, int]] = ()) -> Path:
     """A valid PDF whose text layer holds `lines` on page 1 and each of `more_pages` on a page of its
-    own (Helvetica 11, one line each, 14 points apart). A line is its text, (indent in points, text), (indent,
-    text, font size), or a table row: [(x in points from the margin, cell text), …]; "" is an empty line. `outline`: bookmarks
-    as (title, page index, depth), depth 1 under the last depth 0."""
+    own (Helvetica 11, one line each, 14 points apart). A line is its text, (indent in points, text),
+    (indent, text, font size), or a table row: [(x in points from the margin, cell text), …]; "" is an
+    empty line. `outline`: bookmarks as (title, page index, depth), depth 1 under the last depth 0."""
     def esc(s: str) -> str:
         return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
