@@ -384,7 +384,10 @@ def test_a_plain_text_file_reads_as_paragraphs_under_its_underlined_headings(tmp
         " * File triggers, activated when a matching file is installed.\n\n"
         "   postinst triggered \"<trigger-name> ...\"\n\n"
         "Status      Pending   Awaited\n"
-        "  unpacked    never      maybe\n")
+        "  unpacked    never      maybe\n\n"
+        "Command line\t\tTrigproc\n--unpack\t\tno\n\n"
+        "More precisely, `git pull` runs `git fetch` with the given parameters\n"
+        "and then calls `git merge`.\n")
     docs, _ = read_all(FilesConnector("wiki", tmp_path))
     doc = docs["triggers.txt"]
     assert doc.title == "TRIGGERS"
@@ -397,4 +400,6 @@ def test_a_plain_text_file_reads_as_paragraphs_under_its_underlined_headings(tmp
         "script.",
         " * File triggers, activated when a matching file is installed.", "",
         "   postinst triggered \"<trigger-name> ...\"", "",  # code, and a table set with spaces: as they are
-        "Status      Pending   Awaited", "  unpacked    never      maybe"]
+        "Status      Pending   Awaited", "  unpacked    never      maybe", "",
+        "Command line\t\tTrigproc", "--unpack\t\tno", "",  # (set with tabs)
+        "More precisely, `git pull` runs `git fetch` with the given parameters and then calls `git merge`."]

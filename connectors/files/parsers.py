@@ -159,7 +159,14 @@ def _unwrapped(text: str) -> list[str]:
 
 _UNDERLINE = re.compile(r"\s*(=+|-+|~+)\s*")  # "Introduction" / "------------": a heading in plain text
 _TEXT_BULLET = re.compile(r"\s*(?:[-*+•]|\d{1,2}[.)]|\(?[a-z][.)])\s+\S")
-_LAID_OUT = re.compile(r"\S {3,}\S|[\u2500-\u257f|]")  # columns set with spaces, a box drawn in characters
+_LAID_OUT = re.compile(r"\S(?: {3,}|\t)\S|[\u2500-\u257f|]")  # columns set with spaces or tabs, a box drawn
+_TEXT_WORD = re.compile(r"[(‘“\"'*`]?[A-Za-z][\w'’-]*[”’\"'`,.;:!?)]*")  # a word of running text ("`filter`")
+
+
+def _reads_as_text(line: str) -> bool:
+    """A line of running text (a list item's marker aside): five words or more, most of them plain words."""
+    words = _TEXT_BULLET.sub("", line, count=1).split() if _TEXT_BULLET.match(line) else line.split()
+    return len(words) >= 5 and sum(bool(_TEXT_WORD.fullmatch(w)) for w in words) >= 0.7 * len(words)
 
 
 def parse_text(text: str) -> Parsed:
@@ -191,13 +198,11 @@ def _unwrapped_text(lines: list[str]) -> str:
     """Plain text with each paragraph (lines between blank ones) on one line, a list's items one per line,
     where the paragraph reads as running text; anything laid out (code, a table set with spaces, a diagram)
     as it is."""
-    from connectors.files.pdf import reads_as_prose
-
     out: list[str] = []
     block: list[str] = []
 
     def flush() -> None:
-        if block and reads_as_prose(block[0]) and not any(_LAID_OUT.search(line.strip()) for line in block):
+        if block and _reads_as_text(block[0]) and not any(_LAID_OUT.search(line.strip()) for line in block):
             for line in block:
                 if out and out[-1].strip() and line is not block[0] and not _TEXT_BULLET.match(line):
                     out[-1] = f"{out[-1].rstrip()} {line.strip()}"
