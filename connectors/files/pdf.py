@@ -392,7 +392,7 @@ def _paragraphs(lines: list[_Line], margin: int, full: int) -> str:
             out[-1] = out[-1][:-1] + text
         elif goes_on:
             out[-1] += text if _URL_CUT.search(out[-1]) else f" {text}"
-        elif step > 4 and (len(line.text) < 0.75 * full or not reads_as_prose(text)):
+        elif step > 4 and (len(line.text) < 0.75 * full or not _reads_as_prose(text)):
             # code, an example, a quotation set off: as it is, indented as in its block (an indented paragraph's
             # first line runs to the margin, in words)
             base = min(ln.indent for ln in lines[block:k + 1] if ln.text.strip()) if block is not None else line.indent
@@ -410,7 +410,7 @@ def _paragraphs(lines: list[_Line], margin: int, full: int) -> str:
 _PLAIN = re.compile(r"[(‘“\"']?[A-Za-z][a-z'’-]*[”’\"',.;:!?)]*")
 
 
-def reads_as_prose(text: str) -> bool:
+def _reads_as_prose(text: str) -> bool:
     """Running text: six words or more, nearly all of them plain words (code has names, marks and numbers)."""
     words = text.split()
     return len(words) >= 6 and sum(bool(_PLAIN.fullmatch(w)) for w in words) >= 0.8 * len(words)
