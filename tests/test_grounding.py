@@ -665,3 +665,25 @@ def test_a_quoted_sentence_that_refers_back_comes_with_the_sentence_before_it():
     # Room for the two, not for the opening as well: the two.
     some_before = REACH.replace("for urgent problems only", "for urgent problems only " + "and more " * 22)
     assert quote("what's the pit crew phone number?", some_before, 1).startswith("- Phone – +351 21 000 4477")
+
+
+def test_a_quoted_table_row_reads_with_its_header():
+    # Seen on the sample (17 of 120 answers): "| Country | Annual learning budget | | Portugal and other EUR countries
+    # | EUR 1,000 | | Canada | CAD 1,500 | [1]" — Slack shows no tables, and a row without its header says
+    # nothing of what its numbers are.
+    budget = ("| Country | Annual learning budget |\n|---|---|\n| Portugal and other EUR countries | EUR 1,000 |\n"
+              "| Canada | CAD 1,500 |\n| India | INR 60,000 |")
+    assert quote("what is the annual learning budget per country?", budget, 1) == (
+        "Portugal and other EUR countries — Annual learning budget: EUR 1,000. Canada — Annual learning budget: "
+        "CAD 1,500. India — Annual learning budget: INR 60,000 [1].")
+    freeze = ("| Freeze | Starts | Ends | Scope |\n|---|---|---|---|\n"
+              "| Year-end | Fri 18 December 2026, 13:00 | Tue 5 January 2027, 09:00 | All production services |")
+    assert quote("when does the year-end freeze start and end?", freeze, 2) == (
+        "Year-end — Starts: Fri 18 December 2026, 13:00 · Ends: Tue 5 January 2027, 09:00 · Scope: All production "
+        "services [2].")
+    # A table a quoted sentence introduces: its rows, each with its header, as a list
+    ways = ("If you see something that is wrong, you have several ways to raise it:\n\n| Channel | Who reads it | "
+            "Anonymous? |\n|---|---|---|\n| Your manager | Them | No |\n| Speak Up line | Clearline | Yes |")
+    assert quote("how can I raise a concern?", ways, 1) == (
+        "If you see something that is wrong, you have several ways to raise it [1]:\n"
+        "- Your manager — Who reads it: Them · Anonymous?: No\n- Speak Up line — Who reads it: Clearline · Anonymous?: Yes")

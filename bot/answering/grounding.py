@@ -550,10 +550,43 @@ def _join(units: Sequence[str]) -> str:
 
 
 def _quotable(passage: str) -> list[tuple[int, str]]:
-    """(position, sentence) of a passage that could be quoted as an answer."""
+    """(position, sentence) of a passage that could be quoted as an answer (a table's header row is none: its
+    rows are quoted with it, `_record`)."""
+    headers = {line.strip() for line, after in itertools.pairwise(passage.splitlines()) if _TABLE_RULE.fullmatch(after)}
     return [(i, s) for i, s in enumerate(_sentences(passage))
             if len(s.split()) >= 4 and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
-            and not is_question(s) and not _after_code(passage, s)]
+            and not is_question(s) and not _after_code(passage, s) and s not in headers]
+
+
+_TABLE_ROW = re.compile(r"\s*\|.*\|\s*")  # a Markdown table's row: "| Canada | CAD 1,500 |"
+_TABLE_RULE = re.compile(r"(?=.*\|)\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*")  # "|---|:---:|" (not "----")
+
+
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+
+
+def _record(passage: str, row: str) -> str | None:
+    """A Markdown table's row as it reads on its own, with its table's header (Slack shows no tables, and
+    "| Canada | CAD 1,500 |" says nothing of what the numbers are): "Canada — Annual learning budget: CAD 1,500",
+    "Year-end — Starts: Fri 18 December 2026 · Ends: Tue 5 January 2027 · Scope: …". None for a line that is
+    no row of a table with a header."""
+    if not _TABLE_ROW.fullmatch(row):
+        return None
+    lines = [line.strip() for line in passage.splitlines()]
+    at = next((k for k, line in enumerate(lines) if line == row.strip()), None)
+    if at is None:
+        return None
+    start = at
+    while start > 0 and _TABLE_ROW.fullmatch(lines[start - 1]):
+        start -= 1
+    if start + 1 >= len(lines) or not _TABLE_RULE.fullmatch(lines[start + 1]) or at <= start + 1:
+        return None
+    header, cells = _cells(lines[start]), _cells(row)
+    if len(header) != len(cells) or len(cells) < 2:
+        return None
+    rest = " · ".join(f"{name}: {cell}" for name, cell in zip(header[1:], cells[1:], strict=True) if cell)
+    return f"{cells[0]} — {rest}" if cells[0] else rest
 
 
 def _after_code(passage: str, sentence: str) -> bool:
@@ -656,7 +689,7 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
     if not sentences:
         return None
-    closest = int(np.argmax(_closeness(question, [s for _, s in sentences], embed)))
+    closest = int(np.argmax(_closeness(question, [_record(passage, s) or s for _, s in sentences], embed)))
     through_closest = sum(len(s.split()) for _, s in sentences[:closest + 1])
     in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
     picked = range(len(sentences)) if in_order else _with_antecedent(passage, sentences, closest, max_words)
@@ -673,6 +706,9 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
             text, taken = run_on
             text += "" if code or _WHOLE_SENTENCE.search(text) else "."  # the page ends it with the command
             used.update(taken)
+        record = _record(passage, text)
+        if record:
+            text = record + ("" if _WHOLE_SENTENCE.search(record) else ".")  # a row of a table, with its header
         out.append(text if not code or text.endswith(":") else f"{text}:")  # "… to hold using" + a command
         words += len(text.split())
         if code:  # "…, use the reversed() function:" and its code; what follows it is another point
@@ -715,6 +751,10 @@ def _with_lines(text: str, lines: Sequence[str]) -> str:
     lines = [line for line in lines if not _FENCE.match(line)]
     if not lines:
         return text
+    table = "\n".join(lines)
+    records = [_record(table, line) for line in lines[2:]]
+    if len(lines) > 2 and _TABLE_RULE.fullmatch(lines[1]) and all(records):  # a table: its rows, each with its header
+        return "\n".join([text, *(f"- {record}" for record in records)])
     if all(_URL_LINE.fullmatch(line) or _BULLET.match(line) for line in lines):
         return "\n".join([text, *(line.strip() for line in lines)])
     return text + "\n```\n" + "\n".join(lines) + "\n```"
