@@ -689,7 +689,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
     if not sentences:
         return None
-    closest = int(np.argmax(_closeness(question, [_record(passage, s) or s for _, s in sentences], embed)))
+    records = {s: _record(passage, s) for _, s in sentences}  # a table's row as it reads, with its header
+    closest = int(np.argmax(_closeness(question, [records[s] or s for _, s in sentences], embed)))
     through_closest = sum(len(s.split()) for _, s in sentences[:closest + 1])
     in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
     picked = range(len(sentences)) if in_order else _with_antecedent(passage, sentences, closest, max_words)
@@ -706,7 +707,7 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
             text, taken = run_on
             text += "" if code or _WHOLE_SENTENCE.search(text) else "."  # the page ends it with the command
             used.update(taken)
-        record = _record(passage, text)
+        record = records.get(text)
         if record:
             text = record + ("" if _WHOLE_SENTENCE.search(record) else ".")  # a row of a table, with its header
         out.append(text if not code or text.endswith(":") else f"{text}:")  # "… to hold using" + a command
