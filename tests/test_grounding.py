@@ -687,3 +687,16 @@ def test_a_quoted_table_row_reads_with_its_header():
     assert quote("how can I raise a concern?", ways, 1) == (
         "If you see something that is wrong, you have several ways to raise it [1]:\n"
         "- Your manager — Who reads it: Them · Anonymous?: No\n- Speak Up line — Who reads it: Clearline · Anonymous?: Yes")
+
+
+def test_a_number_or_name_is_supported_only_as_itself_not_as_part_of_another():
+    passage = ("The office opened in 2012 and has 120 desks. Builds use Python 3.11.2. The budget is EUR 1,000 a "
+               "year, the same as last year; the canteen opens at 12:00.")
+    g = GroundingChecker().check("The office has 12 desks [1]. It opened in 2012 [1].", [passage],
+                                 "how many desks are there?", REFUSAL)
+    assert g.text == "It opened in 2012 [1]." and g.removed[0].unsupported_specifics == ["12"]
+    assert unsupported_specifics("Builds use Python 3.1 [1].", [passage], "which Python?") == ["3.1"]
+    assert unsupported_specifics("Builds use Python 3.11 [1]. The budget is EUR 1000 [1]. It opens at 12:00 [1].",
+                                 [passage], "which Python?") == []
+    assert unsupported_specifics("Ask Sam or Ann about the budget [1].", [passage], "who sets the budget?") == [
+        "Ann", "Sam"]

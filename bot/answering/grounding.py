@@ -73,6 +73,8 @@ _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after 
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 _FENCE = re.compile(r"\s*(?:```|~~~)")
 _CODE_MARK = re.compile(r"[(){}\[\];=$<>|]")
+_WHOLE_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")  # 12, 3.11, 1,000, 12:00, 1/2 (a number specific, "%" taken off)
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # the comma of 1,000
 _NUMERIC = re.compile(r"[\d.,:/%-]+")  # a token of nothing but digits and their punctuation
 _ACRONYM = re.compile(r"[A-Z]{2,6}s?")  # PTO, RPO, ROMs
 # An acronym in mixed case: two capitals or more among three to six letters (VoIP, PyPI, WiFi; not "Python").
@@ -234,19 +236,28 @@ class Mentions:
 
     def has(self, specific: str) -> bool:
         s = normalise(specific)
-        if s in self.text:
-            return True
+        if _WHOLE_NUMBER.fullmatch(s):
+            return self._has_number(s)
+        before, after = "(?<![a-z0-9])" if s[:1].isalnum() else "", "(?![a-z0-9])" if s[-1:].isalnum() else ""
+        if re.search(before + re.escape(s) + after, self.text):
+            return True  # as words of the text: "Sam" is not in "same", "Ann" not in "annual", `git` not in "digit"
         if _ACRONYM.fullmatch(specific) and self._spells_out(specific):
             return True
         if _MIXED_ACRONYM.fullmatch(specific) and self._spells_out_in_parts(specific):
             return True
-        if re.fullmatch(r"\d+(?:[.,]\d+)*", s):  # 1,000 vs 1000
-            return s.replace(",", "") in self.text.replace(",", "")
         words = _WORD.findall(s)
         # A multi-word name matches when each of its words does (reordered, possessive, plural); a word of two
         # letters, which has no stem ("IP" of "Voice Over IP"), as a word of the text.
         return bool(words) and all(stem(w) in self.stems if len(w) > 2 else re.search(rf"\b{re.escape(w)}\b", self.text)
                                    for w in words) and not any(c in s for c in "./\\_()$~")
+
+    def _has_number(self, number: str) -> bool:
+        """A number these texts hold as a whole number, not as digits of another: "12" is not in "2012", "120" or
+        "3.12", "3.1" not in "3.11", "20" not in "20.5"; "1,000" is "1000"; a version holds its release ("3.11" is in
+        "3.11.2"), a whole number holds none of its decimals ("3" is not in "3.11")."""
+        plain = _THOUSANDS.sub("", number)
+        after = r"(?![.,:/]?\d)" if "." not in plain else r"(?![,:/]?\d)"
+        return bool(re.search(rf"(?<!\d)(?<!\d[.,:/]){re.escape(plain)}{after}", _THOUSANDS.sub("", self.text)))
 
     def _spells_out(self, acronym: str) -> bool:
         """An acronym these texts hold in its singular ("CD-ROM" for "CD-ROMs") or spelled out: content words in a
