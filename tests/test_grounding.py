@@ -9,6 +9,7 @@ from bot.answering.grounding import (
     GroundingChecker,
     extractive_answer,
     focus_scores,
+    question_names,
     quote,
     specifics,
     split_units,
@@ -700,3 +701,12 @@ def test_a_number_or_name_is_supported_only_as_itself_not_as_part_of_another():
                                  [passage], "which Python?") == []
     assert unsupported_specifics("Ask Sam or Ann about the budget [1].", [passage], "who sets the budget?") == [
         "Ann", "Sam"]
+
+
+def test_a_name_joined_by_hyphens_is_one_name():
+    # "Which firmware do I need for an Intel AX210 Wi-Fi card?" was refused as "None of the pages I found mention
+    # “Fi” or “Intel AX210 Wi”".
+    assert question_names("Which firmware do I need for an Intel AX210 Wi-Fi card?") == [("Intel AX210 Wi-Fi",)]
+    assert specifics("Ask Jean-Luc Picard about the Wi-Fi [1].") == {"Jean-Luc Picard", "Wi-Fi"}
+    assert unsupported_specifics("Join the office Wi-Fi [1].", ["Join the office WiFi network."], "wifi?") == []
+    assert unsupported_specifics("Join the office Wi-Fi [1].", ["Use the window film."], "how do I get online?") == ["Wi-Fi"]

@@ -73,6 +73,7 @@ _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after 
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 _FENCE = re.compile(r"\s*(?:```|~~~)")
 _CODE_MARK = re.compile(r"[(){}\[\];=$<>|]")
+_NAME_WORD = r"[A-Z][\w'’]*(?:-[A-Z][\w'’]*)*"  # "Python", "Wi-Fi", "Jean-Luc"
 _WHOLE_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")  # 12, 3.11, 1,000, 12:00, 1/2 (a number specific, "%" taken off)
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # the comma of 1,000
 _NUMERIC = re.compile(r"[\d.,:/%-]+")  # a token of nothing but digits and their punctuation
@@ -200,8 +201,9 @@ def specifics(sentence: str) -> set[str]:
         if len(token) > 1 and _CODEISH.match(token) and not _is_number(token) \
                 and token.lower() not in _ABBREVIATIONS:
             found.add(token)
-    words = re.findall(r"(?<![\w@#])[A-Z][\w'’]*(?:\s+[A-Z][\w'’]*)*", _BULLET.sub("", text_wo_code))
-    first = re.match(r"\W*([\w'’]+)", _BULLET.sub("", text_wo_code))
+    # a name's words, one of them perhaps capitalised parts joined by hyphens ("Wi-Fi", "Jean-Luc Picard")
+    words = re.findall(rf"(?<![\w@#]){_NAME_WORD}(?:\s+{_NAME_WORD})*", _BULLET.sub("", text_wo_code))
+    first = re.match(r"\W*([\w'’]+(?:-[A-Z][\w'’]*)*)", _BULLET.sub("", text_wo_code))
     for w in words:
         parts = w.split()
         if first and parts[0] == first.group(1):  # a sentence's first word is capitalised anyway
@@ -239,8 +241,11 @@ class Mentions:
         if _WHOLE_NUMBER.fullmatch(s):
             return self._has_number(s)
         before, after = "(?<![a-z0-9])" if s[:1].isalnum() else "", "(?![a-z0-9])" if s[-1:].isalnum() else ""
-        if re.search(before + re.escape(s) + after, self.text):
-            return True  # as words of the text: "Sam" is not in "same", "Ann" not in "annual", `git` not in "digit"
+        # as words of the text: "Sam" is not in "same", "Ann" not in "annual", `git` not in "digit"; "Wi-Fi" as
+        # "WiFi" or "Wi Fi" too
+        if any(re.search(before + re.escape(form) + after, self.text)
+               for form in {s, s.replace("-", ""), s.replace("-", " ")} if form):
+            return True
         if _ACRONYM.fullmatch(specific) and self._spells_out(specific):
             return True
         if _MIXED_ACRONYM.fullmatch(specific) and self._spells_out_in_parts(specific):
