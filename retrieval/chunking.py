@@ -16,6 +16,45 @@ from retrieval.types import Chunk
 
 TokenCounter = Callable[[str], int]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+# A table's row: Markdown's "| Canada | CAD 1,500 |", or an HTML or Word table's "Canada | CAD 1,500"; a rule under
+# its header row: Markdown's "|---|:---:|", or the "--- | ---" the files connector writes under a marked header row.
+TABLE_ROW = re.compile(r"\s*\|.*\|\s*|.*\S \| .*")  # (an HTML row may open with an empty cell: " | __name__ | …")
+TABLE_RULE = re.compile(r"(?=.*\|)\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*")  # (not "----")
+# "--- | ---" on a line of its own (not Markdown's "|---|"), with the blank line after it where the lines are
+# paragraphs (a long section's chunk: "header\n\n--- | ---\n\nrow" reads "header\n\nrow")
+_HEADER_RULE = re.compile(r"^[ \t]*-{3}(?:[ \t]\|[ \t]-{3})+[ \t]*(?:\n(?:[ \t]*\n)?|$)", re.M)
+
+
+def as_read(text: str) -> str:
+    """A chunk's text as the models read it (the embedder, the passage judge, the generator): without the
+    "--- | ---" the files connector writes under an HTML or Word table's header row. That rule is no text of
+    the page; it tells a quote which row is the header. (A Markdown page's own "|---|" stays: it is the page's.)"""
+    return _HEADER_RULE.sub("", text)
+
+
+class _TableHead:
+    """The header row and rule of the table a section's text is in, line by line: a chunk that starts inside
+    the table starts with them ("Room | Seats" / "--- | ---" / "Douro | 12"), so its rows are searched and
+    quoted with their columns' names, as in the chunk that has the header."""
+
+    def __init__(self) -> None:
+        self.head: str | None = None
+        self._last = ""
+
+    def read(self, piece: str) -> None:
+        for line in piece.splitlines():
+            if not line.strip():
+                continue
+            if TABLE_RULE.fullmatch(line):
+                self.head = f"{self._last.strip()}\n{line.strip()}" if TABLE_ROW.fullmatch(self._last) else None
+            elif not TABLE_ROW.fullmatch(line):
+                self.head = None
+            self._last = line
+
+    def opens(self, piece: str) -> bool:
+        """Whether `piece` goes on with the table (its first line a row of it, not its header or rule)."""
+        first = next((line for line in piece.splitlines() if line.strip()), "")
+        return self.head is not None and bool(TABLE_ROW.fullmatch(first)) and not TABLE_RULE.fullmatch(first)
 
 
 # (where to split, what joins the parts again): lines are packed as paragraphs (HTML's blocks arrive one per
@@ -71,21 +110,28 @@ def chunk_document(
         budget = max(16, max_tokens - prefix_tokens)
         target = max(16, min(target_tokens, max_tokens) - prefix_tokens)
 
+        def tokens(t: str) -> int:
+            # what the embedder reads (`as_read`); count_tokens includes [CLS]/[SEP], the prefix paid for them once
+            return count_tokens(as_read(t)) - 2
+
         def fits(t: str, limit: int = budget) -> bool:
-            # count_tokens includes [CLS]/[SEP]; the prefix count already paid for them once
-            return count_tokens(t) - 2 <= limit
+            return tokens(t) <= limit
 
         # Count each piece once and pack by the sum (word pieces of "a\n\nb" = those of a + b),
         # instead of re-tokenizing the growing chunk for every piece.
         current, current_tokens = "", 0
+        table = _TableHead()
         for piece, joiner in _pieces(text, fits):
-            n = count_tokens(piece) - 2
+            n = tokens(piece)
             if current and current_tokens + n > target:
                 chunks.append(make(heading, current))
                 current, current_tokens = piece, n
+                if table.opens(piece) and fits(f"{table.head}\n{piece}"):
+                    current, current_tokens = f"{table.head}\n{piece}", tokens(f"{table.head}\n{piece}")
             else:
                 current = f"{current}{joiner}{piece}" if current else piece
                 current_tokens += n
+            table.read(piece)
         if current:
             chunks.append(make(heading, current))
     return chunks

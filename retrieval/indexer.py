@@ -38,7 +38,7 @@ from connectors.base import (
     SourceUnavailable,
 )
 from retrieval.acl import AclPolicy
-from retrieval.chunking import chunk_document
+from retrieval.chunking import as_read, chunk_document
 from retrieval.embedding import Embedder, ModelNotFound, same_embedder
 from retrieval.index import DocumentIndex, IndexUnavailable
 from retrieval.types import Chunk
@@ -107,7 +107,7 @@ class Indexer:
         return chunk_document(doc, self.embedder.count_tokens, max_tokens, self.target_tokens)
 
     def embed(self, chunks: list[Chunk]) -> list[Chunk]:
-        vectors = self.embedder.embed([c.embedding_text for c in chunks])
+        vectors = self.embedder.embed([as_read(c.embedding_text) for c in chunks])
         return [dataclasses.replace(c, embedding=v) for c, v in zip(chunks, vectors, strict=True)]
 
     def sync(self, connector: LoadConnector, *, full: bool = False, checkpoint: str | None = None,

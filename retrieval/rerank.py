@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.chunking import as_read
 from retrieval.fusion import min_max
 from retrieval.types import ScoredChunk
 
@@ -45,7 +46,7 @@ class SectionReranker:
         head, tail = groups[:self.depth], groups[self.depth:]
         if not head:
             return list(hits)
-        vectors = self.embed([question, *(g[0].chunk.embedding_text for g in head)])
+        vectors = self.embed([question, *(as_read(g[0].chunk.embedding_text) for g in head)])
         similarity = [float(x) for x in vectors[1:] @ vectors[0]]
         bm25 = [g[0].bm25_score or 0.0 for g in head]  # 0: the chunk came from the vector list alone
         keywords = [*map(min_max(bm25), bm25)]

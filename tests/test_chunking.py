@@ -1,5 +1,5 @@
 from connectors.base import Section, SourceDocument
-from retrieval.chunking import chunk_document
+from retrieval.chunking import as_read, chunk_document
 
 
 def doc(*sections: tuple[str, str]) -> SourceDocument:
@@ -65,3 +65,21 @@ def test_code_keeps_its_indentation_where_a_section_is_split():
     chunks = chunk_document(doc(("Delegation", f"{prose}\n\n{code}")), count, max_tokens=40)
     assert len(chunks) > 1
     assert code in "\n\n".join(c.text for c in chunks)
+
+
+def test_a_chunk_that_starts_inside_a_table_starts_with_its_header():
+    # The rows of a long table's later chunks were searched and quoted without their columns' names
+    # ("Douro | 2 | 12": two what?).
+    count = lambda t: len(t.split()) + 2  # noqa: E731
+    rows = [f"Room {i} | floor {i % 5} | {i + 4} seats" for i in range(30)]
+    marked = "Rooms are booked in Outlook.\nRoom | Floor | Seats\n--- | --- | ---\n" + "\n".join(rows) + "\nAsk Facilities."
+    chunks = chunk_document(doc(("Rooms", marked)), count, max_tokens=60)
+    assert len(chunks) > 2 and chunks[0].text.startswith("Rooms are booked in Outlook.")
+    for c in chunks[1:]:
+        first = c.text.split("\n")[0]
+        assert c.text.startswith("Room | Floor | Seats\n--- | --- | ---\n") or "Ask Facilities." in first, c.text
+        assert count(as_read(c.embedding_text)) <= 60  # what the embedder reads (the rule is for quotes)
+    assert sum(c.text.count("seats") for c in chunks) == 30  # every row once
+    unmarked = marked.replace("--- | --- | ---\n", "")
+    assert not any(c.text.startswith("Room | Floor") for c in chunk_document(doc(("Rooms", unmarked)), count,
+                                                                            max_tokens=60)[1:])

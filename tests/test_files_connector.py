@@ -5,6 +5,7 @@ import pytest
 from connectors.base import ConnectorFailure, SourceDocument, SourceUnavailable
 from connectors.files import FilesConnector
 from connectors.files.connector import DEFAULT_EXCLUDE
+from connectors.files.parsers import parse_docx, parse_html
 from tests.fakes.documents import write_docx, write_pdf
 
 
@@ -403,3 +404,22 @@ def test_a_plain_text_file_reads_as_paragraphs_under_its_underlined_headings(tmp
         "Status      Pending   Awaited", "  unpacked    never      maybe", "",
         "Command line\t\tTrigproc", "--unpack\t\tno", "",  # (set with tabs)
         "More precisely, `git pull` runs `git fetch` with the given parameters and then calls `git merge`."]
+
+
+def test_a_table_header_row_the_page_marks_is_read_as_its_header(tmp_path):
+    # A quote reads each row with its header ("Outage (P1) — First response: 30 minutes, 24/7"): the header row
+    # is the one the page marks, a rule under it as under a Markdown table's.
+    html = parse_html("<h1>Support</h1><table><thead><tr><th>Category</th><th>First response</th></tr></thead>"
+                      "<tr><td>Outage (P1)</td><td>30 minutes, 24/7</td></tr><tr><td>Hardware</td><td>1 day</td></tr>"
+                      "</table><table><tr><th>Lisbon</th><td>08:00</td></tr><tr><th>Pune</th><td>09:00</td></tr></table>")
+    assert html.sections[0].text.splitlines() == [
+        "Category | First response", "--- | ---", "Outage (P1) | 30 minutes, 24/7", "Hardware | 1 day", "",
+        "Lisbon | 08:00", "Pune | 09:00"]  # a first column of <th> is no header row
+    thead = parse_html("<table><thead><tr><td>Office</td><td>Opens</td></tr></thead><tr><td>Pune</td><td>09:00</td>"
+                       "</tr></table>")
+    assert thead.sections[0].text.splitlines()[:2] == ["Office | Opens", "--- | ---"]
+    table = [["Room", "Seats"], ["Tejo", "20"], ["Douro", "12"]]
+    bold = parse_docx(write_docx(tmp_path / "bold.docx", "Rooms", [], table=table, bold_header=True).read_bytes())
+    plain = parse_docx(write_docx(tmp_path / "plain.docx", "Rooms", [], table=table).read_bytes())
+    assert "Room | Seats\n--- | ---\nTejo | 20" in "\n".join(s.text for s in bold.sections)
+    assert "Room | Seats\nTejo | 20" in "\n".join(s.text for s in plain.sections)

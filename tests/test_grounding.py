@@ -677,6 +677,10 @@ def test_a_quoted_table_row_reads_with_its_header():
     assert quote("what is the annual learning budget per country?", budget, 1) == (
         "Portugal and other EUR countries — Annual learning budget: EUR 1,000. Canada — Annual learning budget: "
         "CAD 1,500. India — Annual learning budget: INR 60,000 [1].")
+    # a long section's chunk has a blank line between its lines: the table goes on
+    assert quote("what is the annual learning budget per country?", budget.replace("\n", "\n\n"), 1) == (
+        "Portugal and other EUR countries — Annual learning budget: EUR 1,000. Canada — Annual learning budget: "
+        "CAD 1,500. India — Annual learning budget: INR 60,000 [1].")
     freeze = ("| Freeze | Starts | Ends | Scope |\n|---|---|---|---|\n"
               "| Year-end | Fri 18 December 2026, 13:00 | Tue 5 January 2027, 09:00 | All production services |")
     assert quote("when does the year-end freeze start and end?", freeze, 2) == (
@@ -688,6 +692,30 @@ def test_a_quoted_table_row_reads_with_its_header():
     assert quote("how can I raise a concern?", ways, 1) == (
         "If you see something that is wrong, you have several ways to raise it [1]:\n"
         "- Your manager — Who reads it: Them · Anonymous?: No\n- Speak Up line — Who reads it: Clearline · Anonymous?: Yes")
+    # An HTML or Word table, its header row marked by the page (a rule under it, `parse_html`); a cell left empty
+    # is left out; a table with no header marked gets none
+    support = ("Category | Use it for | First response\n--- | --- | ---\nOutage (P1) | A tool or network is down for many "
+               "people | 30 minutes, 24/7\nHardware | Broken laptop, peripherals | ")
+    assert quote("how fast does the pit crew answer an outage?", support, 1) == (
+        "Outage (P1) — Use it for: A tool or network is down for many people · First response: 30 minutes, 24/7. "
+        "Hardware — Use it for: Broken laptop, peripherals [1].")
+    # a row whose cell holds sentences is quoted whole ("Portugal | State pension. Optional …" came as the raw row's
+    # first sentence, the second row with its header)
+    pensions = ("Country | Scheme\n--- | ---\nPortugal | State pension (Segurança Social). Optional Acme PPR plan: Acme "
+                "adds 2% of base salary.\nCanada | Group RRSP with Acme matching up to 4% of base salary")
+    assert quote("what pension plan is there in portugal?", pensions, 1).startswith(
+        "Portugal — Scheme: State pension (Segurança Social). Optional Acme PPR plan: Acme adds 2% of base salary.")
+    # a row whose first cell is empty (a cell spanning rows in HTML) reads with the other columns' names; a table
+    # whose rows do not all read so stays a code block, without the rule
+    attrs = ("These help you find the attributes:\nType | Attribute | Description\n--- | --- | ---\n"
+             "class | __doc__ | documentation string\n | __name__ | name of the class")
+    assert quote("what attributes does a class have?", attrs, 1) == (
+        "These help you find the attributes [1]:\n- class — Attribute: __doc__ · Description: documentation string\n"
+        "- Attribute: __name__ · Description: name of the class")
+    ragged = quote("what attributes does a class have?", attrs + "\nmethod | __func__", 1)
+    assert "```\nType | Attribute | Description\nclass | __doc__" in ragged and "---" not in ragged
+    unmarked = support.replace("--- | --- | ---\n", "")
+    assert "Use it for:" not in quote("how fast does the pit crew answer an outage?", unmarked, 1)
 
 
 def test_a_number_or_name_is_supported_only_as_itself_not_as_part_of_another():

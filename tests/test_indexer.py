@@ -235,3 +235,30 @@ def test_full_sync_reads_everything_even_with_a_checkpoint(runner):
     report = runner.sync(w, full=True)
     assert report.mode == "full" and report.documents_indexed == 3
     assert runner.embedder.texts_embedded - before == 3
+
+
+def test_the_rule_under_a_table_header_is_kept_for_quotes_and_read_by_no_model(tmp_path):
+    # The files connector writes "--- | ---" under an HTML or Word table's header row so a quote can name each
+    # row's columns; it is no text of the page: the embedder and the generator read the table as the page has it.
+    from bot.answering import Answerer
+    from tests.fakes.generator import ScriptedGenerator
+
+    root = tmp_path / "wiki"
+    root.mkdir()
+    (root / "support.html").write_text(
+        "<h1>Pit Crew</h1><h2>Response times</h2><table><tr><th>Category</th><th>First response</th></tr>"
+        "<tr><td>Outage</td><td>30 minutes</td></tr><tr><td>Hardware</td><td>1 business day</td></tr></table>")
+    emb = HashingEmbedder()
+    seen: list[str] = []
+    embed = emb.embed
+    emb.embed = lambda texts: seen.extend(texts) or embed(texts)
+    index = EmbeddedIndex(tmp_path / "index.db")
+    Indexer(index, emb).sync(FilesConnector("wiki", root))
+    (hit,) = index.search(Query("outage response", emb.embed_query("outage response")), k=1)
+    assert "Category | First response\n--- | ---\nOutage | 30 minutes" in hit.chunk.text
+    assert any("Category | First response\nOutage | 30 minutes" in t for t in seen)
+    assert not any("---" in t for t in seen)
+    gen = ScriptedGenerator("An outage gets a first response in 30 minutes [1].")
+    Answerer(index, emb, gen, top_k=1, min_similarity=0.0).answer("how fast is an outage answered?")
+    prompt = gen.prompts[0][-1]["content"]
+    assert "Category | First response\nOutage | 30 minutes" in prompt and "---" not in prompt

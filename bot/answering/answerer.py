@@ -28,6 +28,7 @@ from bot.answering.grounding import (
 from bot.answering.language import detect as detect_language
 from bot.answering.language import name as language_name
 from bot.answering.prompt import REFUSAL_TEXT, PromptPassage, Turn, build_messages
+from retrieval.chunking import as_read
 from retrieval.index import ChunkLookup, DocumentIndex, IndexUnavailable, chunk_id
 from retrieval.rerank import SectionReranker
 from retrieval.types import Chunk, Query, ScoredChunk
@@ -455,7 +456,7 @@ class Answerer:
                   history: Sequence[Turn]) -> list[dict[str, str]]:
         return build_messages(
             question,
-            [PromptPassage(p.chunk.title, p.chunk.heading, p.chunk.text,
+            [PromptPassage(p.chunk.title, p.chunk.heading, as_read(p.chunk.text),
                            p.chunk.updated_at.date().isoformat() if p.chunk.updated_at else None)
              for p in passages],
             asker=asker, history=history, few_shot=self.few_shot, bot_name=self.bot_name,
@@ -464,10 +465,10 @@ class Answerer:
 
     def _focus(self, question: str, passages: Sequence[ScoredChunk], masked: bool = True) -> list[float]:
         """Each passage's focus score (`focus_scores`): how likely it is the one that answers."""
-        return focus_scores(question, [p.chunk.text for p in passages], similarities=[p.vector_score for p in passages],
+        return focus_scores(question, [as_read(p.chunk.text) for p in passages], similarities=[p.vector_score for p in passages],
                             embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight,
                             judge=getattr(self.focus_embedder, "embed", None), masked=masked,
-                            headed=[p.chunk.embedding_text for p in passages] if self.focus_headings else None)
+                            headed=[as_read(p.chunk.embedding_text) for p in passages] if self.focus_headings else None)
 
     def _off_target(self, scores: Sequence[float], cited: Sequence[int]) -> int | None:
         """The number of the passage most likely to answer when the answer cites none within `focus_margin`

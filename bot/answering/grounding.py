@@ -27,6 +27,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from bot.answering.citations import CITATION_MARKER, cited_numbers, marker_numbers
+from retrieval.chunking import TABLE_ROW, TABLE_RULE, as_read
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
 
@@ -406,10 +407,15 @@ def split_units(text: str) -> list[str]:
     return units
 
 
-def _sentences(text: str) -> list[str]:
+def _sentences(text: str, rows: bool = False) -> list[str]:
+    """A text's sentences, line by line; with `rows`, a table's row is one, whatever sentences its cells hold
+    ("Portugal | State pension. Optional PPR plan: Acme adds 2%." is quoted whole, with its header: `_record`)."""
     out = []
     for line in text.splitlines():
-        out.extend(s.strip() for s in _SENTENCE_END.split(line) if len(s.strip()) > 3)
+        if rows and TABLE_ROW.fullmatch(line) and not TABLE_RULE.fullmatch(line):
+            out.extend([line.strip()] if len(line.strip()) > 3 else [])
+        else:
+            out.extend(s.strip() for s in _SENTENCE_END.split(line) if len(s.strip()) > 3)
     return out
 
 
@@ -566,39 +572,45 @@ def _join(units: Sequence[str]) -> str:
 
 
 def _quotable(passage: str) -> list[tuple[int, str]]:
-    """(position, sentence) of a passage that could be quoted as an answer (a table's header row is none: its
-    rows are quoted with it, `_record`)."""
-    headers = {line.strip() for line, after in itertools.pairwise(passage.splitlines()) if _TABLE_RULE.fullmatch(after)}
-    return [(i, s) for i, s in enumerate(_sentences(passage))
+    """(position, sentence) of a passage that could be quoted as an answer (a table's header row and the rule
+    under it are none: its rows are quoted with the header, `_record`)."""
+    lines = [line for line in passage.splitlines() if line.strip()]
+    headers = {line.strip() for line, after in itertools.pairwise(lines) if TABLE_RULE.fullmatch(after)}
+    return [(i, s) for i, s in enumerate(_sentences(passage, rows=True))
             if len(s.split()) >= 4 and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
-            and not is_question(s) and not _after_code(passage, s) and s not in headers]
+            and not is_question(s) and not _after_code(passage, s) and s not in headers and not TABLE_RULE.fullmatch(s)]
 
 
-_TABLE_ROW = re.compile(r"\s*\|.*\|\s*")  # a Markdown table's row: "| Canada | CAD 1,500 |"
-_TABLE_RULE = re.compile(r"(?=.*\|)\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*")  # "|---|:---:|" (not "----")
-
-
-def _cells(row: str) -> list[str]:
-    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+def _cells(row: str, outer: bool) -> list[str]:
+    """A row's cells: with `outer`, a Markdown row's, between pipes ("| Canada | CAD 1,500 |"); else an HTML or
+    Word row's as the files connector joins them, its first or last cell perhaps empty ("| __name__ | …",
+    "0, 1, …, 6 |")."""
+    row = row.strip()
+    if outer:
+        row = row.removeprefix("|").removesuffix("|")
+    return [cell.strip() for cell in row.split("|")]
 
 
 def _record(passage: str, row: str) -> str | None:
-    """A Markdown table's row as it reads on its own, with its table's header (Slack shows no tables, and
+    """A table's row as it reads on its own, with its table's header (Slack shows no tables, and
     "| Canada | CAD 1,500 |" says nothing of what the numbers are): "Canada — Annual learning budget: CAD 1,500",
-    "Year-end — Starts: Fri 18 December 2026 · Ends: Tue 5 January 2027 · Scope: …". None for a line that is
-    no row of a table with a header."""
-    if not _TABLE_ROW.fullmatch(row):
+    "Year-end — Starts: Fri 18 December 2026 · Ends: Tue 5 January 2027 · Scope: …". The header is the row above
+    a rule: Markdown's "|---|---|", or the "--- | ---" an HTML or Word table's header row is read with. None for a
+    line that is no row of a table with a header. Blank lines between rows do not end the table (a section too
+    long for one chunk has its lines a paragraph each, `retrieval.chunking`)."""
+    if not TABLE_ROW.fullmatch(row) or TABLE_RULE.fullmatch(row):
         return None
-    lines = [line.strip() for line in passage.splitlines()]
+    lines = [line.strip() for line in passage.splitlines() if line.strip()]
     at = next((k for k, line in enumerate(lines) if line == row.strip()), None)
     if at is None:
         return None
-    start = at
-    while start > 0 and _TABLE_ROW.fullmatch(lines[start - 1]):
-        start -= 1
-    if start + 1 >= len(lines) or not _TABLE_RULE.fullmatch(lines[start + 1]) or at <= start + 1:
+    rule = at - 1
+    while rule > 0 and TABLE_ROW.fullmatch(lines[rule]) and not TABLE_RULE.fullmatch(lines[rule]):
+        rule -= 1
+    if rule < 1 or not TABLE_RULE.fullmatch(lines[rule]) or not TABLE_ROW.fullmatch(lines[rule - 1]):
         return None
-    header, cells = _cells(lines[start]), _cells(row)
+    outer = lines[rule - 1].startswith("|")  # a Markdown table's header opens with a pipe, an HTML one's with a cell
+    header, cells = _cells(lines[rule - 1], outer), _cells(row, outer)
     if len(header) != len(cells) or len(cells) < 2:
         return None
     rest = " · ".join(f"{name}: {cell}" for name, cell in zip(header[1:], cells[1:], strict=True) if cell)
@@ -770,11 +782,11 @@ def _with_lines(text: str, lines: Sequence[str]) -> str:
         return text
     table = "\n".join(lines)
     records = [_record(table, line) for line in lines[2:]]
-    if len(lines) > 2 and _TABLE_RULE.fullmatch(lines[1]) and all(records):  # a table: its rows, each with its header
+    if len(lines) > 2 and TABLE_RULE.fullmatch(lines[1]) and all(records):  # a table: its rows, each with its header
         return "\n".join([text, *(f"- {record}" for record in records)])
     if all(_URL_LINE.fullmatch(line) or _BULLET.match(line) for line in lines):
         return "\n".join([text, *(line.strip() for line in lines)])
-    return text + "\n```\n" + "\n".join(lines) + "\n```"
+    return text + "\n```\n" + as_read("\n".join(lines)).rstrip("\n") + "\n```"  # (no "--- | ---" in a code block)
 
 
 def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:

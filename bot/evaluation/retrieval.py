@@ -31,6 +31,7 @@ from bot.evaluation.datasets import (
     load_jsonl,
     sample_questions,
 )
+from retrieval.chunking import as_read
 from retrieval.fusion import FusionParams, fuse
 from retrieval.types import Query, ScoredChunk
 
@@ -316,7 +317,7 @@ def reembed_copy(src: Path, dst: Path, embedder, batch: int = 64,
     rows = conn.execute("SELECT rowid, title, heading, text FROM chunks ORDER BY rowid").fetchall()
     for i in range(0, len(rows), batch):
         part = rows[i:i + batch]
-        texts = [Chunk("", "", "", t, h, x, "", 0, "").embedding_text for _, t, h, x in part]
+        texts = [as_read(Chunk("", "", "", t, h, x, "", 0, "").embedding_text) for _, t, h, x in part]
         vecs = np.asarray(embedder.embed(texts), dtype=np.float32)
         conn.executemany("UPDATE chunks SET embedding = ? WHERE rowid = ?",
                          [(v.tobytes(), r[0]) for v, r in zip(vecs, part, strict=True)])

@@ -349,10 +349,15 @@ def parse_html(text: str, drop: str = "") -> Parsed:
         if el.name[0] == "h" and el.name[1:].isdigit():
             b.heading(int(el.name[1]), _one_line(el))
         elif el.name == "table":
-            for row in el.find_all("tr"):
-                cells = [_one_line(c) for c in row.find_all(["th", "td"])]
-                if any(cells):
-                    b.add(" | ".join(cells))
+            rows = el.find_all("tr")
+            for k, row in enumerate(rows):
+                cells = row.find_all(["th", "td"])
+                texts = [_one_line(c) for c in cells]
+                if any(texts):
+                    b.add(" | ".join(texts))
+                    if k == 0 and len(rows) > 1 and len(cells) > 1 and (
+                            all(c.name == "th" for c in cells) or row.find_parent("thead") is not None):
+                        b.add(_header_rule(len(cells)))
             b.add("")
         elif el.name == "pre":
             b.add(el.get_text().replace(_LINE_BREAK, "\n").rstrip())
@@ -392,6 +397,23 @@ def parse_pdf(data: bytes) -> Parsed:
     return Parsed(sections=b.sections, title=title, updated_at=_as_datetime(updated))
 
 
+def _header_rule(cells: int) -> str:
+    """The line under a table's header row ("--- | --- | ---", as Markdown's "|---|---|"): a quote reads each row
+    with the header (`bot.answering.grounding._record`); a table with no header row marked gets none."""
+    return " | ".join(["---"] * cells)
+
+
+def _docx_header_row(row) -> bool:
+    """A Word table's first row is its header when Word marks it so ("Repeat as header row") or all its text is
+    bold, as a header row is typed."""
+    from docx.oxml.ns import qn
+
+    if row._tr.trPr is not None and row._tr.trPr.find(qn("w:tblHeader")) is not None:
+        return True
+    runs = [r for cell in row.cells for p in cell.paragraphs for r in p.runs if r.text.strip()]
+    return bool(runs) and all(r.bold for r in runs)
+
+
 def parse_docx(data: bytes) -> Parsed:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
@@ -423,10 +445,12 @@ def parse_docx(data: bytes) -> Parsed:
                 b.add(("- " if "List" in style else "") + text)
         elif tag == "tbl":
             table = docx.table.Table(child, document)
-            for row in table.rows:
+            for k, row in enumerate(table.rows):
                 cells = [c.text.strip() for c in row.cells]
                 if any(cells):
                     b.add(" | ".join(cells))
+                    if k == 0 and len(table.rows) > 1 and len(cells) > 1 and _docx_header_row(row):
+                        b.add(_header_rule(len(cells)))
             b.add("")
     b.flush()
     return Parsed(sections=b.sections, title=title, updated_at=_as_datetime(props.modified),

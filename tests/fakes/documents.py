@@ -66,7 +66,8 @@ def write_pdf(path: Path, lines: list[Line], title: str | None = None,
     return path
 
 
-def write_docx(path: Path, title: str, sections: list[tuple[str, str]], table: list[list[str]] | None = None) -> Path:
+def write_docx(path: Path, title: str, sections: list[tuple[str, str]], table: list[list[str]] | None = None,
+               bold_header: bool = False) -> Path:
     import docx
 
     document = docx.Document()
@@ -79,6 +80,9 @@ def write_docx(path: Path, title: str, sections: list[tuple[str, str]], table: l
         t = document.add_table(rows=len(table), cols=len(table[0]))
         for r, row in enumerate(table):
             for c, cell in enumerate(row):
-                t.cell(r, c).text = cell
+                if r == 0 and bold_header:
+                    t.cell(r, c).paragraphs[0].add_run(cell).bold = True
+                else:
+                    t.cell(r, c).text = cell
     document.save(path)
     return path
