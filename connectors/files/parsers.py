@@ -349,16 +349,10 @@ def parse_html(text: str, drop: str = "") -> Parsed:
         if el.name[0] == "h" and el.name[1:].isdigit():
             b.heading(int(el.name[1]), _one_line(el))
         elif el.name == "table":
-            rows = el.find_all("tr")
-            for k, row in enumerate(rows):
-                cells = row.find_all(["th", "td"])
-                texts = [_one_line(c) for c in cells]
-                if any(texts):
-                    b.add(" | ".join(texts))
-                    if k == 0 and len(rows) > 1 and len(cells) > 1 and (
-                            all(c.name == "th" for c in cells) or row.find_parent("thead") is not None):
-                        b.add(_header_rule(len(cells)))
-            b.add("")
+            trs = el.find_all("tr")
+            rows = [tr.find_all(["th", "td"]) for tr in trs]
+            header = bool(trs) and (all(c.name == "th" for c in rows[0]) or trs[0].find_parent("thead") is not None)
+            _add_table(b, [[_one_line(c) for c in row] for row in rows], header)
         elif el.name == "pre":
             b.add(el.get_text().replace(_LINE_BREAK, "\n").rstrip())
         else:
@@ -397,10 +391,16 @@ def parse_pdf(data: bytes) -> Parsed:
     return Parsed(sections=b.sections, title=title, updated_at=_as_datetime(updated))
 
 
-def _header_rule(cells: int) -> str:
-    """The line under a table's header row ("--- | --- | ---", as Markdown's "|---|---|"): a quote reads each row
-    with the header (`bot.answering.grounding._record`); a table with no header row marked gets none."""
-    return " | ".join(["---"] * cells)
+def _add_table(b: _SectionBuilder, rows: list[list[str]], header: bool) -> None:
+    """A table's rows as "cell | cell" lines, and under the first, when the page marks it as the header row
+    (`header`), a rule, "--- | --- | ---" as under a Markdown table's header: a quote reads each row with the header
+    (`bot.answering.grounding._record`); a table with no header row marked gets none."""
+    for k, cells in enumerate(rows):
+        if any(cells):
+            b.add(" | ".join(cells))
+            if k == 0 and header and len(rows) > 1 and len(cells) > 1:
+                b.add(" | ".join(["---"] * len(cells)))
+    b.add("")
 
 
 def _docx_header_row(row) -> bool:
@@ -445,13 +445,9 @@ def parse_docx(data: bytes) -> Parsed:
                 b.add(("- " if "List" in style else "") + text)
         elif tag == "tbl":
             table = docx.table.Table(child, document)
-            for k, row in enumerate(table.rows):
-                cells = [c.text.strip() for c in row.cells]
-                if any(cells):
-                    b.add(" | ".join(cells))
-                    if k == 0 and len(table.rows) > 1 and len(cells) > 1 and _docx_header_row(row):
-                        b.add(_header_rule(len(cells)))
-            b.add("")
+            rows = list(table.rows)
+            _add_table(b, [[c.text.strip() for c in row.cells] for row in rows],
+                       bool(rows) and _docx_header_row(rows[0]))
     b.flush()
     return Parsed(sections=b.sections, title=title, updated_at=_as_datetime(props.modified),
                   meta={"owner": props.author} if props.author else {})
