@@ -738,3 +738,14 @@ def test_a_name_joined_by_hyphens_is_one_name():
     assert specifics("Ask Jean-Luc Picard about the Wi-Fi [1].") == {"Jean-Luc Picard", "Wi-Fi"}
     assert unsupported_specifics("Join the office Wi-Fi [1].", ["Join the office WiFi network."], "wifi?") == []
     assert unsupported_specifics("Join the office Wi-Fi [1].", ["Use the window film."], "how do I get online?") == ["Wi-Fi"]
+
+
+def test_a_name_is_supported_by_its_own_word_not_one_that_starts_alike():
+    passage = "Bring a microscope to the lab; the interns explore the Microsoft-owned site with their teams."
+    assert unsupported_specifics("Use Microscope Teams [1].", [passage], "what do I bring?") == []
+    assert unsupported_specifics("Ask the Internet Explorer team [1].", [passage], "who explores?") == [
+        "Internet Explorer"]
+    assert unsupported_specifics("Use Microsoft Team [1].", [passage], "what do I use?") == []
+    assert unsupported_specifics("Use Micro Teams [1].", [passage], "what do I use?") == ["Micro Teams"]
+    assert unsupported_specifics("Ask the Managers [1].", ["Talk to management first."], "who?") == ["Managers"]
+    assert unsupported_specifics("Ask the Managers [1].", ["Talk to your manager first."], "who?") == []

@@ -134,12 +134,16 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def stem(word: str) -> str:
+def stem(word: str, cut: int | None = 6) -> str:
+    """A word's stem for comparing words: without its suffix ("-ation", "-ing", "-ed", "-s"…), its first `cut`
+    letters ("configure" and "configuration" are one word); `cut=None` keeps the whole stem, less a final "e" (a
+    name's word: "Microsoft" is not "microscope")."""
     w = word.lower().strip("'-")
     for suffix in ("ations", "ation", "ingly", "ings", "ing", "edly", "ed", "es", "s", "ly"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)][:6]
-    return w[:6]
+            w = w[: -len(suffix)]
+            break
+    return w[:cut] if cut is not None else w.removesuffix("e") if len(w) > 4 else w
 
 
 def _is_number(token: str) -> bool:
@@ -254,8 +258,19 @@ class Mentions:
         words = _WORD.findall(s)
         # A multi-word name matches when each of its words does (reordered, possessive, plural); a word of two
         # letters, which has no stem ("IP" of "Voice Over IP"), as a word of the text.
-        return bool(words) and all(stem(w) in self.stems if len(w) > 2 else re.search(rf"\b{re.escape(w)}\b", self.text)
+        return bool(words) and all(self._has_word(w) if len(w) > 2 else re.search(rf"\b{re.escape(w)}\b", self.text)
                                    for w in words) and not any(c in s for c in "./\\_()$~")
+
+    def _has_word(self, word: str) -> bool:
+        """A name's word among these texts' words, as itself or another form of it ("Teams" for "team", "Acme's"
+        for "Acme"): its whole stem, not only the first letters `stems` keeps ("Microsoft" is not "microscope",
+        "Internet" not "interns")."""
+        key = stem(word)
+        if key not in self.stems:
+            return False
+        whole = stem(_POSSESSIVE.sub("", word), cut=None)
+        return any(stem(_POSSESSIVE.sub("", w), cut=None) == whole
+                   for w in re.findall(rf"(?<![a-z0-9]){re.escape(key)}[a-z0-9']*", self.text))
 
     def _has_number(self, number: str) -> bool:
         """A number these texts hold as a whole number, not as digits of another: "12" is not in "2012", "120" or
