@@ -201,6 +201,39 @@ def test_the_prev_next_bars_of_docbook_and_texinfo_pages_are_not_indexed(tmp_pat
     assert "Run the program" in node and "Options" not in node and "Up:" not in node
 
 
+def test_a_docbook_faq_reads_as_one_section_per_question(tmp_path):
+    # DocBook writes a FAQ (a qandaset: Valgrind's, many Linux manuals') as one layout table, chapter headings,
+    # questions and answers in its rows, after a numbered list of links to them. Read as a data table, the whole FAQ
+    # was one section under the page title and every answer one "cell | cell" row; asked "how is valgrind
+    # pronounced?", the bot quoted "How To Get Further Assistance | The "Val" as in the word "value"…".
+    def entry(anchor, number, question, answer):
+        return (f'<tr class="question"><td><a name="{anchor}"></a><b>{number}</b></td><td><b>{question}</b></td></tr>'
+                f'<tr class="answer"><td></td><td><p>{answer}</p></td></tr>')
+
+    contents = ('<div class="qandaset"><dl><dt>1. <a href="faq.html#bg">Background</a></dt>'
+                '<dd>1.1. <a href="faq.html#say">How do you pronounce "Valgrind"?</a></dd>'
+                '<dd>1.2. <a href="#name">Where does the name come from?</a></dd></dl>')
+    flags = '<p>It accepts these flags:</p><ul><li><a href="#hipri">HIPRI</a></li><li><a href="#sync">SYNC</a></li></ul>'
+    table = ('<table summary="Q and A Div"><tr class="qandadiv"><td colspan="2"><h3><a name="bg"></a>1. Background</h3>'
+             '</td></tr>' + entry("say", "1.1.", 'How do you pronounce "Valgrind"?', 'The "Val" as in the word "value".')
+             + entry("name", "1.2.", "Where does the name come from?", "From Nordic mythology.")
+             + '<tr><td>Option</td><td>Meaning</td></tr></table>')
+    (tmp_path / "faq.html").write_text(f'<html><body><h1>Valgrind FAQ</h1>{contents}{table}<h2>Flags</h2>{flags}'
+                                       '<dl><dt id="hipri">HIPRI</dt><dd>High priority.</dd><dt id="sync">SYNC</dt>'
+                                       '<dd>Synchronous.</dd></dl></div></body></html>')
+    (tmp_path / "licenses.html").write_text(  # a page of nothing but the contents of the chapters under it
+        '<html><body><h1>Licenses</h1><div class="toc"><dl><dt><a href="gpl.html">1. The GPL</a></dt>'
+        '<dt><a href="fdl.html">2. The FDL</a></dt></dl></div></body></html>')
+    docs, failures = read_all(FilesConnector("w", tmp_path))
+    assert failures == []  # nothing to index, and not an error
+    faq = docs["faq.html"]
+    sections = {s.heading: s.text.strip() for s in faq.sections}
+    assert sections['1. Background › 1.1. How do you pronounce "Valgrind"?'] == 'The "Val" as in the word "value".'
+    assert sections["1. Background › 1.2. Where does the name come from?"] == "From Nordic mythology.\nOption\nMeaning"
+    assert "|" not in faq.text and "Where does the name" not in faq.text  # no table rows, the contents not indexed
+    assert "- HIPRI\n- SYNC" in sections["Flags"]  # links to the page's own places, not numbered: they say something
+
+
 def test_an_html_pages_title_leaves_out_the_site_name_its_h1_does_not_have():
     # Sphinx, MkDocs and most wikis title every page "<page> — <site>": the site name in every chunk's
     # title is the same words in every passage the embedder reads (and every source line a reply shows).

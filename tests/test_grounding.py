@@ -173,6 +173,18 @@ def test_an_initial_in_a_name_does_not_end_a_sentence():
     assert split_units("It runs on Python 3. I checked.") == ["It runs on Python 3.", "I checked."]
 
 
+def test_an_abbreviation_a_sentence_goes_on_after_does_not_end_it():
+    # Asked how Valgrind is pronounced, the bot answered "… is pronounced with a short 'i' -- ie [1]. "grinned"
+    # (rhymes with "tinned") rather than "grined" (rhymes with "find") [1]."
+    passage = ('The "grind" is pronounced with a short \'i\' -- ie. "grinned" (rhymes with "tinned"). Use a checker, '
+               "e.g. Pylint. Compare Python 2 vs. Python 3; cf. PEP 8. Then more.")
+    assert split_units(passage) == [
+        'The "grind" is pronounced with a short \'i\' -- ie. "grinned" (rhymes with "tinned").',
+        "Use a checker, e.g. Pylint.", "Compare Python 2 vs. Python 3; cf. PEP 8.", "Then more."]
+    answer = 'The "grind" is pronounced with a short \'i\' -- ie. "grinned" (rhymes with "tinned") [1].'
+    assert GroundingChecker().check(answer, [passage]).text == answer
+
+
 def test_a_sentence_the_answer_already_said_is_removed():
     # Seen on the Python FAQ: "C++ objects are objects that are used by C++ programmers [1]." twice in one reply,
     # within one line (a repeated line is cut before the check).

@@ -66,8 +66,10 @@ _CONTRACTION = re.compile(r"\w+['’](?:t|ve|re|ll|d|m)|(?:what|that|it|there|he
 _POSSESSIVE = re.compile(r"['’]s?$")
 # Words joined by slashes: alternatives, not a path ("stdout/stderr", "GNU/Linux", "Red Hat/Slackware/...").
 _WORD_LIST = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)+/?")
-# A sentence ends at . ! or ? before a capital, a digit or an opening mark; not at an initial ("J.H.M. Dassen").
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?<![\s.(][A-Z]\.)(?<!^[A-Z]\.)\s+(?=[A-Z0-9\"'`(•*-])")
+# A sentence ends at . ! or ? before a capital, a digit or an opening mark; not at an initial ("J.H.M. Dassen") or
+# an abbreviation a sentence goes on after ("e.g. Python", "ie. "grinned"", "Python 2 vs. Python 3").
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<![\s.(][A-Z]\.)(?<!^[A-Z]\.)(?<!\b[Ee]\.g\.)(?<!\b[Ii]\.e\.)(?<!\b[Ee]g\.)"
+                           r"(?<!\b[Ii]e\.)(?<!\bvs\.)(?<!\b[Cc]f\.)\s+(?=[A-Z0-9\"'`(•*-])")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*")  # a word of running text
 _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after any closing quote or bracket

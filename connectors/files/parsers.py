@@ -285,6 +285,21 @@ def _is_link_list(lst, min_items: int = 10) -> bool:
     return pure >= 0.9 * len(items)
 
 
+def _is_contents(lst, anchors: set[str]) -> bool:
+    """A page's own table of contents: a list of two links or more to places on the page itself (`anchors`), each
+    numbered, with nothing else in it ("1.1. How do you pronounce “Valgrind”?", as DocBook writes a FAQ's). Each
+    entry's section follows on the page; its title in a list answers nothing, yet matches every question about it,
+    ahead of the section. A list of links without numbers ("the following flags: RWF_HIPRI, RWF_NOWAIT") says
+    something and stays."""
+    inside = [a for a in lst.find_all("a", href=True) if "#" in a["href"] and a["href"].split("#", 1)[1] in anchors]
+    if len(inside) < 2:
+        return False
+    ids = {id(a) for a in inside}
+    rest = [str(s) for s in _text_nodes(lst) if not any(id(p) in ids for p in s.parents)]
+    numbers = "".join(rest).replace(_LINE_BREAK, " ")
+    return re.fullmatch(r"[\d.,:()\s-]*", numbers) is not None and len(re.findall(r"\d+", numbers)) >= len(inside)
+
+
 _SITE_SEPARATOR = re.compile(r"\s+[—–|·»:-]\s+\S")
 
 
@@ -310,6 +325,35 @@ def html_soup(text: str):
         return BeautifulSoup(text, "lxml")
 
 
+_HEADING = re.compile(r"h[1-6]")
+
+
+def _is_layout_table(table) -> bool:
+    """A table that lays a page out rather than holding data: marked so (role="presentation"), or holding a
+    heading or another table. DocBook writes a FAQ (its qandaset) as one: each chapter's heading, question and
+    answer in rows of one table; read as data, every answer became one "cell | cell" row under the page title."""
+    return (table.get("role") in ("presentation", "none") or table.find(_HEADING) is not None
+            or table.find("table") is not None)
+
+
+def _flow(soup, table) -> None:
+    """A layout table read as the page it lays out: each cell a block of its own, in order; a question row
+    (DocBook's `class="question"`: "1.1. How do you pronounce "Valgrind"?") a heading one level under the
+    heading before it, so each question and its answer are a section of their own."""
+    for row in [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]:
+        if "question" in (row.get("class") or []):
+            before = row.find_previous(lambda t: _HEADING.fullmatch(t.name or "") and not t.has_attr("data-question"))
+            heading = soup.new_tag(f"h{min(int(before.name[1]) + 1, 6) if before else 2}", attrs={"data-question": ""})
+            heading.string = _one_line(row)
+            row.replace_with(heading)
+            continue
+        for cell in row.find_all(["td", "th"], recursive=False):
+            cell.name = "p"  # a block: the text it holds outside its own paragraphs is read as one
+        row.name = "div"
+    for part in [table, *(t for t in table.find_all(["thead", "tbody", "tfoot"]) if t.find_parent("table") is table)]:
+        part.name = "div"
+
+
 def parse_html(text: str, drop: str = "") -> Parsed:
     """`drop`: a CSS selector of more boilerplate to remove (a wiki's edit links, footnote markers)."""
     soup = html_soup(text)
@@ -322,12 +366,16 @@ def parse_html(text: str, drop: str = "") -> Parsed:
     for tag in soup(_BOILERPLATE):
         tag.decompose()
     # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's.
+    navigation = False  # the page had navigation taken out (a table of contents, link lists)
     for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc, .navheader, "
                            ".navfooter, .nav-panel" + (", " + drop if drop else "")):
-        tag.decompose()
-    navigation = False
-    for lst in soup.find_all(["ul", "ol"]):
-        if not lst.decomposed and _is_link_list(lst):  # (a list inside a dropped one is gone with it)
+        if not tag.decomposed:
+            navigation = navigation or bool(tag.get_text(strip=True))
+            tag.decompose()
+    anchors = {t["id"] for t in soup.find_all(id=True)} | {t["name"] for t in soup.find_all("a", attrs={"name": True})}
+    for lst in soup.find_all(["ul", "ol", "dl"]):
+        # (a list inside a dropped one is gone with it)
+        if not lst.decomposed and (lst.name != "dl" and _is_link_list(lst) or _is_contents(lst, anchors)):
             lst.decompose()
             navigation = True
     for a in soup.find_all("a"):
@@ -335,6 +383,9 @@ def parse_html(text: str, drop: str = "") -> Parsed:
             a.decompose()
     for br in soup.find_all("br"):
         br.replace_with(_LINE_BREAK)
+    for table in soup.find_all("table"):
+        if not table.decomposed and _is_layout_table(table):
+            _flow(soup, table)
     root = soup.find("main") or soup.find("article") or soup.body or soup
     h1 = root.find("h1")
     if h1:
