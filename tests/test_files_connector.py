@@ -232,6 +232,11 @@ def test_a_docbook_faq_reads_as_one_section_per_question(tmp_path):
     assert sections["1. Background › 1.2. Where does the name come from?"] == "From Nordic mythology.\nOption\nMeaning"
     assert "|" not in faq.text and "Where does the name" not in faq.text  # no table rows, the contents not indexed
     assert "- HIPRI\n- SYNC" in sections["Flags"]  # links to the page's own places, not numbered: they say something
+    # a page with nothing but its site's bars (an app drawing its text with JavaScript) is still "no text found"
+    (tmp_path / "app.html").write_text('<html><body><div class="navbar"><a href="/">Home</a> <a href="/faq">FAQ</a>'
+                                       '</div><div id="app"></div></body></html>')
+    _, failures = read_all(FilesConnector("w", tmp_path))
+    assert [f.reason for f in failures] == ["no text found in the file"]
 
 
 def test_an_html_pages_title_leaves_out_the_site_name_its_h1_does_not_have():

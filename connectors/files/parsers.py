@@ -366,12 +366,12 @@ def parse_html(text: str, drop: str = "") -> Parsed:
     for tag in soup(_BOILERPLATE):
         tag.decompose()
     # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's.
-    navigation = False  # the page had navigation taken out (a table of contents, link lists)
+    # The page had a table of contents or a list of links taken out: a page of nothing else is empty, not broken. (A
+    # page with nothing but its site's bars, an app that draws its text with JavaScript, is "no text found".)
+    navigation = any(tag.get_text(strip=True) for tag in soup.select(".toc"))
     for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc, .navheader, "
                            ".navfooter, .nav-panel" + (", " + drop if drop else "")):
-        if not tag.decomposed:
-            navigation = navigation or bool(tag.get_text(strip=True))
-            tag.decompose()
+        tag.decompose()
     anchors = {t["id"] for t in soup.find_all(id=True)} | {t["name"] for t in soup.find_all("a", attrs={"name": True})}
     for lst in soup.find_all(["ul", "ol", "dl"]):
         # (a list inside a dropped one is gone with it)
