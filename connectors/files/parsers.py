@@ -365,10 +365,10 @@ def parse_html(text: str, drop: str = "") -> Parsed:
             meta[name] = tag["content"]
     for tag in soup(_BOILERPLATE):
         tag.decompose()
-    # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's.
     # The page had a table of contents or a list of links taken out: a page of nothing else is empty, not broken. (A
     # page with nothing but its site's bars, an app that draws its text with JavaScript, is "no text found".)
     navigation = any(tag.get_text(strip=True) for tag in soup.select(".toc"))
+    # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's.
     for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc, .navheader, "
                            ".navfooter, .nav-panel" + (", " + drop if drop else "")):
         tag.decompose()
