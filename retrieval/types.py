@@ -31,7 +31,8 @@ class Chunk:
 
     @property
     def embedding_text(self) -> str:
-        """What the embedder and BM25 see: the title and heading give a passage its context."""
+        """The passage with its title and heading, which give it its context: what BM25 indexes, and, read as
+        `retrieval.chunking.as_read` reads it (without the rule under a table's header row), what the embedders see."""
         head = f"{self.title} › {self.heading}" if self.heading and self.heading != self.title else self.title
         return f"{head}\n{self.text}"
 

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import cached_property
 
 import numpy as np
 
@@ -280,7 +281,12 @@ class Mentions:
         "3.11.2"), a whole number holds none of its decimals ("3" is not in "3.11")."""
         plain = _THOUSANDS.sub("", number)
         after = r"(?![.,:/]?\d)" if "." not in plain else r"(?![,:/]?\d)"
-        return bool(re.search(rf"(?<!\d)(?<!\d[.,:/]){re.escape(plain)}{after}", _THOUSANDS.sub("", self.text)))
+        return bool(re.search(rf"(?<!\d)(?<!\d[.,:/]){re.escape(plain)}{after}", self._plain_numbers))
+
+    @cached_property
+    def _plain_numbers(self) -> str:
+        """The text with its thousands written without commas ("1,000" as "1000"), made once for every number asked."""
+        return _THOUSANDS.sub("", self.text)
 
     def _spells_out(self, acronym: str) -> bool:
         """An acronym these texts hold in its singular ("CD-ROM" for "CD-ROMs") or spelled out: content words in a
