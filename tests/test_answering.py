@@ -348,6 +348,20 @@ def test_a_question_naming_what_no_passage_mentions_is_refused_and_says_what_is_
         .answer("where do staff park for free in Berlin?").found
 
 
+def test_a_product_named_in_lower_case_that_no_passage_mentions_is_refused_too(index):
+    # Asked as people type in chat, "does django have built-in graphql support?" and "how do I deploy my django app
+    # to heroku?" were answered from the nearest page (Django's docs name neither); "Heroku" typed with its capital
+    # was refused. A name is a name whichever way the asker types it; an English word is none, nor is a question in
+    # a language the models are not set up for (its every word would be "unfamiliar").
+    gen = ScriptedGenerator("Staff park for free in lot B [1].")
+    ans = answerer(index, gen, unmatched_similarity=0.99).answer("can staff park for free with a parkopedia pass?")
+    assert ans.mode == "not_found" and ans.unmatched == ["parkopedia"] and gen.prompts == []
+    assert answerer(index, ScriptedGenerator("Staff park for free in lot B [1]."), unmatched_similarity=0.99) \
+        .answer("can staff park for free with a parking pass?").found
+    assert answerer(index, ScriptedGenerator("Staff park for free in lot B [1]."), unmatched_similarity=0.99,
+                    language=None).answer("can staff park for free with a parkopedia pass?").found
+
+
 def test_a_close_enough_passage_is_answered_even_when_the_question_names_something_else(index):
     gen = ScriptedGenerator("Staff park for free in lot B [1].")
     ans = answerer(index, gen, unmatched_similarity=0.01).answer("where do staff park for free in Berlin?")

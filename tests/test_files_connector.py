@@ -239,6 +239,27 @@ def test_a_docbook_faq_reads_as_one_section_per_question(tmp_path):
     assert [f.reason for f in failures] == ["no text found in the file"]
 
 
+def test_a_heading_or_cell_with_inline_code_and_a_themes_side_column_read_as_a_browser_shows_them(tmp_path):
+    # Django's docs (Sphinx, its own theme): a heading holding inline code was cited as "Why do I get an error about
+    # importing DJANGO_SETTINGS_MODULE ?" and a table cell read "compressed tar file ( .tar.Z )", a space for every
+    # element; and the theme's side column, outside its navigation, put a section "Last update: May 26, 2026" under
+    # every page's last heading ("How do I cite Django? › Last update:").
+    (tmp_path / "usage.html").write_text(
+        '<html><body><div id="bd"><div id="yui-main"><div class="section"><h1>FAQ: Using Django</h1>'
+        '<h2>Why do I get an error about importing <code><span class="pre">DJANGO_SETTINGS_MODULE</span></code>?</h2>'
+        '<p>Make sure that the module is on <code>sys.path</code>.</p>'
+        '<table><tr><th>Format</th><th>Description</th></tr><tr><td><p><code>ztar</code></p></td>'
+        '<td><p>compressed tar file (<code>.tar.Z</code>)</p><p>Deprecated.</p></td></tr></table></div></div>'
+        '<div class="yui-b" id="sidebar"><div class="sphinxsidebar" role="navigation"><h3>Table of Contents</h3>'
+        '</div><h3>Last update:</h3><p class="topless">May 26, 2026</p></div></div></body></html>')
+    docs, failures = read_all(FilesConnector("w", tmp_path))
+    assert failures == []
+    (section,) = docs["usage.html"].sections
+    assert section.heading == "Why do I get an error about importing DJANGO_SETTINGS_MODULE?"
+    assert "ztar | compressed tar file (.tar.Z) Deprecated." in section.text  # a cell's paragraphs still apart
+    assert "Last update" not in docs["usage.html"].text and "2026" not in docs["usage.html"].text
+
+
 def test_an_html_pages_title_leaves_out_the_site_name_its_h1_does_not_have():
     # Sphinx, MkDocs and most wikis title every page "<page> — <site>": the site name in every chunk's
     # title is the same words in every passage the embedder reads (and every source line a reply shows).

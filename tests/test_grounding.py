@@ -239,6 +239,20 @@ def test_contractions_and_abbreviations_are_not_names_a_possessive_names_its_own
     assert unmatched_names("What’s the equivalent of Perl’s chomp()?", passages) == []
 
 
+def test_a_name_typed_in_lower_case_counts_an_english_word_typo_or_code_does_not():
+    from bot.answering.grounding import unmatched_names
+
+    passages = ["Django supports NoSQL databases through side projects. Deploy an app with any WSGI server."]
+    assert unmatched_names("does django have built-in graphql support?", passages) == ["graphql"]
+    assert unmatched_names("how do I deploy my django app to heroku?", passages) == ["heroku"]
+    assert unmatched_names("does django work with mongodb's atlas?", passages) == ["mongodb"]  # "atlas": a word
+    # English words the passages do not hold are no names: a British spelling, a typo, two words run together
+    assert unmatched_names("is the organisation's programme for onboarding on the timesheet? my pasword fails",
+                           passages) == []
+    assert unmatched_names("is there a scanf() in django?", passages) == []  # code: the answer may name another
+    assert unmatched_names("does django have built-in graphql support?", passages, english=False) == []
+
+
 def test_contractions_and_possessives_do_not_count_against_a_sentences_support():
     # "It's", "what's" and "user's" are not words a passage must hold: a contraction is a function word, a
     # possessive names its owner ("user"); they used to count as content words ("it's", "user'").

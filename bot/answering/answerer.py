@@ -358,9 +358,11 @@ class Answerer:
 
     def unmatched(self, question: str, passages: Sequence[ScoredChunk]) -> list[str]:
         """What the question names (a name, number, command, path) that no passage mentions; the bot's and
-        the organisation's own names do not count (a wiki seldom names its company)."""
+        the organisation's own names do not count (a wiki seldom names its company). A name typed in lower
+        case counts when the models read English (`unfamiliar_words`)."""
         known = [self.bot_name, self.organisation]
-        return unmatched_names(question, [*(p.chunk.embedding_text for p in passages), *known])
+        return unmatched_names(question, [*(p.chunk.embedding_text for p in passages), *known],
+                               english=self.language == "en")
 
     def unanswered_names(self, question: str, passages: Sequence[ScoredChunk], answerability: float) -> list[str]:
         """The unmatched names, when they are reason enough to refuse: the answerability is below

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -65,6 +65,7 @@ _ROLE = re.compile(r"(?im)^\W*(?:assistant|system|user|model|ai)\s*:|<start_of_t
 _ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
 _CONTRACTION = re.compile(r"\w+['’](?:t|ve|re|ll|d|m)|(?:what|that|it|there|here|who|where|how|let)['’]s", re.I)
 _POSSESSIVE = re.compile(r"['’]s?$")
+_LOWER_WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")  # a word or words typed in lower case ("long-tenured")
 # Words joined by slashes: alternatives, not a path ("stdout/stderr", "GNU/Linux", "Red Hat/Slackware/...").
 _WORD_LIST = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)+/?")
 # A sentence ends at . ! or ? before a capital, a digit or an opening mark; not at an initial ("J.H.M. Dassen") or
@@ -322,17 +323,20 @@ class Mentions:
         return sorted({f for f in found if not self.has(f)})
 
 
-def unmatched_names(question: str, passages: Sequence[str]) -> list[str]:
+def unmatched_names(question: str, passages: Sequence[str], english: bool = True) -> list[str]:
     """What the question names (a name or a number) that no passage mentions: asked about Heroku, given
     pages that never say "Heroku", the passages cannot hold the answer. What it names in code (a function,
     file, path or flag: "chomp()", "math.py", "--strict"), and the digits inside such a name, do not count:
     the page that answers often names something else instead ("Is there a scanf()?" is answered by
     split(); Perl's chomp() by rstrip()). One thing under several names (`question_names`) is missing only
     when none of them is found, and is told by all of them ("curses/termcap"). A question of several sentences
-    misses nothing while one of them asks something without naming what is missing (`_asks_without`)."""
+    misses nothing while one of them asks something without naming what is missing (`_asks_without`). `english`:
+    the question is in English, so a name typed in lower case is one too (`unfamiliar_words`)."""
     mentions = Mentions.of(passages)
-    missing = sorted("/".join(names) for names in question_names(question) if not any(map(mentions.has, names)))
-    return [] if missing and any(_asks_without(missing, part) for part in _QUESTION_PARTS.split(question)) else missing
+    missing = sorted("/".join(names) for names in question_names(question, english)
+                     if not any(map(mentions.has, names)))
+    return [] if missing and any(_asks_without(missing, part, english)
+                                 for part in _QUESTION_PARTS.split(question)) else missing
 
 
 def unmatched_code(question: str, passages: Sequence[str]) -> list[str]:
@@ -360,19 +364,60 @@ def _code(found: Iterable[str]) -> set[str]:
     return {s for s in found if _CODEISH.match(s) and not _is_number(s) and not _WORD_LIST.fullmatch(s)}
 
 
-def _asks_without(missing: Sequence[str], sentence: str) -> bool:
+def _asks_without(missing: Sequence[str], sentence: str, english: bool = True) -> bool:
     """A sentence of the question that asks something of its own (three content words or more) and names none
     of what is missing: "can I work from Spain for a few weeks? how many days abroad are allowed" asks, in its
     second sentence, what a page that never names Spain answers."""
-    names = {"/".join(n) for n in question_names(sentence)}
+    names = {"/".join(n) for n in question_names(sentence, english)}
     return not names & set(missing) and len(content_stems(sentence)) >= 3
 
 
-def question_names(question: str) -> list[tuple[str, ...]]:
+@cache
+def _speller():
+    """An English dictionary with each word's frequency (pyspellchecker's: 160,000 words)."""
+    from spellchecker import SpellChecker
+
+    return SpellChecker(language="en", distance=1)
+
+
+def _is_english(word: str) -> bool:
+    """In the dictionary (a plural too), one edit from a word of it (a typo, a British spelling: "pasword",
+    "colour", "organisation"), or two of its common words run together ("workflow", "timesheet", "inbox")."""
+    speller = _speller()
+    words = speller.word_frequency.dictionary
+    if any(w in words for w in (word, word.removesuffix("s"), word.removesuffix("es"))) \
+            or speller.known(speller.edit_distance_1(word)):
+        return True
+
+    def common(w: str) -> bool:
+        return words.get(w, 0) > 50 or w.endswith("s") and words.get(w[:-1], 0) > 50
+
+    return any(common(word[:i]) and common(word[i:]) for i in range(2, len(word) - 1))
+
+
+def unfamiliar_words(question: str) -> set[str]:
+    """What an English question names in lower case: a word of four letters or more that is no English word
+    (`_is_english`): "does django have graphql support?", "how do I deploy my app to heroku?". A capital is
+    the only sign of a name `specifics` reads, and askers in chat seldom type one; a product's name found
+    in no passage is as much a reason to refuse as "Heroku" is."""
+    found = set()
+    for raw in question.split():
+        token = raw.strip(".,;:!?\"'“”‘’")
+        if token.endswith("()"):  # code ("scanf()"): the page that answers often names something else
+            continue
+        token = _POSSESSIVE.sub("", token.strip("()[]"))
+        if not _LOWER_WORD.fullmatch(token):
+            continue
+        found |= {w for w in token.split("-") if len(w) >= 4 and w not in STOP and not _is_english(w)}
+    return found
+
+
+def question_names(question: str, english: bool = True) -> list[tuple[str, ...]]:
     """What a question names, code left out, each thing with its other names: words joined by slashes are
     alternatives, not a path ("stdout/stderr", "if/while/def/class", "detected/working"), and so is a name
-    with another in brackets after it ("Flash (SWF)")."""
-    found = _question_specifics(question)
+    with another in brackets after it ("Flash (SWF)"). `english`: names typed in lower case too
+    (`unfamiliar_words`)."""
+    found = _question_specifics(question) | (unfamiliar_words(question) if english else set())
     code = _code(found)
 
     def named(n: str) -> bool:

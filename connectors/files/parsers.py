@@ -224,6 +224,7 @@ def _unwrapped_text(lines: list[str]) -> str:
 
 _BOILERPLATE = ["script", "style", "nav", "header", "footer", "aside", "noscript", "form", "svg"]
 _BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "table", "dt", "dd", "blockquote")
+_CELL_BLOCKS = _BLOCKS + ("div", "td", "th", "tr")  # what a cell or a heading can hold that a browser sets apart
 _LINE_BREAK = "\ue000"  # a <br>, kept apart from the source's own newlines (which HTML collapses)
 _ANCHOR_MARKS = {"¶", "§", "#", "🔗", "link"}  # a heading's or definition's permalink (Sphinx, MkDocs, GitHub)
 
@@ -236,7 +237,17 @@ def _text_nodes(root):
 
 
 def _one_line(el) -> str:
-    return " ".join(el.get_text(" ", strip=True).replace(_LINE_BREAK, " ").split())
+    """A heading's or a cell's text on one line, as a browser shows it: inline elements join without a
+    space ("importing <code>DJANGO_SETTINGS_MODULE</code>?" is "… DJANGO_SETTINGS_MODULE?"), blocks
+    inside it (a cell's paragraphs) and line breaks with one."""
+    parts, block = [], None
+    for s in _text_nodes(el):
+        owner = next((p for p in s.parents if p is el or p.name in _CELL_BLOCKS), el)
+        if owner is not block and parts:
+            parts.append(" ")
+        parts.append(str(s).replace(_LINE_BREAK, " "))
+        block = owner
+    return " ".join("".join(parts).split())
 
 
 def _own_text(root) -> dict[int, list[str]]:
@@ -368,9 +379,10 @@ def parse_html(text: str, drop: str = "") -> Parsed:
     # The page had a table of contents or a list of links taken out: a page of nothing else is empty, not broken. (A
     # page with nothing but its site's bars, an app that draws its text with JavaScript, is "no text found".)
     navigation = any(tag.get_text(strip=True) for tag in soup.select(".toc"))
-    # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's.
+    # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's; #sidebar: a theme's side column
+    # (Django's docs: its "Last update:" box would be a section under each page's last heading).
     for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc, .navheader, "
-                           ".navfooter, .nav-panel" + (", " + drop if drop else "")):
+                           ".navfooter, .nav-panel, #sidebar" + (", " + drop if drop else "")):
         tag.decompose()
     anchors = {t["id"] for t in soup.find_all(id=True)} | {t["name"] for t in soup.find_all("a", attrs={"name": True})}
     for lst in soup.find_all(["ul", "ol", "dl"]):
