@@ -602,6 +602,25 @@ def test_the_quoted_passage_is_where_closeness_similarity_and_rank_point():
     assert focus_scores("where do staff park?", [steer, page])[0] == float("-inf")
 
 
+def test_a_faq_entry_is_judged_by_the_question_its_heading_asks_too():
+    # Django's FAQ asked as a user would: "can a django model have a composite primary key?" was answered from the
+    # models page ("By default, Django gives each model an auto-incrementing primary key …") over the entry that
+    # answers it, whose heading asks the question and whose answer never says "composite" ("No. Only single-column
+    # primary keys are supported.").
+    from bot.answering.grounding import asked_by, likeliest
+
+    entry = "No. Only single-column keys are supported. Add other constraints with unique_together."
+    models = "By default each model has an auto-incrementing primary key. Any field can be the primary key."
+    question = "can a model have a composite primary key?"
+    heading = "FAQ: Databases and models › 2.1. Do models support composite primary keys?"
+    assert asked_by(heading) == "Do models support composite primary keys?"
+    assert asked_by("Fields › Automatic primary key fields") is None  # a heading that asks nothing is no question
+    assert likeliest(focus_scores(question, [entry, models])) == 2
+    assert likeliest(focus_scores(question, [entry, models], asks=[asked_by(heading), None])) == 1
+    # the heading is no sentence to quote: the entry's own are, its "No." too (left out, the quote left out the answer)
+    assert extractive_answer(question, [entry, models], only=1)[0].startswith("No. Only single-column keys")
+
+
 def test_code_a_small_model_runs_into_its_sentence_comes_back_as_the_passage_has_it():
     from bot.answering.grounding import introduce
 

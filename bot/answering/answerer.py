@@ -14,6 +14,7 @@ from bot.answering.citations import CITATION_MARKER, cited_numbers, validate_cit
 from bot.answering.generator import Generator, RefusalGate
 from bot.answering.grounding import (
     GroundingChecker,
+    asked_by,
     extractive_answer,
     focus_scores,
     introduce,
@@ -470,7 +471,8 @@ class Answerer:
         return focus_scores(question, [as_read(p.chunk.text) for p in passages], similarities=[p.vector_score for p in passages],
                             embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight,
                             judge=getattr(self.focus_embedder, "embed", None), masked=masked,
-                            headed=[as_read(p.chunk.embedding_text) for p in passages] if self.focus_headings else None)
+                            headed=[as_read(p.chunk.embedding_text) for p in passages] if self.focus_headings else None,
+                            asks=[asked_by(p.chunk.heading) for p in passages])
 
     def _off_target(self, scores: Sequence[float], cited: Sequence[int]) -> int | None:
         """The number of the passage most likely to answer when the answer cites none within `focus_margin`

@@ -65,6 +65,8 @@ _ROLE = re.compile(r"(?im)^\W*(?:assistant|system|user|model|ai)\s*:|<start_of_t
 _ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
 _CONTRACTION = re.compile(r"\w+['’](?:t|ve|re|ll|d|m)|(?:what|that|it|there|here|who|where|how|let)['’]s", re.I)
 _POSSESSIVE = re.compile(r"['’]s?$")
+_YES_OR_NO = re.compile(r"(?:(?:sorry|well),?\s+)?(?:yes|no|nope)[.!]", re.I)  # a FAQ answer's first word
+_HEADING_NUMBER = re.compile(r"^\d+(?:\.\d+)*\.?\s+")  # "1.1. " before a heading's words
 _LOWER_WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")  # a word or words typed in lower case ("long-tenured")
 # Words joined by slashes: alternatives, not a path ("stdout/stderr", "GNU/Linux", "Red Hat/Slackware/...").
 _WORD_LIST = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)+/?")
@@ -483,7 +485,7 @@ def _sentences(text: str, rows: bool = False) -> list[str]:
         if rows and TABLE_ROW.fullmatch(line) and not TABLE_RULE.fullmatch(line):
             out.extend([line.strip()] if len(line.strip()) > 3 else [])
         else:
-            out.extend(s.strip() for s in _SENTENCE_END.split(line) if len(s.strip()) > 3)
+            out.extend(s.strip() for s in _SENTENCE_END.split(line) if len(s.strip()) > 3 or _YES_OR_NO.fullmatch(s.strip()))
     return out
 
 
@@ -640,12 +642,14 @@ def _join(units: Sequence[str]) -> str:
 
 
 def _quotable(passage: str) -> list[tuple[int, str]]:
-    """(position, sentence) of a passage that could be quoted as an answer (a table's header row and the rule
-    under it are none: its rows are quoted with the header, `_record`)."""
+    """(position, sentence) of a passage that could be quoted as an answer: four words or more, or a FAQ answer's
+    "Yes." or "No." (a quote of "No. Only single-column primary keys are supported." that left out the "No." left
+    out the answer); a table's header row and the rule under it are none: its rows are quoted with the header,
+    `_record`."""
     lines = [line for line in passage.splitlines() if line.strip()]
     headers = {line.strip() for line, after in itertools.pairwise(lines) if TABLE_RULE.fullmatch(after)}
     return [(i, s) for i, s in enumerate(_sentences(passage, rows=True))
-            if len(s.split()) >= 4 and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
+            if (len(s.split()) >= 4 or _YES_OR_NO.fullmatch(s)) and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
             and not is_question(s) and not _after_code(passage, s) and s not in headers and not TABLE_RULE.fullmatch(s)]
 
 
@@ -708,9 +712,21 @@ def _closeness(question: str, sentences: Sequence[str], embed: Embed | None) -> 
     return np.array([len(q & content_stems(s)) / (len(q) or 1) for s in sentences])
 
 
-def _sentence_pool(passages: Sequence[str]) -> list[tuple[int, str]]:
-    """(passage index, sentence) for every quotable sentence of the passages that do not steer the bot."""
-    return [(n, s) for n, p in enumerate(passages) if not steering(p) for _, s in _quotable(p)]
+def _sentence_pool(passages: Sequence[str], asks: Sequence[str | None] = ()) -> list[tuple[int, str]]:
+    """(passage index, sentence) for every quotable sentence of the passages that do not steer the bot, and the
+    question each one's heading asks (`asks`, `asked_by`)."""
+    pool = [(n, s) for n, p in enumerate(passages) if not steering(p) for _, s in _quotable(p)]
+    asked = [(n, q) for n, (p, q) in enumerate(zip(passages, asks, strict=False)) if q and not steering(p) and _quotable(p)]
+    return pool + asked
+
+
+def asked_by(heading: str) -> str | None:
+    """The question a section answers when its heading asks one, as a FAQ's entries do ("1.1. How do you pronounce
+    "Valgrind"?", "Do Django models support multiple-column primary keys?"): the heading path's last part, its
+    number left out. An asker's words are closer to the FAQ's question than to any sentence of its answer ("can a
+    django model have a composite primary key?" against "No. Only single-column primary keys are supported.")."""
+    last = _HEADING_NUMBER.sub("", heading.rsplit(" › ", 1)[-1].strip())
+    return last if last.endswith("?") else None
 
 
 def _best_per_passage(pool: Sequence[tuple[int, str]], scores, count: int) -> list[float]:
@@ -720,22 +736,25 @@ def _best_per_passage(pool: Sequence[tuple[int, str]], scores, count: int) -> li
     return best
 
 
-def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | None = None) -> list[float]:
-    """For each passage, how close its closest quotable sentence is to the question (0 when it has none)."""
-    pool = _sentence_pool(passages)
+def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | None = None,
+                      asks: Sequence[str | None] = ()) -> list[float]:
+    """For each passage, how close its closest quotable sentence (or the question its heading asks: `asks`) is to
+    the question (0 when it has none)."""
+    pool = _sentence_pool(passages, asks)
     if not pool:
         return [0.0] * len(passages)
     return _best_per_passage(pool, _closeness(question, [s for _, s in pool], embed), len(passages))
 
 
-def judged_closeness(question: str, passages: Sequence[str], judge: Embed,
-                     headed: Sequence[str] | None = None) -> tuple[list[float], list[float]]:
+def judged_closeness(question: str, passages: Sequence[str], judge: Embed, headed: Sequence[str] | None = None,
+                     asks: Sequence[str | None] = ()) -> tuple[list[float], list[float]]:
     """A second embedder's view of the passages: each passage's closest sentence's closeness to the question
     (as `passage_closeness`) and the whole passage's similarity to it, read with its page title and heading when
     `headed` gives them (`Chunk.embedding_text`, as the retriever and the reranker read it: "Recharge Days (Paid
     Time Off) › Allowance" says what a list of allowances is about). Sentences and passages are embedded apart: in
-    one batch every sentence would be padded to a passage's length (about twice the time)."""
-    pool = _sentence_pool(passages)
+    one batch every sentence would be padded to a passage's length (about twice the time). `asks`: the question each
+    passage's heading asks, a sentence of it here (`asked_by`)."""
+    pool = _sentence_pool(passages, asks)
     vecs = judge([question, *(headed if headed is not None else passages)])
     whole = [float(v) for v in vecs[1:] @ vecs[0]]
     if not pool:
@@ -745,18 +764,19 @@ def judged_closeness(question: str, passages: Sequence[str], judge: Embed,
 
 def focus_scores(question: str, passages: Sequence[str], *, similarities: Sequence[float | None] = (),
                  embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None,
-                 masked: bool = True, headed: Sequence[str] | None = None) -> list[float]:
+                 masked: bool = True, headed: Sequence[str] | None = None,
+                 asks: Sequence[str | None] = ()) -> list[float]:
     """How likely each passage is the one that answers the question: its closest sentence's closeness to the
     question, plus the retriever's similarity for the whole passage, less `rank_weight` × ln(rank) (the
     retriever's order breaks near-ties). With a `judge` (a second, larger embedder: `answering.focus_embedder`)
     the closeness is the judge's, and the judge's similarity for the whole passage (with its title and heading:
     `headed`) is added. A passage that steers the bot, or has nothing to quote, scores -inf when `masked`. These
     signals together pick the answering passage more often than the model does (README: "The passage most likely
-    to answer")."""
+    to answer"). `asks`: the question each passage's heading asks (`asked_by`), as close as its closest sentence."""
     if judge is not None:
-        closeness, judged = judged_closeness(question, passages, judge, headed)
+        closeness, judged = judged_closeness(question, passages, judge, headed, asks)
     else:
-        closeness, judged = passage_closeness(question, passages, embed=embed), [0.0] * len(passages)
+        closeness, judged = passage_closeness(question, passages, embed=embed, asks=asks), [0.0] * len(passages)
     sims = list(similarities) + [None] * (len(passages) - len(similarities))
     return [-math.inf if masked and not quotable(p) else c + j + (s or 0.0) - rank_weight * math.log(n)
             for n, (p, c, j, s) in enumerate(zip(passages, closeness, judged, sims, strict=True), start=1)]
