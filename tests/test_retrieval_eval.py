@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -491,6 +492,7 @@ def test_the_debian_faq_set_hides_its_questions_and_keeps_each_answer_in_its_own
     faq = tmp_path / "faq"
     faq.mkdir()
     _docbook_chapter(faq / "software.en.html")
+    os.utime(faq / "software.en.html", (1_700_000_000, 1_700_000_000))  # the package's date, 2023-11-14
     (faq / "index.en.html").write_text("<html><body><p>5.1. Where is VoIP software?</p></body></html>")
     docs, questions = build_debian_faq(tmp_path / "set", faq)
     answerable = [q for q in questions if not q.unanswerable]
@@ -505,6 +507,8 @@ def test_the_debian_faq_set_hides_its_questions_and_keeps_each_answer_in_its_own
         assert asked not in text  # not in a heading, the contents box, or a cross-reference
     assert "See Section 5.2." in text and "Prev" not in text
     assert any(answerable[0].is_relevant(page.id, s.heading) and "SIP and H.323" in s.text for s in page.sections)
+    # dated as the FAQ's own page, not the day the set was built: the date is in every passage the model reads
+    assert page.updated_at.date().isoformat() == "2023-11-14"
 
 
 def test_a_missing_debian_faq_says_how_to_install_it(tmp_path):

@@ -10,6 +10,7 @@ whether it is answerable at all.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -66,6 +67,15 @@ def is_question_heading(text: str) -> bool:
     return "?" in text or bool(_QUESTION_START.match(text))
 
 
+def _dated_as(dest: Path, source: Path) -> None:
+    """Give a page copied or rewritten into a question set its source's modification time. The files connector
+    dates a page by it, and the date is in every passage the model reads ("… › Entry 14 (updated 2026-12-06)"): a
+    set built on another day gave other dates, and the 270M model answered 2 of the Python FAQ's 132 retrieved
+    questions otherwise. Dated as its source, a set reads the same whatever day it is built."""
+    st = source.stat()
+    os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 def build_python_faq(out_dir: str | Path, docs: str | Path = PYTHON_DOCS) -> tuple[Path, list[EvalQuestion]]:
     """Copy the Python documentation's HTML pages to `out_dir/docs`, with every FAQ question heading
     replaced by a neutral "Entry N" (so a question cannot match itself), and write the questions to
@@ -91,7 +101,7 @@ def build_python_faq(out_dir: str | Path, docs: str | Path = PYTHON_DOCS) -> tup
         dest = target / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not rel.startswith("faq/") or rel == "faq/index.html":
-            shutil.copyfile(page, dest)
+            shutil.copy2(page, dest)
             continue
         soup = html_soup(page.read_text(encoding="utf-8"))
         body = soup.find("div", attrs={"role": "main"}) or soup.body
@@ -112,6 +122,7 @@ def build_python_faq(out_dir: str | Path, docs: str | Path = PYTHON_DOCS) -> tup
                 reference=re.sub(r"\s+", " ", reference),
                 relevant=[Relevant(f"{PYTHON_FAQ_SOURCE}:{rel}", label)], kind="faq"))
         dest.write_text(str(soup), encoding="utf-8")
+        _dated_as(dest, page)
     unanswerable = load_jsonl(DATA / "python_faq_unanswerable.jsonl")
     questions.extend(unanswerable)
     with (out / "questions.jsonl").open("w", encoding="utf-8") as f:
@@ -181,6 +192,7 @@ def build_debian_faq(out_dir: str | Path, faq: str | Path = DEBIAN_FAQ,
                     id=f"{rel.removesuffix('.html')}-{n}", question=text, reference=reference,
                     relevant=[Relevant(f"{DEBIAN_FAQ_SOURCE}:{rel}", label)], kind="faq"))
         (target / rel).write_text(str(soup), encoding="utf-8")
+        _dated_as(target / rel, page)
     questions.extend(load_jsonl(DATA / "debian_faq_unanswerable.jsonl"))
     with (out / "questions.jsonl").open("w", encoding="utf-8") as f:
         for q in questions:
@@ -364,6 +376,7 @@ def build_dev_faq(out_dir: str | Path, doc_root: str | Path = DEBIAN_DOC) -> tup
         rel = f"{corpus}/{path.stem}-faq.html" if corpus != "zsh" else f"zsh/{path.stem}.html"
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         (target / rel).write_text(_faq_page(title, entries), encoding="utf-8")
+        _dated_as(target / rel, path)
         for n, (question, _path, answer) in enumerate(entries, start=1):
             questions.append(EvalQuestion(
                 id=f"{rel.removesuffix('.html').replace('/', '-')}-{n}", question=question,
@@ -383,7 +396,7 @@ def build_dev_faq(out_dir: str | Path, doc_root: str | Path = DEBIAN_DOC) -> tup
             budget -= size
             dest = target / corpus / "manual" / page.name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(page, dest)
+            shutil.copy2(page, dest)
     with (out / "questions.jsonl").open("w", encoding="utf-8") as f:
         for q in questions:
             f.write(json.dumps(q.to_json(), ensure_ascii=False) + "\n")
