@@ -619,6 +619,9 @@ def test_a_faq_entry_is_judged_by_the_question_its_heading_asks_too():
     assert likeliest(focus_scores(question, [entry, models], asks=[asked_by(heading), None])) == 1
     # the heading is no sentence to quote: the entry's own are, its "No." too (left out, the quote left out the answer)
     assert extractive_answer(question, [entry, models], only=1)[0].startswith("No. Only single-column keys")
+    # …to a question a yes or no answers: "How do I …?" is not answered "No."
+    assert extractive_answer("how do I make a composite primary key?", [entry, models], only=1)[0].startswith(
+        "Only single-column keys")
 
 
 def test_code_a_small_model_runs_into_its_sentence_comes_back_as_the_passage_has_it():

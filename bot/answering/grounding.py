@@ -802,7 +802,10 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     (`_introduced_lines`; a code block, or a list as it is), and ends the quote; one that would end the quote
     without them is left out, unless it is all there is. A sentence that a command interrupts is quoted whole, the
     command in backquotes (`_run_on`). None when the passage has no sentence worth quoting."""
-    sentences = [(i, s) for i, s in _quotable(passage) if not s.startswith((">>>", "..."))]  # not a prompt's input
+    # not a prompt's input; a FAQ answer's "Yes." only to a question a yes or no answers ("How can I …?": no)
+    asks_yes_no = bool(_YES_NO_QUESTION.search(question))
+    sentences = [(i, s) for i, s in _quotable(passage)
+                 if not s.startswith((">>>", "...")) and (asks_yes_no or not _YES_OR_NO.fullmatch(s))]
     if not sentences:
         return None
     records = {s: _record(passage, s) for _, s in sentences}  # a table's row as it reads, with its header
