@@ -607,7 +607,7 @@ def test_a_faq_entry_is_judged_by_the_question_its_heading_asks_too():
     # models page ("By default, Django gives each model an auto-incrementing primary key …") over the entry that
     # answers it, whose heading asks the question and whose answer never says "composite" ("No. Only single-column
     # primary keys are supported.").
-    from bot.answering.grounding import asked_by, likeliest
+    from bot.answering.grounding import asked_by, focus_assessment, likeliest
 
     entry = "No. Only single-column keys are supported. Add other constraints with unique_together."
     models = "By default each model has an auto-incrementing primary key. Any field can be the primary key."
@@ -617,6 +617,10 @@ def test_a_faq_entry_is_judged_by_the_question_its_heading_asks_too():
     assert asked_by("Fields › Automatic primary key fields") is None  # a heading that asks nothing is no question
     assert likeliest(focus_scores(question, [entry, models])) == 2
     assert likeliest(focus_scores(question, [entry, models], asks=[asked_by(heading), None])) == 1
+    # which passage answers, not whether one does: the answerability reads the passages' own sentences (two questions
+    # of one form are close whatever they ask: "how much does the Django fellowship pay?", "How is Django licensed?")
+    chosen, plain = focus_assessment(question, [entry, models], asks=[asked_by(heading), None])
+    assert chosen[0] > plain[0] and plain == focus_scores(question, [entry, models])
     # the heading is no sentence to quote: the entry's own are, its "No." too (left out, the quote left out the answer)
     assert extractive_answer(question, [entry, models], only=1)[0].startswith("No. Only single-column keys")
     # …to a question a yes or no answers: "How do I …?" is not answered "No."

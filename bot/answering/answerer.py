@@ -16,7 +16,7 @@ from bot.answering.grounding import (
     GroundingChecker,
     asked_by,
     extractive_answer,
-    focus_scores,
+    focus_assessment,
     introduce,
     likeliest,
     opening,
@@ -352,9 +352,10 @@ class Answerer:
         refused"). A passage that cannot be quoted counts only when none can."""
         if not passages:
             return [], 0.0
-        raw = self._focus(question, passages, masked=False)
+        raw, plain = self._assessment(question, passages, masked=False)
         scores = [r if quotable(p.chunk.text) else -math.inf for p, r in zip(passages, raw, strict=True)]
-        usable = [x for x in scores if x != -math.inf] or raw
+        # how likely any passage answers, from what the passages say (not the questions their headings ask)
+        usable = [x for p, x in zip(passages, plain, strict=True) if quotable(p.chunk.text)] or plain
         return scores, max(usable) / (3 if self.focus_embedder is not None else 2)
 
     def unmatched(self, question: str, passages: Sequence[ScoredChunk]) -> list[str]:
@@ -468,7 +469,12 @@ class Answerer:
 
     def _focus(self, question: str, passages: Sequence[ScoredChunk], masked: bool = True) -> list[float]:
         """Each passage's focus score (`focus_scores`): how likely it is the one that answers."""
-        return focus_scores(question, [as_read(p.chunk.text) for p in passages], similarities=[p.vector_score for p in passages],
+        return self._assessment(question, passages, masked)[0]
+
+    def _assessment(self, question: str, passages: Sequence[ScoredChunk],
+                    masked: bool = True) -> tuple[list[float], list[float]]:
+        """The passages' focus scores with and without the questions their headings ask (`focus_assessment`)."""
+        return focus_assessment(question, [as_read(p.chunk.text) for p in passages], similarities=[p.vector_score for p in passages],
                             embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight,
                             judge=getattr(self.focus_embedder, "embed", None), masked=masked,
                             headed=[as_read(p.chunk.embedding_text) for p in passages] if self.focus_headings else None,

@@ -712,12 +712,14 @@ def _closeness(question: str, sentences: Sequence[str], embed: Embed | None) -> 
     return np.array([len(q & content_stems(s)) / (len(q) or 1) for s in sentences])
 
 
-def _sentence_pool(passages: Sequence[str], asks: Sequence[str | None] = ()) -> list[tuple[int, str]]:
-    """(passage index, sentence) for every quotable sentence of the passages that do not steer the bot, and the
-    question each one's heading asks (`asks`, `asked_by`)."""
-    pool = [(n, s) for n, p in enumerate(passages) if not steering(p) for _, s in _quotable(p)]
-    asked = [(n, q) for n, (p, q) in enumerate(zip(passages, asks, strict=False)) if q and not steering(p) and _quotable(p)]
-    return pool + asked
+def _sentence_pool(passages: Sequence[str]) -> list[tuple[int, str]]:
+    """(passage index, sentence) for every quotable sentence of the passages that do not steer the bot."""
+    return [(n, s) for n, p in enumerate(passages) if not steering(p) for _, s in _quotable(p)]
+
+
+def _asked_pool(passages: Sequence[str], asks: Sequence[str | None]) -> list[tuple[int, str]]:
+    """(passage index, question) for each passage whose heading asks a question (`asks`, `asked_by`)."""
+    return [(n, q) for n, (p, q) in enumerate(zip(passages, asks, strict=False)) if q and not steering(p) and _quotable(p)]
 
 
 def asked_by(heading: str) -> str | None:
@@ -736,50 +738,72 @@ def _best_per_passage(pool: Sequence[tuple[int, str]], scores, count: int) -> li
     return best
 
 
-def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | None = None,
-                      asks: Sequence[str | None] = ()) -> list[float]:
-    """For each passage, how close its closest quotable sentence (or the question its heading asks: `asks`) is to
-    the question (0 when it has none)."""
-    pool = _sentence_pool(passages, asks)
+def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | None = None) -> list[float]:
+    """For each passage, how close its closest quotable sentence is to the question (0 when it has none)."""
+    pool = _sentence_pool(passages)
     if not pool:
         return [0.0] * len(passages)
     return _best_per_passage(pool, _closeness(question, [s for _, s in pool], embed), len(passages))
 
 
+def _closest(question: str, passages: Sequence[str], asks: Sequence[str | None], score) -> tuple[list[float], list[float]]:
+    """Each passage's closest sentence's closeness to the question (`score`: the closeness of each of a list of
+    texts), without and with the question its heading asks counted as one of its sentences."""
+    pool, asked = _sentence_pool(passages), _asked_pool(passages, asks)
+    if not pool and not asked:
+        return [0.0] * len(passages), [0.0] * len(passages)
+    scores = score([s for _, s in pool + asked])
+    return (_best_per_passage(pool, scores[:len(pool)], len(passages)),
+            _best_per_passage(pool + asked, scores, len(passages)))
+
+
 def judged_closeness(question: str, passages: Sequence[str], judge: Embed, headed: Sequence[str] | None = None,
-                     asks: Sequence[str | None] = ()) -> tuple[list[float], list[float]]:
+                     asks: Sequence[str | None] = ()) -> tuple[list[float], list[float], list[float]]:
     """A second embedder's view of the passages: each passage's closest sentence's closeness to the question
-    (as `passage_closeness`) and the whole passage's similarity to it, read with its page title and heading when
-    `headed` gives them (`Chunk.embedding_text`, as the retriever and the reranker read it: "Recharge Days (Paid
-    Time Off) › Allowance" says what a list of allowances is about). Sentences and passages are embedded apart: in
-    one batch every sentence would be padded to a passage's length (about twice the time). `asks`: the question each
-    passage's heading asks, a sentence of it here (`asked_by`)."""
-    pool = _sentence_pool(passages, asks)
+    (as `passage_closeness`; then with the question its heading asks as one of its sentences: `asks`), and the
+    whole passage's similarity to it, read with its page title and heading when `headed` gives them
+    (`Chunk.embedding_text`, as the retriever and the reranker read it: "Recharge Days (Paid Time Off) ›
+    Allowance" says what a list of allowances is about). Sentences and passages are embedded apart: in one batch
+    every sentence would be padded to a passage's length (about twice the time)."""
     vecs = judge([question, *(headed if headed is not None else passages)])
     whole = [float(v) for v in vecs[1:] @ vecs[0]]
-    if not pool:
-        return [0.0] * len(passages), whole
-    return _best_per_passage(pool, judge([s for _, s in pool]) @ vecs[0], len(passages)), whole
+    plain, asked = _closest(question, passages, asks, lambda texts: judge(texts) @ vecs[0])
+    return plain, whole, asked
 
 
-def focus_scores(question: str, passages: Sequence[str], *, similarities: Sequence[float | None] = (),
-                 embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None,
-                 masked: bool = True, headed: Sequence[str] | None = None,
-                 asks: Sequence[str | None] = ()) -> list[float]:
+def focus_assessment(question: str, passages: Sequence[str], *, similarities: Sequence[float | None] = (),
+                     embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None,
+                     masked: bool = True, headed: Sequence[str] | None = None,
+                     asks: Sequence[str | None] = ()) -> tuple[list[float], list[float]]:
     """How likely each passage is the one that answers the question: its closest sentence's closeness to the
     question, plus the retriever's similarity for the whole passage, less `rank_weight` × ln(rank) (the
     retriever's order breaks near-ties). With a `judge` (a second, larger embedder: `answering.focus_embedder`)
     the closeness is the judge's, and the judge's similarity for the whole passage (with its title and heading:
     `headed`) is added. A passage that steers the bot, or has nothing to quote, scores -inf when `masked`. These
     signals together pick the answering passage more often than the model does (README: "The passage most likely
-    to answer"). `asks`: the question each passage's heading asks (`asked_by`), as close as its closest sentence."""
+    to answer").
+
+    Two lists: the scores with the question each passage's heading asks (`asks`, `asked_by`) as close as its
+    closest sentence, which tell which passage answers (a FAQ's entry by its question), and the scores from its
+    own sentences, which tell whether any does (the answerability): two questions of one form ("how much does
+    the Django fellowship pay?", "How is Django licensed?") are close whatever they ask."""
     if judge is not None:
-        closeness, judged = judged_closeness(question, passages, judge, headed, asks)
+        plain, judged, asked = judged_closeness(question, passages, judge, headed, asks)
     else:
-        closeness, judged = passage_closeness(question, passages, embed=embed, asks=asks), [0.0] * len(passages)
+        plain, asked = _closest(question, passages, asks, lambda texts: _closeness(question, texts, embed))
+        judged = [0.0] * len(passages)
     sims = list(similarities) + [None] * (len(passages) - len(similarities))
-    return [-math.inf if masked and not quotable(p) else c + j + (s or 0.0) - rank_weight * math.log(n)
-            for n, (p, c, j, s) in enumerate(zip(passages, closeness, judged, sims, strict=True), start=1)]
+
+    def scores(closeness: Sequence[float]) -> list[float]:
+        return [-math.inf if masked and not quotable(p) else c + j + (s or 0.0) - rank_weight * math.log(n)
+                for n, (p, c, j, s) in enumerate(zip(passages, closeness, judged, sims, strict=True), start=1)]
+
+    return scores(asked), scores(plain)
+
+
+def focus_scores(question: str, passages: Sequence[str], **kw) -> list[float]:
+    """Each passage's focus score: how likely it is the one that answers (`focus_assessment`'s first list)."""
+    return focus_assessment(question, passages, **kw)[0]
 
 
 def quotable(passage: str) -> bool:
