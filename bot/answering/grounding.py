@@ -740,10 +740,7 @@ def _best_per_passage(pool: Sequence[tuple[int, str]], scores, count: int) -> li
 
 def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | None = None) -> list[float]:
     """For each passage, how close its closest quotable sentence is to the question (0 when it has none)."""
-    pool = _sentence_pool(passages)
-    if not pool:
-        return [0.0] * len(passages)
-    return _best_per_passage(pool, _closeness(question, [s for _, s in pool], embed), len(passages))
+    return _closest(question, passages, (), lambda texts: _closeness(question, texts, embed))[0]
 
 
 def _closest(question: str, passages: Sequence[str], asks: Sequence[str | None], score) -> tuple[list[float], list[float]]:
