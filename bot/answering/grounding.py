@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 
 import numpy as np
 
@@ -66,7 +66,7 @@ _ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
 _CONTRACTION = re.compile(r"\w+['’](?:t|ve|re|ll|d|m)|(?:what|that|it|there|here|who|where|how|let)['’]s", re.I)
 _POSSESSIVE = re.compile(r"['’]s?$")
 _YES_OR_NO = re.compile(r"(?:(?:sorry|well),?\s+)?(?:yes|no|nope)[.!]", re.I)  # a FAQ answer's first word
-_HEADING_NUMBER = re.compile(r"^\d+(?:\.\d+)*\.?\s+")  # "1.1. " before a heading's words
+HEADING_NUMBER = re.compile(r"^\d+(?:\.\d+)*\.?\s+")  # "1.1. " before a heading's words (DocBook)
 _LOWER_WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")  # a word or words typed in lower case ("long-tenured")
 # Words joined by slashes: alternatives, not a path ("stdout/stderr", "GNU/Linux", "Red Hat/Slackware/...").
 _WORD_LIST = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)+/?")
@@ -382,9 +382,11 @@ def _speller():
     return SpellChecker(language="en", distance=1)
 
 
+@lru_cache(maxsize=4096)
 def _is_english(word: str) -> bool:
     """In the dictionary (a plural too), one edit from a word of it (a typo, a British spelling: "pasword",
-    "colour", "organisation"), or two of its common words run together ("workflow", "timesheet", "inbox")."""
+    "colour", "organisation"), or two of its common words run together ("workflow", "timesheet", "inbox").
+    Cached: a question's words are read again for each of its sentences (`_asks_without`) and at each check."""
     speller = _speller()
     words = speller.word_frequency.dictionary
     if any(w in words for w in (word, word.removesuffix("s"), word.removesuffix("es"))) \
@@ -727,7 +729,7 @@ def asked_by(heading: str) -> str | None:
     "Valgrind"?", "Do Django models support multiple-column primary keys?"): the heading path's last part, its
     number left out. An asker's words are closer to the FAQ's question than to any sentence of its answer ("can a
     django model have a composite primary key?" against "No. Only single-column primary keys are supported.")."""
-    last = _HEADING_NUMBER.sub("", heading.rsplit(" › ", 1)[-1].strip())
+    last = HEADING_NUMBER.sub("", heading.rsplit(" › ", 1)[-1].strip())
     return last if last.endswith("?") else None
 
 

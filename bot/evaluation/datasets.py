@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bot.answering.grounding import HEADING_NUMBER  # "3.1.1. " before a DocBook heading
+
 PYTHON_DOCS = Path("/usr/share/doc/python3.11/html")
 PYTHON_FAQ_SOURCE = "python-docs"  # the source name the Python docs are indexed under
 DATA = Path(__file__).parent / "data"
@@ -133,7 +135,6 @@ def build_python_faq(out_dir: str | Path, docs: str | Path = PYTHON_DOCS) -> tup
 
 DEBIAN_FAQ = Path("/usr/share/doc/debian/FAQ")
 DEBIAN_FAQ_SOURCE = "debian-faq"
-_SECTION_NUMBER = re.compile(r"^\d+(?:\.\d+)*\.?\s+")  # "3.1.1. " before a DocBook heading
 
 
 def build_debian_faq(out_dir: str | Path, faq: str | Path = DEBIAN_FAQ,
@@ -170,15 +171,15 @@ def build_debian_faq(out_dir: str | Path, faq: str | Path = DEBIAN_FAQ,
             toc.decompose()
         for a in soup.select("a.xref"):
             title = clean(a.get("title", ""))
-            if is_question_heading(_SECTION_NUMBER.sub("", title)):
-                number = _SECTION_NUMBER.match(title)
+            if is_question_heading(HEADING_NUMBER.sub("", title)):
+                number = HEADING_NUMBER.match(title)
                 a.string = f"Section {number.group(0).strip().rstrip('.')}" if number else "this FAQ"
                 del a["title"]
         body = soup.find("div", class_="chapter") or soup.body
         n = 0
         for h in body.find_all(["h2", "h3", "h4"]):
             section = section_of(h)
-            text = _SECTION_NUMBER.sub("", clean(_heading_text(h)))
+            text = HEADING_NUMBER.sub("", clean(_heading_text(h)))
             if section is None or not is_question_heading(text):
                 continue
             n += 1
