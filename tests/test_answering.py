@@ -241,6 +241,11 @@ def test_an_answer_drawn_from_a_passage_far_from_the_question_is_replaced_by_the
     ans = answerer(index, ScriptedGenerator(reply), refocus_closeness=None).answer(question)
     assert ans.mode == "extractive" and [c.document_id for c in ans.citations] == ["wiki:parking"]
     assert "lot B" in ans.text and any("quoted" in n for n in ans.notes)
+    # the note names the passage the answer drew on, also when the model wrote no marker and the check found it
+    unmarked = answerer(index, ScriptedGenerator("Lunch is served in the canteen from noon."),
+                        refocus_closeness=None).answer(question)
+    canteen = next(i for i, p in enumerate(unmarked.passages, 1) if p.chunk.document_id == "wiki:lunch")
+    assert unmarked.mode == "extractive" and any(f"drew on passage(s) [{canteen}]," in n for n in unmarked.notes)
     # an answer from the closest passage stays as written
     on_target = answerer(index, ScriptedGenerator(lambda m: reply(m).replace("Lunch is served in the canteen from "
                                                                              "noon", "Staff park for free in lot B")))

@@ -239,6 +239,19 @@ def test_contractions_and_abbreviations_are_not_names_a_possessive_names_its_own
     assert unmatched_names("What’s the equivalent of Perl’s chomp()?", passages) == []
 
 
+def test_a_name_the_question_only_compares_with_need_not_be_in_the_passages():
+    # Python's FAQ answers "Is there an equivalent to Perl's chomp()?" with rstrip() and never says "Perl": the
+    # asker names what they know from elsewhere; what they ask about still counts.
+    from bot.answering.grounding import unmatched_names
+
+    passages = ["Use S.rstrip() to remove line terminators from the end of the string S. Django is a web framework."]
+    assert unmatched_names("Is there an equivalent to Perl’s chomp() for removing trailing newlines?", passages) == []
+    assert unmatched_names("is there something similar to Java's interfaces?", passages) == []
+    assert unmatched_names("is Django a CMS like Drupal?", passages) == ["CMS"]
+    assert unmatched_names("is Joomla like Drupal?", passages) == ["Joomla"]
+    assert unmatched_names("I'd like Docker on my laptop", passages) == ["Docker"]  # "like" the verb
+
+
 def test_a_name_typed_in_lower_case_counts_an_english_word_typo_or_code_does_not():
     from bot.answering.grounding import unmatched_names
 

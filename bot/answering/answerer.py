@@ -590,7 +590,7 @@ class Answerer:
             again = self._refocused(question, passages, off, asker, history) if (
                 off and self.refocus_closeness is not None
                 and passage_closeness(question, [texts[off - 1]], embed=embed)[0] >= self.refocus_closeness) else None
-            drew = f"the answer drew on passage(s) {cited_numbers(cleaned) or ''}, less likely to answer than"
+            drew = f"the answer drew on passage(s) {cited}, less likely to answer than"
             if again is not None:
                 notes = [*notes, f"{drew} [{off}]: answered again from [{off}] alone"]
                 text, cited, mode = again, [off], "refocused"

@@ -426,7 +426,8 @@ def question_names(question: str, english: bool = True) -> list[tuple[str, ...]]
 
     def named(n: str) -> bool:
         return n.lower() not in STOP and n not in code and not (_is_number(n) and any(n in c for c in code)) \
-            and not _askers_quantity(n, question) and not _example_number(n, question)
+            and not _askers_quantity(n, question) and not _example_number(n, question) \
+            and not _compared_with(n, question)
 
     groups = [tuple(p for p in s.split("/") if p and named(p)) for s in found if _WORD_LIST.fullmatch(s)]
     listed = {p for g in groups for p in g}
@@ -439,6 +440,20 @@ def question_names(question: str, english: bool = True) -> list[tuple[str, ...]]
             single.remove(b)
             groups.append((a, b))
     return sorted([g for g in groups if g] + [(s,) for s in single])
+
+
+# What a name is compared with: "an equivalent to Perl's chomp()", "a CMS like drupal", "similar to Java's
+# interfaces"; "like" as a verb ("I'd like Docker") is none.
+_COMPARED_WITH = (r"(?:equivalents?\s+(?:to|of|for)|(?<!would\s)(?<!['’]d\s)(?<!\bto\s)(?<!\bI\s)(?<!\bwe\s)"
+                  r"(?<!\byou\s)(?<!\bthey\s)\blike|similar\s+to|analogous\s+to|counterparts?\s+(?:to|of)|as\s+in)"
+                  r"\s+(?:the\s+|an?\s+)?")
+
+
+def _compared_with(name: str, question: str) -> bool:
+    """A name the asker only compares with ("Is there an equivalent to Perl's chomp()?", "is django a CMS like
+    drupal?"): what they know from elsewhere, which the page that answers seldom names (Python's FAQ answers
+    with rstrip() and never says "Perl"). The thing compared still counts ("is Flask like Drupal?": "Flask")."""
+    return bool(re.search(rf"\b{_COMPARED_WITH}{re.escape(name)}(?!\w)", question, re.IGNORECASE))
 
 
 def _askers_quantity(token: str, question: str) -> bool:
