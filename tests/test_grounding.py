@@ -252,6 +252,19 @@ def test_a_name_the_question_only_compares_with_need_not_be_in_the_passages():
     assert unmatched_names("I'd like Docker on my laptop", passages) == ["Docker"]  # "like" the verb
 
 
+def test_a_list_of_three_names_or_more_is_found_when_a_passage_names_one_of_them():
+    # Debian's FAQ answers "What is a Debian preinst, postinst, prerm, and postrm script?" on a page that says
+    # "postinst" and "postrm": one question about several things, as words joined by slashes are.
+    from bot.answering.grounding import unmatched_names
+
+    passages = ["The postinst script runs after the package is unpacked; postrm runs after it is removed."]
+    assert unmatched_names("What is a Debian preinst, postinst, prerm, and postrm script?", passages) == ["Debian"]
+    assert unmatched_names("Is it a Depends, Recommends, Suggests or Breaks field?", ["A Depends field …"]) == []
+    # two names are not a list: each still counts, and a list none of whose names is found is missing
+    assert unmatched_names("How do I encrypt with LUKS2 and a TPM?", ["LUKS2 encrypts a disk."]) == ["TPM"]
+    assert unmatched_names("Does it run on Windows, Solaris and Haiku?", passages) == ["Windows/Solaris/Haiku"]
+
+
 def test_a_name_typed_in_lower_case_counts_an_english_word_typo_or_code_does_not():
     from bot.answering.grounding import unmatched_names
 

@@ -419,8 +419,9 @@ def unfamiliar_words(question: str) -> set[str]:
 def question_names(question: str, english: bool = True) -> list[tuple[str, ...]]:
     """What a question names, code left out, each thing with its other names: words joined by slashes are
     alternatives, not a path ("stdout/stderr", "if/while/def/class", "detected/working"), and so is a name
-    with another in brackets after it ("Flash (SWF)"). `english`: names typed in lower case too
-    (`unfamiliar_words`)."""
+    with another in brackets after it ("Flash (SWF)"), and so are the names of a list of three or more
+    (`_enumerations`). A name the question only compares with is none (`_compared_with`). `english`: names typed
+    in lower case too (`unfamiliar_words`)."""
     found = _question_specifics(question) | (unfamiliar_words(question) if english else set())
     code = _code(found)
 
@@ -439,7 +440,28 @@ def question_names(question: str, english: bool = True) -> list[tuple[str, ...]]
             single.remove(a)
             single.remove(b)
             groups.append((a, b))
+    for items in _enumerations(question):
+        listed = [s for s in single if s in items]
+        if len(listed) > 1:
+            single = [s for s in single if s not in listed]
+            groups.append(tuple(sorted(listed, key=question.find)))
     return sorted([g for g in groups if g] + [(s,) for s in single])
+
+
+_ITEM = r"[\w][\w.+-]*"
+_ENUMERATION = re.compile(rf"{_ITEM}(?:\s*,\s*(?:(?:and|or)\s+)?{_ITEM})+(?:\s+(?:and|or)\s+{_ITEM})?")
+
+
+def _enumerations(question: str) -> list[set[str]]:
+    """The words of each list of three or more in the question ("a Debian preinst, postinst, prerm, and postrm
+    script", "Depends, Recommends, Suggests, … Breaks or Provides"): one question about several things, answered
+    by a page that names some of them. Its names are found when one of them is, as a name's alternatives are."""
+    found = []
+    for m in _ENUMERATION.finditer(question):
+        items = {w for w in re.findall(_ITEM, m.group()) if w not in ("and", "or")}
+        if len(items) >= 3:
+            found.append(items)
+    return found
 
 
 # What a name is compared with: "an equivalent to Perl's chomp()", "a CMS like drupal", "similar to Java's
