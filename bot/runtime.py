@@ -134,7 +134,7 @@ def make_answerer(settings: Settings, *, generator: Generator | None = None, emb
         organisation=a.organisation, language=a.language, escalation=a.escalation, grounding=a.grounding,
         min_support=a.min_support, answer_similarity=a.answer_similarity, extract_similarity=a.extract_similarity,
         refusal_confidence=a.refusal_confidence, focus_margin=a.focus_margin, focus_rank_weight=a.focus_rank_weight,
-        refocus_closeness=a.refocus_closeness, focus_headings=a.focus_headings,
+        refocus_closeness=a.refocus_closeness, focus_headings=a.focus_headings, sentence_margin=a.sentence_margin,
         unmatched_similarity=a.unmatched_similarity, passages_per_section=r.passages_per_section,
         section_opening=r.section_opening,
         focus_embedder=judge, reranker=r.reranker(judge.embed) if judge is not None else None,

@@ -315,6 +315,32 @@ def test_a_runner_up_from_the_same_page_is_not_quoted_beside_it(tmp_path):
     assert ans.mode == "extractive" and len(ans.citations) == 1 and ans.text.count(text[:-1]) == 1
 
 
+def test_an_answer_from_the_cited_passages_other_sentences_becomes_a_quote_of_the_one_that_answers(tmp_path):
+    # Debian Policy's "Permissions and owners" opens with "The rules in this section are guidelines …"; the model
+    # wrote that for "what permissions should installed files have?", grounded and cited, and said nothing asked.
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:parking", ["These rules apply to every office and are reviewed each spring. Staff "
+                                            "park for free in lot B behind the Toronto office."], title="Parking"))
+    idx.upsert(make_chunks("wiki:lunch", ["Lunch is served in the canteen from noon."], title="Canteen"))
+    question = "where do staff park for free?"
+
+    def ask(reply: str, **kw):
+        def write(messages):
+            n = next(i for i in range(1, 3) if f"<passage {i}> Parking" in messages[-1]["content"])
+            return reply.format(n=n)
+        return Answerer(idx, HashingEmbedder(), ScriptedGenerator(write), top_k=2, min_similarity=0.1, **kw).answer(
+            question)
+
+    aside = ask("These rules apply to every office [{n}].", sentence_margin=0.2)
+    assert aside.mode == "extractive" and "lot B" in aside.text
+    assert [c.document_id for c in aside.citations] == ["wiki:parking"]
+    assert any("said less about the question than a sentence of passage" in n for n in aside.notes)
+    # an answer that says what the passage says about the question stays as written
+    assert ask("Staff park for free in lot B [{n}].", sentence_margin=0.2).mode == "generated"
+    # and the check can be turned off
+    assert ask("These rules apply to every office [{n}].", sentence_margin=None).mode == "generated"
+
+
 def test_an_off_target_answer_is_first_written_again_from_the_closest_passage_alone(index):
     def reply(messages):
         user = messages[-1]["content"]

@@ -14,6 +14,7 @@ from bot.answering.citations import CITATION_MARKER, cited_numbers, validate_cit
 from bot.answering.generator import Generator, RefusalGate
 from bot.answering.grounding import (
     GroundingChecker,
+    answer_closeness,
     asked_by,
     extractive_answer,
     focus_assessment,
@@ -219,7 +220,7 @@ class Answerer:
         focus_rank_weight: float = 0.05,
         refocus_closeness: float | None = None, unmatched_similarity: float | None = None,
         passages_per_section: int | None = 1, focus_embedder=None, reranker: SectionReranker | None = None,
-        section_opening: int = 0, focus_headings: bool = False,
+        section_opening: int = 0, focus_headings: bool = False, sentence_margin: float | None = None,
     ):
         self.index = index
         self.embedder = embedder
@@ -267,6 +268,10 @@ class Answerer:
         # Off target, and the closer passage's closest sentence is at least this similar to the question: the
         # answer is written again from that passage alone before it is quoted (None: never).
         self.refocus_closeness = refocus_closeness
+        # A generated answer whose closest sentence is this much further from the question than the closest
+        # sentence of a passage it cites answers something else that passage says: the passage is quoted
+        # (`_aside`; None: never).
+        self.sentence_margin = sentence_margin
         self.checker = GroundingChecker(min_support=min_support, embed=getattr(embedder, "embed", None))
 
     # -- retrieval -------------------------------------------------------------------------------
@@ -517,6 +522,20 @@ class Answerer:
         second = max(others, key=lambda n: scores[n - 1], default=None)
         return second if second is not None and scores[best - 1] - scores[second - 1] < self.focus_margin else None
 
+    def _aside(self, question: str, text: str, passages: Sequence[ScoredChunk], cited: Sequence[int]) -> int | None:
+        """The passage an answer cites whose closest sentence is at least `sentence_margin` closer to the question
+        (by the judge, else the retriever's embedder) than the answer's closest sentence: the model wrote from
+        the passage's other sentences ("The rules in this section are guidelines for general use [1]" for "what
+        file permissions should installed files have?", where [1] says "… that is mode 644 or 755"). None when
+        the answer is as close as that, or `sentence_margin` is None."""
+        embed = getattr(self.focus_embedder, "embed", None) or getattr(self.embedder, "embed", None)
+        if self.sentence_margin is None or embed is None:
+            return None
+        closest = passage_closeness(question, [as_read(passages[n - 1].chunk.text) for n in cited], embed=embed)
+        best = max(range(len(cited)), key=closest.__getitem__)
+        said = answer_closeness(question, text, embed=embed)
+        return cited[best] if closest[best] >= said + self.sentence_margin else None
+
     def _refocused(self, question: str, passages: Sequence[ScoredChunk], n: int, asker: str | None,
                    history: Sequence[Turn]) -> str | None:
         """The answer written again from passage [n] alone (it keeps its number), when that answer is
@@ -604,6 +623,12 @@ class Answerer:
                 if quoted is not None:
                     text, cited, mode = *quoted, "extractive"
                     notes = [*notes, f"{drew} [{off}]: quoted [{off}] instead", *_tie_note(cited)]
+        if mode == "generated" and cited and self.grounding and (aside := self._aside(question, text, passages, cited)):
+            quoted = extractive_answer(question, texts, embed=embed, only=aside)
+            if quoted is not None and not unnamed_code():
+                text, cited, mode = quoted[0], [aside], "extractive"
+                notes = [*notes, f"the answer said less about the question than a sentence of passage [{aside}] it "
+                                 f"cites: quoted [{aside}] instead"]
         if not cited and self.grounding:
             # Nothing supported (or cited) is left: quote the passage most likely to answer rather than say
             # nothing, when the question is answerable enough for a quote to be worth it.

@@ -777,6 +777,12 @@ def _best_per_passage(pool: Sequence[tuple[int, str]], scores, count: int) -> li
     return best
 
 
+def answer_closeness(question: str, answer: str, *, embed: Embed | None = None) -> float:
+    """How close an answer's closest sentence (its citation markers left out) is to the question; 0 for none."""
+    sentences = [t for t in (_strip_markers(u) for u in split_units(answer)) if t]
+    return float(np.max(_closeness(question, sentences, embed))) if sentences else 0.0
+
+
 def passage_closeness(question: str, passages: Sequence[str], *, embed: Embed | None = None) -> list[float]:
     """For each passage, how close its closest quotable sentence is to the question (0 when it has none)."""
     return _closest(question, passages, (), lambda texts: _closeness(question, texts, embed))[0]
