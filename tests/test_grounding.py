@@ -265,6 +265,18 @@ def test_a_list_of_three_names_or_more_is_found_when_a_passage_names_one_of_them
     assert unmatched_names("Does it run on Windows, Solaris and Haiku?", passages) == ["Windows/Solaris/Haiku"]
 
 
+def test_a_sites_name_is_a_name_the_passages_must_mention_a_file_is_not():
+    # "how do I upload my package to mentors.debian.net?" was answered from Debian Policy's DM-Upload-Allowed field:
+    # a site's name read as code (a file like "math.py"), which the page that answers need not repeat.
+    from bot.answering.grounding import unmatched_names
+
+    passages = ["Indicates that Debian Maintainers may upload this package to the Debian archive."]
+    assert unmatched_names("how do I upload my package to mentors.debian.net?", passages) == ["mentors.debian.net"]
+    assert unmatched_names("is help.acme.example down?", passages) == ["help.acme.example"]
+    assert unmatched_names("how do I upload to the Debian archive from upload.py?", passages) == []  # a file
+    assert unmatched_names("is www.python.org down?", ["See www.python.org for news."]) == []
+
+
 def test_a_name_typed_in_lower_case_counts_an_english_word_typo_or_code_does_not():
     from bot.answering.grounding import unmatched_names
 

@@ -69,6 +69,10 @@ _YES_OR_NO = re.compile(r"(?:(?:sorry|well),?\s+)?(?:yes|no|nope)[.!]", re.I)  #
 HEADING_NUMBER = re.compile(r"^\d+(?:\.\d+)*\.?\s+")  # "1.1. " before a heading's words (DocBook)
 _LOWER_WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")  # a word or words typed in lower case ("long-tenured")
 # Words joined by slashes: alternatives, not a path ("stdout/stderr", "GNU/Linux", "Red Hat/Slackware/...").
+# A site's name: labels joined by dots, the last a top-level domain a file's extension seldom is ("help.acme.example",
+# "www.python.org"; not "math.py", "apt.conf").
+_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:com|net|org|io|dev|app|edu|gov|info|biz|cloud|ai|co|us|"
+                   r"uk|de|eu|example|internal|local|corp|lan)", re.IGNORECASE)
 _WORD_LIST = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)+/?")
 # A sentence ends at . ! or ? before a capital, a digit or an opening mark; not at an initial ("J.H.M. Dassen") or
 # an abbreviation a sentence goes on after ("e.g. Python", "ie. "grinned"", "Python 2 vs. Python 3").
@@ -362,8 +366,10 @@ def _question_specifics(question: str) -> set[str]:
 
 
 def _code(found: Iterable[str]) -> set[str]:
-    """The specifics that are code (a function, file, path or flag), not words joined by slashes."""
-    return {s for s in found if _CODEISH.match(s) and not _is_number(s) and not _WORD_LIST.fullmatch(s)}
+    """The specifics that are code (a function, file, path or flag), not words joined by slashes or a site's
+    name ("mentors.debian.net": the page about that site names it)."""
+    return {s for s in found if _CODEISH.match(s) and not _is_number(s) and not _WORD_LIST.fullmatch(s)
+            and not _HOST.fullmatch(s)}
 
 
 def _asks_without(missing: Sequence[str], sentence: str, english: bool = True) -> bool:
