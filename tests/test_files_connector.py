@@ -260,6 +260,23 @@ def test_a_heading_or_cell_with_inline_code_and_a_themes_side_column_read_as_a_b
     assert "Last update" not in docs["usage.html"].text and "2026" not in docs["usage.html"].text
 
 
+def test_a_definitions_term_written_as_a_label_opens_its_definition():
+    # Debian Policy's UID classes are a definition list: "100-999:" ended one chunk and "Dynamically allocated
+    # system users and groups …" began the next, the range parted from what it is for.
+    from connectors.files.parsers import parse_html
+
+    parsed = parse_html(
+        "<html><body><h1>UID and GID classes</h1><p>The UID and GID numbers are divided into classes as follows:</p>"
+        "<dl><dt>0-99:</dt><dd><p>Globally allocated by the Debian project.</p><p>Ask for one.</p></dd>"
+        "<dt>100-999:</dt><dd>Dynamically allocated system users and groups.</dd></dl>"
+        "<dl><dt id='os.getenv'>os.getenv(key)</dt><dd><p>Return the value of the environment variable key.</p></dd>"
+        "</dl></body></html>")
+    lines = parsed.sections[0].text.strip().split("\n")
+    assert lines[1:4] == ["0-99: Globally allocated by the Debian project.", "Ask for one.",
+                          "100-999: Dynamically allocated system users and groups."]
+    assert lines[4:] == ["os.getenv(key)", "Return the value of the environment variable key."]  # no label: apart
+
+
 def test_an_html_pages_title_leaves_out_the_site_name_its_h1_does_not_have():
     # Sphinx, MkDocs and most wikis title every page "<page> — <site>": the site name in every chunk's
     # title is the same words in every passage the embedder reads (and every source line a reply shows).

@@ -406,6 +406,11 @@ def parse_html(text: str, drop: str = "") -> Parsed:
     owned = _own_text(root)
     b = _SectionBuilder()
     bullet = None  # a list item whose text is all in its paragraphs: the first of them gets its "- "
+    # A definition's term written as a label ("0-99:", "Eligible:"), and its definition: the term opens the
+    # definition's first paragraph, so that a chunk boundary never parts them ("100-999:" ended one chunk of Debian
+    # Policy's UID classes, "Dynamically allocated system users …" began the next). A term with no colon (a
+    # function's signature, a glossary's word) stays a line of its own.
+    label = None
     for el in root.find_all(_BLOCKS):
         if el.name != "table" and el.find_parent("table"):
             continue  # the table reads its cells row by row
@@ -425,7 +430,13 @@ def parse_html(text: str, drop: str = "") -> Parsed:
             line = "\n".join(t for t in (" ".join(part.split()) for part in parts) if t)
             if el.name == "li" and not line:
                 bullet = el
+            elif el.name == "dt" and line.endswith(":") and "\n" not in line and \
+                    getattr(definition := el.find_next_sibling(), "name", None) == "dd":
+                label = (line, definition)
             elif line:
+                if label is not None and (el is label[1] or label[1] in el.parents):
+                    line = f"{label[0]} {line}"
+                label = None
                 dash = el.name == "li" or (bullet is not None and bullet in el.parents)
                 bullet = None if dash else bullet
                 b.add(("- " if dash else "") + line)
