@@ -231,9 +231,10 @@ class AnswerSettings(BaseModel):
         "right one's closest sentence is at least this similar to the question, the answer is written again from "
         "that passage alone (kept when the check supports it), before falling back to quoting it. null = never")
     sentence_margin: float | None = Field(
-        0.2, ge=0, le=2, description="a generated answer whose closest sentence is this much less similar to the "
+        None, ge=0, le=2, description="a generated answer whose closest sentence is this much less similar to the "
         "question (by the focus_embedder, else the retriever's) than the closest sentence of a passage it cites "
-        "wrote from that passage's other sentences: the passage is quoted instead. null = never")
+        "wrote from that passage's other sentences: the passage is quoted instead. On the focus_embedder's scale: "
+        "config.yaml ships 0.2 with adapters/judge (README). null = never")
     history_turns: int = Field(3, ge=0, le=20, description="earlier thread turns a follow-up sees")
     max_question_chars: int = Field(2000, ge=50)
     language: str | None = Field("en", description="ISO 639-1 code of the language the embedder and model handle; "
