@@ -68,11 +68,11 @@ _POSSESSIVE = re.compile(r"['’]s?$")
 _YES_OR_NO = re.compile(r"(?:(?:sorry|well),?\s+)?(?:yes|no|nope)[.!]", re.I)  # a FAQ answer's first word
 HEADING_NUMBER = re.compile(r"^\d+(?:\.\d+)*\.?\s+")  # "1.1. " before a heading's words (DocBook)
 _LOWER_WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")  # a word or words typed in lower case ("long-tenured")
-# Words joined by slashes: alternatives, not a path ("stdout/stderr", "GNU/Linux", "Red Hat/Slackware/...").
 # A site's name: labels joined by dots, the last a top-level domain a file's extension seldom is ("help.acme.example",
 # "www.python.org"; not "math.py", "apt.conf").
 _HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:com|net|org|io|dev|app|edu|gov|info|biz|cloud|ai|co|us|"
                    r"uk|de|eu|example|internal|local|corp|lan)", re.IGNORECASE)
+# Words joined by slashes: alternatives, not a path ("stdout/stderr", "GNU/Linux", "Red Hat/Slackware/...").
 _WORD_LIST = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)+/?")
 # A sentence ends at . ! or ? before a capital, a digit or an opening mark; not at an initial ("J.H.M. Dassen") or
 # an abbreviation a sentence goes on after ("e.g. Python", "ie. "grinned"", "Python 2 vs. Python 3").
