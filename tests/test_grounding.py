@@ -657,7 +657,7 @@ def test_a_faq_entry_is_judged_by_the_question_its_heading_asks_too():
     assert likeliest(focus_scores(question, [entry, models], asks=[asked_by(heading), None])) == 1
     # which passage answers, not whether one does: the answerability reads the passages' own sentences (two questions
     # of one form are close whatever they ask: "how much does the Django fellowship pay?", "How is Django licensed?")
-    chosen, plain = focus_assessment(question, [entry, models], asks=[asked_by(heading), None])
+    chosen, plain, _ = focus_assessment(question, [entry, models], asks=[asked_by(heading), None])
     assert chosen[0] > plain[0] and plain == focus_scores(question, [entry, models])
     # the heading is no sentence to quote: the entry's own are, its "No." too (left out, the quote left out the answer)
     assert extractive_answer(question, [entry, models], only=1)[0].startswith("No. Only single-column keys")

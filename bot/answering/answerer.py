@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from bot.answering.citations import CITATION_MARKER, cited_numbers, validate_citations
 from bot.answering.generator import Generator, RefusalGate
 from bot.answering.grounding import (
+    Focus,
     GroundingChecker,
     answer_closeness,
     asked_by,
@@ -347,21 +348,22 @@ class Answerer:
         c = passages[n - 1].chunk
         return Citation(n, shown_title(c), c.url, c.document_id, c.heading)
 
-    def assess(self, question: str, passages: Sequence[ScoredChunk]) -> tuple[list[float], float]:
+    def assess(self, question: str, passages: Sequence[ScoredChunk]) -> tuple[list[float], float, list[float]]:
         """Each passage's focus score (`focus_scores`: how likely it is the one that answers), and the question's
         answerability: the best passage's focus score per similarity it adds up (three with the judge: its
         closest sentence's and its whole text's judged similarity, and the retriever's; two without), so on a
         cosine's scale. Every refusal cut reads it (`min_similarity`, `unmatched_similarity`, `answer_similarity`,
         `extract_similarity`): it reads the passage an answer would come from, which separates answerable
         questions from unanswerable ones better than the retriever's best cosine (README, "Which questions are
-        refused"). A passage that cannot be quoted counts only when none can."""
+        refused"). A passage that cannot be quoted counts only when none can. Third, each passage's closest
+        sentence's closeness to the question (`Focus.closeness`), which an answer from it is held to (`_aside`)."""
         if not passages:
-            return [], 0.0
-        raw, plain = self._assessment(question, passages, masked=False)
-        scores = [r if quotable(p.chunk.text) else -math.inf for p, r in zip(passages, raw, strict=True)]
+            return [], 0.0, []
+        focus = self._assessment(question, passages)
+        scores = [r if quotable(p.chunk.text) else -math.inf for p, r in zip(passages, focus.scores, strict=True)]
         # how likely any passage answers, from what the passages say (not the questions their headings ask)
-        usable = [x for p, x in zip(passages, plain, strict=True) if quotable(p.chunk.text)] or plain
-        return scores, max(usable) / (3 if self.focus_embedder is not None else 2)
+        usable = [x for p, x in zip(passages, focus.plain, strict=True) if quotable(p.chunk.text)] or focus.plain
+        return scores, max(usable) / (3 if self.focus_embedder is not None else 2), focus.closeness
 
     def unmatched(self, question: str, passages: Sequence[ScoredChunk]) -> list[str]:
         """What the question names (a name, number, command, path) that no passage mentions; the bot's and
@@ -394,7 +396,7 @@ class Answerer:
             notes.append(f"The question looks like {language_name(foreign)}; the search and answer models are set up "
                          f"for {language_name(self.language)} (answering.language). For other languages, set "
                          "retrieval.embedding_model to a multilingual model and reindex.")
-        scores, answerability = self.assess(question, passages)
+        scores, answerability, closeness = self.assess(question, passages)
         missing = self.unanswered_names(question, passages, answerability) if passages else []
         if not passages or answerability < self.min_similarity or missing:
             answer = Answer(question, self.style.apply(self.not_found_text(foreign, missing), asker=asker, citations=()),
@@ -429,7 +431,7 @@ class Answerer:
                 break
         timings["generate_s"] = round(time.perf_counter() - t1, 3)
         final = self._finish(question, raw, passages, notes, timings, asker, history, scores, answerability,
-                             held_back=gate is not None and gate.blocked)
+                             closeness, held_back=gate is not None and gate.blocked)
         if gate is not None:
             final.refusal_probability = None if gate.probability is None else round(gate.probability, 4)
             if gate.blocked:
@@ -472,16 +474,12 @@ class Answerer:
             organisation=self.organisation,
         )
 
-    def _focus(self, question: str, passages: Sequence[ScoredChunk], masked: bool = True) -> list[float]:
-        """Each passage's focus score (`focus_scores`): how likely it is the one that answers."""
-        return self._assessment(question, passages, masked)[0]
-
-    def _assessment(self, question: str, passages: Sequence[ScoredChunk],
-                    masked: bool = True) -> tuple[list[float], list[float]]:
-        """The passages' focus scores with and without the questions their headings ask (`focus_assessment`)."""
+    def _assessment(self, question: str, passages: Sequence[ScoredChunk]) -> Focus:
+        """The passages' focus scores with and without the questions their headings ask, and their closest
+        sentences' closeness (`focus_assessment`; unmasked: `assess` masks what cannot be quoted)."""
         return focus_assessment(question, [as_read(p.chunk.text) for p in passages], similarities=[p.vector_score for p in passages],
                             embed=getattr(self.embedder, "embed", None), rank_weight=self.focus_rank_weight,
-                            judge=getattr(self.focus_embedder, "embed", None), masked=masked,
+                            judge=getattr(self.focus_embedder, "embed", None), masked=False,
                             headed=[as_read(p.chunk.embedding_text) for p in passages] if self.focus_headings else None,
                             asks=[asked_by(p.chunk.heading) for p in passages])
 
@@ -522,19 +520,18 @@ class Answerer:
         second = max(others, key=lambda n: scores[n - 1], default=None)
         return second if second is not None and scores[best - 1] - scores[second - 1] < self.focus_margin else None
 
-    def _aside(self, question: str, text: str, passages: Sequence[ScoredChunk], cited: Sequence[int]) -> int | None:
+    def _aside(self, question: str, text: str, cited: Sequence[int], closeness: Sequence[float]) -> int | None:
         """The passage an answer cites whose closest sentence is at least `sentence_margin` closer to the question
-        (by the judge, else the retriever's embedder) than the answer's closest sentence: the model wrote from
-        the passage's other sentences ("The rules in this section are guidelines for general use [1]" for "what
-        file permissions should installed files have?", where [1] says "… that is mode 644 or 755"). None when
-        the answer is as close as that, or `sentence_margin` is None."""
+        (`closeness`, from `assess`: by the judge, else the retriever's embedder) than the answer's closest
+        sentence: the model wrote from the passage's other sentences ("The rules in this section are guidelines
+        for general use [1]" for "what file permissions should installed files have?", where [1] says "… that is
+        mode 644 or 755"). None when the answer is as close as that, or `sentence_margin` is None."""
         embed = getattr(self.focus_embedder, "embed", None) or getattr(self.embedder, "embed", None)
         if self.sentence_margin is None or embed is None:
             return None
-        closest = passage_closeness(question, [as_read(passages[n - 1].chunk.text) for n in cited], embed=embed)
-        best = max(range(len(cited)), key=closest.__getitem__)
+        best = max(cited, key=lambda n: closeness[n - 1])
         said = answer_closeness(question, text, embed=embed)
-        return cited[best] if closest[best] >= said + self.sentence_margin else None
+        return best if closeness[best - 1] >= said + self.sentence_margin else None
 
     def _refocused(self, question: str, passages: Sequence[ScoredChunk], n: int, asker: str | None,
                    history: Sequence[Turn]) -> str | None:
@@ -554,7 +551,8 @@ class Answerer:
         return CITATION_MARKER.sub(f"[{n}]", text)
 
     def _finish(self, question, raw, passages, notes, timings, asker: str | None, history: Sequence[Turn],
-                scores: Sequence[float], answerability: float, held_back: bool = False) -> Answer:
+                scores: Sequence[float], answerability: float, closeness: Sequence[float],
+                held_back: bool = False) -> Answer:
         cleaned = clean_generation(raw)
         text, cited = validate_citations(cleaned, len(passages))
         invalid = sorted({n for n in cited_numbers(cleaned) if not 1 <= n <= len(passages)})
@@ -623,7 +621,7 @@ class Answerer:
                 if quoted is not None:
                     text, cited, mode = *quoted, "extractive"
                     notes = [*notes, f"{drew} [{off}]: quoted [{off}] instead", *_tie_note(cited)]
-        if mode == "generated" and cited and self.grounding and (aside := self._aside(question, text, passages, cited)):
+        if mode == "generated" and cited and self.grounding and (aside := self._aside(question, text, cited, closeness)):
             quoted = extractive_answer(question, texts, embed=embed, only=aside)
             if quoted is not None and not unnamed_code():
                 text, cited, mode = quoted[0], [aside], "extractive"

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import cache, cached_property, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -819,10 +820,18 @@ def judged_closeness(question: str, passages: Sequence[str], judge: Embed, heade
     return plain, whole, asked
 
 
+class Focus(NamedTuple):
+    """`focus_assessment`'s view of the passages."""
+
+    scores: list[float]  # how likely each passage answers, the question its heading asks counted
+    plain: list[float]  # the same from its own sentences only (the answerability reads these)
+    closeness: list[float]  # its closest sentence's closeness to the question (the judge's, else the retriever's)
+
+
 def focus_assessment(question: str, passages: Sequence[str], *, similarities: Sequence[float | None] = (),
                      embed: Embed | None = None, rank_weight: float = 0.05, judge: Embed | None = None,
                      masked: bool = True, headed: Sequence[str] | None = None,
-                     asks: Sequence[str | None] = ()) -> tuple[list[float], list[float]]:
+                     asks: Sequence[str | None] = ()) -> Focus:
     """How likely each passage is the one that answers the question: its closest sentence's closeness to the
     question, plus the retriever's similarity for the whole passage, less `rank_weight` × ln(rank) (the
     retriever's order breaks near-ties). With a `judge` (a second, larger embedder: `answering.focus_embedder`)
@@ -831,10 +840,11 @@ def focus_assessment(question: str, passages: Sequence[str], *, similarities: Se
     signals together pick the answering passage more often than the model does (README: "The passage most likely
     to answer").
 
-    Two lists: the scores with the question each passage's heading asks (`asks`, `asked_by`) as close as its
-    closest sentence, which tell which passage answers (a FAQ's entry by its question), and the scores from its
-    own sentences, which tell whether any does (the answerability): two questions of one form ("how much does
-    the Django fellowship pay?", "How is Django licensed?") are close whatever they ask."""
+    Two lists of scores (`Focus`): with the question each passage's heading asks (`asks`, `asked_by`) as close as
+    its closest sentence, which tell which passage answers (a FAQ's entry by its question), and from its own
+    sentences, which tell whether any does (the answerability): two questions of one form ("how much does the
+    Django fellowship pay?", "How is Django licensed?") are close whatever they ask. And each passage's closest
+    sentence's closeness, which an answer written from it can be held to (`Answerer._aside`)."""
     if judge is not None:
         plain, judged, asked = judged_closeness(question, passages, judge, headed, asks)
     else:
@@ -846,12 +856,12 @@ def focus_assessment(question: str, passages: Sequence[str], *, similarities: Se
         return [-math.inf if masked and not quotable(p) else c + j + (s or 0.0) - rank_weight * math.log(n)
                 for n, (p, c, j, s) in enumerate(zip(passages, closeness, judged, sims, strict=True), start=1)]
 
-    return scores(asked), scores(plain)
+    return Focus(scores(asked), scores(plain), list(plain))
 
 
 def focus_scores(question: str, passages: Sequence[str], **kw) -> list[float]:
-    """Each passage's focus score: how likely it is the one that answers (`focus_assessment`'s first list)."""
-    return focus_assessment(question, passages, **kw)[0]
+    """Each passage's focus score: how likely it is the one that answers (`focus_assessment`'s scores)."""
+    return focus_assessment(question, passages, **kw).scores
 
 
 def quotable(passage: str) -> bool:
