@@ -484,6 +484,30 @@ def test_a_quote_does_not_start_a_sentence_where_the_code_that_interrupts_it_end
         "the basic unit of code reusability in Python: a block of code imported by other code [2].")
 
 
+def test_a_line_of_code_is_not_quoted_as_a_sentence():
+    # Seen on the Python FAQ: "How do I parcel out work among a bunch of worker threads?" was answered "The easiest
+    # way is to use the concurrent.futures module, especially the ThreadPoolExecutor class. t =
+    # threading.Thread(target=worker, name='worker %i' % (i+1)) [1]": a line of the entry's example, closest to the
+    # question, quoted between sentences; and a grammar's rule opened the quote on the conditional expression.
+    workers = ("The easiest way is to use the concurrent.futures module, especially the ThreadPoolExecutor class. "
+               "Or, if you want fine control over the dispatching algorithm, you can write your own logic "
+               "manually.\n\n# Start a pool of 5 workers\nfor i in range(5):\n"
+               "    t = threading.Thread(target=worker, name='worker %i' % (i+1))\n    t.start()\n")
+    reply = quote("how do I start a pool of worker threads?", workers, 1)
+    assert "threading.Thread" not in reply and reply.startswith("The easiest way is to use the concurrent.futures")
+    grammar = ("conditional_expression ::=  or_test [\"if\" or_test \"else\" expression]\n"
+               "expression             ::=  conditional_expression | lambda_expr\n"
+               "Conditional expressions (sometimes called a “ternary operator”) have the lowest priority of all "
+               "Python operations.")
+    assert quote("is there a ternary operator?", grammar, 2) == (
+        "Conditional expressions (sometimes called a “ternary operator”) have the lowest priority of all Python "
+        "operations [2].")
+    # A list's item that names a function, and introduces its code, is words: it is quoted, with its code.
+    item = ("There are various techniques.\n- Use locals() to resolve the function name:\n"
+            "def myFunc():\n    print(\"hello\")\n")
+    assert "- Use locals() to resolve the function name" in quote("how do I call a function by its name?", item, 1)
+
+
 def test_a_quote_does_not_end_on_a_colon_announcing_what_it_leaves_out():
     # Seen on the Python FAQ: "… The full list of modules described in this chapter is [4]:" closed a quote,
     # and the list it announced (prose lines, not code) was not part of it.

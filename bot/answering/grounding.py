@@ -85,6 +85,9 @@ _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after 
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 _FENCE = re.compile(r"\s*(?:```|~~~)")
 _CODE_MARK = re.compile(r"[(){}\[\];=$<>|]")
+# code's signs on a line that is no sentence: brackets, operators, a call ("print(x)"; "Wi-Fi: AcmeGuest (password on
+# the badge)" is words)
+_CODE_SIGN = re.compile(r"[{}\[\];=$<>|]|\w\(")
 _NAME_WORD = r"[A-Z][\w'’]*(?:-[A-Z][\w'’]*)*"  # "Python", "Wi-Fi", "Jean-Luc"
 _WHOLE_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")  # 12, 3.11, 1,000, 12:00, 1/2 (a number specific, "%" taken off)
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # the comma of 1,000
@@ -883,11 +886,14 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     A quoted sentence that ends in a colon, or in a word with a command after it, brings the lines it introduces
     (`_introduced_lines`; a code block, or a list as it is), and ends the quote; one that would end the quote
     without them is left out, unless it is all there is. A sentence that a command interrupts is quoted whole, the
-    command in backquotes (`_run_on`). None when the passage has no sentence worth quoting."""
+    command in backquotes (`_run_on`). A line of code is no sentence to quote (`_code_line`). None when the passage
+    has no sentence worth quoting."""
     # not a prompt's input; a FAQ answer's "Yes." only to a question a yes or no answers ("How can I …?": no)
     asks_yes_no = bool(_YES_NO_QUESTION.search(question))
+    lines = {line.strip() for line in passage.splitlines()}
     sentences = [(i, s) for i, s in _quotable(passage)
-                 if not s.startswith((">>>", "...")) and (asks_yes_no or not _YES_OR_NO.fullmatch(s))]
+                 if not s.startswith((">>>", "...")) and (asks_yes_no or not _YES_OR_NO.fullmatch(s))
+                 and not (s in lines and _code_line(s))]
     if not sentences:
         return None
     records = {s: _record(passage, s) for _, s in sentences}  # a table's row as it reads, with its header
@@ -922,6 +928,18 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
 
 _REFERS_BACK = re.compile(r"^(?:[-*•]\s+)?(?:(?:this|that|these|those|they|their|it|its|such|he|she|his|her|otherwise"
                           r"|however|instead)\b|(?:\S+\s+){1,4}?(?:this|these|those)\s+[a-z])", re.I)
+
+
+def _code_line(line: str) -> bool:
+    """A line of code, not words: quoted on its own, between sentences, it reads as neither ("The easiest way is
+    to use the concurrent.futures module. t = threading.Thread(target=worker, …)"; a grammar's
+    "assignment_expression ::= [identifier ":="] expression" before the sentence that explains it). A quote
+    shows code only in the block a sentence introduces (`_introduced_lines`). A list's item ("- Use locals() to
+    resolve the function name:") and a line introducing what follows are words."""
+    line = line.strip()
+    if _BULLET.match(line) or line.endswith(":"):
+        return False
+    return _command_line(line) and bool(_CODE_SIGN.search(line)) or "::=" in line and not _is_prose(line)
 
 
 def _with_antecedent(passage: str, sentences: Sequence[tuple[int, str]], closest: int, max_words: int) -> list[int]:
