@@ -201,6 +201,28 @@ def test_the_prev_next_bars_of_docbook_and_texinfo_pages_are_not_indexed(tmp_pat
     assert "Run the program" in node and "Options" not in node and "Up:" not in node
 
 
+def test_a_footnotes_number_is_not_read_into_the_sentence_that_points_to_it():
+    # Seen on the Debian Policy (Sphinx): "Scripts may assume that /bin/sh implements the POSIX.1-2017 Shell Command
+    # Language 7 plus …" and "3 This includes modifications …" were quoted; the Debian FAQ (DocBook) puts "[2]" after
+    # a word, which reads as one of the bot's own citations. The footnote's text is kept.
+    sphinx = _text(parse_html('<html><body><h2>Scripts</h2><p>Scripts may assume that /bin/sh implements the Shell '
+                        'Command Language<a class="footnote-reference brackets" href="#id8" id="id3">7</a> plus '
+                        'these features.</p><dl class="footnote brackets"><dt class="label" id="id8">7</dt><dd><p>'
+                        'Single UNIX Specification, version 4.</p></dd></dl></body></html>'))
+    assert "Shell Command Language plus these features." in sphinx
+    assert "Single UNIX Specification" in sphinx
+    docbook = _text(parse_html('<html><body><h2>What is in the pool?</h2><p>Packages are kept in a large pool<a '
+                         'class="footnote" href="#ftn.idm8" id="idm8"><sup class="footnote">[2]</sup></a>.</p>'
+                         '<div class="footnote"><p><a class="para" href="#idm8"><sup class="para">[2] </sup></a>'
+                         'Historically, packages were kept in dists.</p></div></body></html>'))
+    assert "Packages are kept in a large pool." in docbook
+    assert "Historically, packages were kept in dists." in docbook
+
+
+def _text(parsed) -> str:
+    return "\n".join(s.text for s in parsed.sections)
+
+
 def test_a_docbook_faq_reads_as_one_section_per_question(tmp_path):
     # DocBook writes a FAQ (a qandaset: Valgrind's, many Linux manuals') as one layout table, chapter headings,
     # questions and answers in its rows, after a numbered list of links to them. Read as a data table, the whole FAQ

@@ -380,9 +380,12 @@ def parse_html(text: str, drop: str = "") -> Parsed:
     # page with nothing but its site's bars, an app that draws its text with JavaScript, is "no text found".)
     navigation = any(tag.get_text(strip=True) for tag in soup.select(".toc"))
     # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's; #sidebar: a theme's side column
-    # (Django's docs: its "Last update:" box would be a section under each page's last heading).
+    # (Django's docs: its "Last update:" box would be a section under each page's last heading). a.footnote-reference
+    # (Sphinx) and a.footnote (DocBook): a footnote's number in the text ("Shell Command Language 7 plus …", "…
+    # directory [2]"), which reads as part of the sentence or as a citation; the footnote itself stays.
     for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc, .navheader, "
-                           ".navfooter, .nav-panel, #sidebar" + (", " + drop if drop else "")):
+                           ".navfooter, .nav-panel, #sidebar, a.footnote-reference, a.footnote"
+                           + (", " + drop if drop else "")):
         tag.decompose()
     anchors = {t["id"] for t in soup.find_all(id=True)} | {t["name"] for t in soup.find_all("a", attrs={"name": True})}
     for lst in soup.find_all(["ul", "ol", "dl"]):
