@@ -609,6 +609,22 @@ def test_a_sentence_without_a_colon_that_a_command_follows_brings_the_command():
     assert "```" not in held and held.startswith("Packages can be held in three ways") and "all there is" in held
 
 
+def test_a_quoted_sentence_that_leads_into_a_list_without_a_colon_brings_the_list():
+    # Seen on the Debian Policy: "can packages in main depend on non-free software?" was answered "… In addition,
+    # the packages in non-free [3]": the sentence goes on in the list under it, which the quote left out.
+    page = ("The non-free archive area contains supplemental packages intended to work with the Debian "
+            "distribution. They may not comply with all of the policy requirements in this manual.\n"
+            "Packages must be placed in non-free if they are not compliant with the DFSG.\n"
+            "In addition, the packages in non-free\n"
+            "- must not be so buggy that we refuse to support them, and\n"
+            "- must meet all policy requirements presented in this manual that it is possible for them to meet.\n")
+    assert quote("what about the packages in non-free, in addition?", page, 3) == (
+        "The non-free archive area contains supplemental packages intended to work with the Debian distribution. "
+        "In addition, the packages in non-free [3]:\n"
+        "- must not be so buggy that we refuse to support them, and\n"
+        "- must meet all policy requirements presented in this manual that it is possible for them to meet.")
+
+
 def test_a_block_of_code_a_sentence_introduces_is_quoted_as_a_block_where_the_sentence_goes_on_after_it():
     # Seen on R's FAQ (a PDF): "To cite R in publications, use `@Manual{,` title = {R: A Language …" — the
     # entry's lines in lower case ("title = {…") read as the sentence going on, and its words after the block

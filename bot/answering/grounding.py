@@ -1173,9 +1173,11 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
     A sentence ending in a colon introduces what follows. One that stops at a word (`_stops_at_word`: DocBook
     and man pages put no colon before a command) introduces a command and what goes with it up to a blank line,
     the end or a new sentence; where the sentence goes on after the command, it is a `_run_on`. Nothing for a
-    sentence ending otherwise."""
+    sentence ending otherwise, unless a list follows it, which it leads into as a colon would ("In addition, the
+    packages in non-free" / "- must not be so buggy …")."""
     lines = _after(passage, sentence)
-    colon = sentence.endswith(":")
+    listed = next((line for line in lines or [] if line.strip()), "")
+    colon = sentence.endswith(":") or sentence[-1:].isalnum() and bool(_BULLET.match(listed))
     if lines is None or not (colon or _stops_at_word(sentence)):
         return []
     block: list[str] = []
