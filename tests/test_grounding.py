@@ -506,6 +506,18 @@ def test_a_line_of_code_is_not_quoted_as_a_sentence():
     item = ("There are various techniques.\n- Use locals() to resolve the function name:\n"
             "def myFunc():\n    print(\"hello\")\n")
     assert "- Use locals() to resolve the function name" in quote("how do I call a function by its name?", item, 1)
+    # Nor is a block's header ("if i is None:"); and a sentence that goes on in code the quote leaves out ("In C++
+    # you'd write" / "class C {") is left out with it: quoted, it ran into the next sentence.
+    overload = ("This answer applies to all methods, but the question comes up first with constructors.\n"
+                "In C++ you’d write\nclass C {\n    C() { cout << \"No arguments\"; }\n}\n"
+                "In Python you have to write a single constructor that catches all cases using default arguments. "
+                "For example:\nclass C:\n    def __init__(self, i=None):\n        if i is None:\n"
+                "            print(\"No arguments\")\n"
+                "This is not entirely equivalent, but close enough in practice.\n")
+    assert quote("how can I overload constructors?", overload, 1) == (
+        "This answer applies to all methods, but the question comes up first with constructors. In Python you have "
+        "to write a single constructor that catches all cases using default arguments. This is not entirely "
+        "equivalent, but close enough in practice [1].")
 
 
 def test_a_quote_does_not_end_on_a_colon_announcing_what_it_leaves_out():

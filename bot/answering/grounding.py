@@ -914,6 +914,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
             text, taken = run_on
             text += "" if code or _WHOLE_SENTENCE.search(text) else "."  # the page ends it with the command
             used.update(taken)
+        if not code and not run_on and len(sentences) > 1 and _leads_into_code(passage, text):
+            continue  # "In C++ you'd write" before code it does not bring: cut off where the code would go
         record = records.get(text)
         if record:
             text = record + ("" if _WHOLE_SENTENCE.search(record) else ".")  # a row of a table, with its header
@@ -937,9 +939,18 @@ def _code_line(line: str) -> bool:
     shows code only in the block a sentence introduces (`_introduced_lines`). A list's item ("- Use locals() to
     resolve the function name:") and a line introducing what follows are words."""
     line = line.strip()
+    if line.endswith(":") and line[:1].islower() and len(line.split()) <= 6:
+        return True  # a block's header: "if i is None:", "for x in range(5):", "with open(name) as f:"
     if _BULLET.match(line) or line.endswith(":"):
         return False
     return _command_line(line) and bool(_CODE_SIGN.search(line)) or "::=" in line and not _is_prose(line)
+
+
+def _leads_into_code(passage: str, sentence: str) -> bool:
+    """A sentence that stops at a word ("In C++ you'd write") with a line of code after it: it goes on in the code."""
+    after = _after(passage, sentence)
+    following = next((line for line in after or [] if line.strip()), "")
+    return sentence[:1].isupper() and _ends_in_lower_word(sentence) and _code_line(following)
 
 
 def _with_antecedent(passage: str, sentences: Sequence[tuple[int, str]], closest: int, max_words: int) -> list[int]:
