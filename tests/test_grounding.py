@@ -520,6 +520,17 @@ def test_a_line_of_code_is_not_quoted_as_a_sentence():
         "equivalent, but close enough in practice [1].")
 
 
+def test_a_quoted_sentence_does_not_keep_half_of_an_emphasis_that_spans_two():
+    # Seen on the sample: "… in confidence. *Policy owner: Marta Figueiredo, Head of People [2]." quoted the first
+    # sentence of an italic line of two; Slack showed the star. Emphasis within the sentence stays.
+    page = ("Acmers who experience a pregnancy loss, and their partners, get **2 weeks of paid leave**, no "
+            "questions asked. Talk to your People Partner in confidence.\n\n"
+            "*Policy owner: Marta Figueiredo, Head of People. Approved by the Leadership Team on 2026-03-18.*")
+    assert quote("who owns the parental leave policy?", page, 2) == (
+        "Acmers who experience a pregnancy loss, and their partners, get **2 weeks of paid leave**, no questions "
+        "asked. Talk to your People Partner in confidence. Policy owner: Marta Figueiredo, Head of People [2].")
+
+
 def test_a_quote_does_not_end_on_a_colon_announcing_what_it_leaves_out():
     # Seen on the Python FAQ: "… The full list of modules described in this chapter is [4]:" closed a quote,
     # and the list it announced (prose lines, not code) was not part of it.

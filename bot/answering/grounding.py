@@ -925,7 +925,7 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
             break
     if len(out) > 1 and out[-1].endswith(":") and not code:
         out.pop()  # "The full list of modules is:" announcing what the quote leaves out ends nothing
-    return _with_lines(_add_marker(" ".join(out), number), code)
+    return _with_lines(_add_marker(" ".join(_cut_emphasis(x) for x in out), number), code)
 
 
 _REFERS_BACK = re.compile(r"^(?:[-*•]\s+)?(?:(?:this|that|these|those|they|their|it|its|such|he|she|his|her|otherwise"
@@ -944,6 +944,21 @@ def _code_line(line: str) -> bool:
     if _BULLET.match(line) or line.endswith(":"):
         return False
     return _command_line(line) and bool(_CODE_SIGN.search(line)) or "::=" in line and not _is_prose(line)
+
+
+def _cut_emphasis(text: str) -> str:
+    """A quoted sentence without the emphasis mark it took from a span that goes on beyond it ("*Policy owner: Marta
+    Figueiredo, Head of People." of "*Policy owner: … People. Approved by … 2026-03-18.*"): Slack would show the mark
+    as it is."""
+    for mark in ("**", "*"):
+        spans = re.findall(rf"(?<![*\w]){re.escape(mark)}(?=\w)|(?<=[\w.!?)]){re.escape(mark)}(?![*\w])", text)
+        if len(spans) % 2 == 0:
+            continue
+        if re.match(rf"{re.escape(mark)}(?=\w)", text):
+            text = text[len(mark):]
+        elif re.search(rf"(?<=[\w.!?)]){re.escape(mark)}$", text):
+            text = text[:-len(mark)]
+    return text
 
 
 def _leads_into_code(passage: str, sentence: str) -> bool:
