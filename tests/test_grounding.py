@@ -514,6 +514,12 @@ def test_a_line_of_code_is_not_quoted_as_a_sentence():
                 "For example:\nclass C:\n    def __init__(self, i=None):\n        if i is None:\n"
                 "            print(\"No arguments\")\n"
                 "This is not entirely equivalent, but close enough in practice.\n")
+    # A sentence in lower case ending in a colon over code it is not the header of is words ("works, but this code:").
+    unbound = ("It can be a surprise to get the UnboundLocalError in previously working code.\nThis code:\n"
+               ">>> x = 10\n>>> def bar():\n...     print(x)\nworks, but this code:\n>>> def foo():\n"
+               "...     x += 1\nresults in an UnboundLocalError.\n")
+    assert "works, but this code [1]:\n```\n>>> def foo():" in quote("why does this code work, but not the other?",
+                                                                    unbound, 1)
     assert quote("how can I overload constructors?", overload, 1) == (
         "This answer applies to all methods, but the question comes up first with constructors. In Python you have "
         "to write a single constructor that catches all cases using default arguments. This is not entirely "
@@ -646,6 +652,11 @@ def test_a_quoted_sentence_that_leads_into_a_list_without_a_colon_brings_the_lis
         "In addition, the packages in non-free [3]:\n"
         "- must not be so buggy that we refuse to support them, and\n"
         "- must meet all policy requirements presented in this manual that it is possible for them to meet.")
+    # A whole sentence, or a title, over a list of contents leads into nothing.
+    contents = ("It is desirable to embed the CPython runtime inside a larger application. This section covers the "
+                "details involved in doing that successfully.\nEmbedding Python in Another Application\n"
+                "- 1.1. Very High Level Embedding\n- 1.2. Pure Embedding\n")
+    assert "Very High Level" not in quote("how do I embed the CPython runtime in an application?", contents, 2)
 
 
 def test_a_block_of_code_a_sentence_introduces_is_quoted_as_a_block_where_the_sentence_goes_on_after_it():

@@ -893,7 +893,7 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     lines = {line.strip() for line in passage.splitlines()}
     sentences = [(i, s) for i, s in _quotable(passage)
                  if not s.startswith((">>>", "...")) and (asks_yes_no or not _YES_OR_NO.fullmatch(s))
-                 and not (s in lines and _code_line(s))]
+                 and not (s in lines and _code_line(s)) and s not in _block_headers(passage)]
     if not sentences:
         return None
     records = {s: _record(passage, s) for _, s in sentences}  # a table's row as it reads, with its header
@@ -939,8 +939,6 @@ def _code_line(line: str) -> bool:
     shows code only in the block a sentence introduces (`_introduced_lines`). A list's item ("- Use locals() to
     resolve the function name:") and a line introducing what follows are words."""
     line = line.strip()
-    if line.endswith(":") and line[:1].islower() and len(line.split()) <= 6:
-        return True  # a block's header: "if i is None:", "for x in range(5):", "with open(name) as f:"
     if _BULLET.match(line) or line.endswith(":"):
         return False
     return _command_line(line) and bool(_CODE_SIGN.search(line)) or "::=" in line and not _is_prose(line)
@@ -959,6 +957,15 @@ def _cut_emphasis(text: str) -> str:
         elif re.search(rf"(?<=[\w.!?)]){re.escape(mark)}$", text):
             text = text[:-len(mark)]
     return text
+
+
+def _block_headers(passage: str) -> set[str]:
+    """The passage's lines that open an indented block of code ("if i is None:" over its indented body): in lower
+    case, ending in a colon, the next line further in. A sentence introducing code ("For example:") is capitalised."""
+    rows = [line for line in passage.splitlines() if line.strip()]
+    indent = [len(line) - len(line.lstrip()) for line in rows]
+    return {rows[k].strip() for k in range(len(rows) - 1)
+            if rows[k].rstrip().endswith(":") and rows[k].lstrip()[:1].islower() and indent[k + 1] > indent[k]}
 
 
 def _leads_into_code(passage: str, sentence: str) -> bool:
@@ -1199,11 +1206,13 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
     A sentence ending in a colon introduces what follows. One that stops at a word (`_stops_at_word`: DocBook
     and man pages put no colon before a command) introduces a command and what goes with it up to a blank line,
     the end or a new sentence; where the sentence goes on after the command, it is a `_run_on`. Nothing for a
-    sentence ending otherwise, unless a list follows it, which it leads into as a colon would ("In addition, the
-    packages in non-free" / "- must not be so buggy …")."""
+    sentence ending otherwise, unless it stops at a word in lower case and a list follows it, which it leads into
+    as a colon would ("In addition, the packages in non-free" / "- must not be so buggy …"; a title over a list of
+    contents does not)."""
     lines = _after(passage, sentence)
     listed = next((line for line in lines or [] if line.strip()), "")
-    colon = sentence.endswith(":") or sentence[-1:].isalnum() and bool(_BULLET.match(listed))
+    colon = sentence.endswith(":") or sentence[-1:].isalnum() and (sentence.split() or [""])[-1][:1].islower() \
+        and bool(_BULLET.match(listed))
     if lines is None or not (colon or _stops_at_word(sentence)):
         return []
     block: list[str] = []
