@@ -638,6 +638,14 @@ def test_a_sentence_without_a_colon_that_a_command_follows_brings_the_command():
     assert "```" not in held and held.startswith("Packages can be held in three ways") and "all there is" in held
 
 
+def test_a_quoted_sentence_ends_in_one_stop_where_its_page_has_two():
+    # Seen on the Debian Policy: "… not mandated by POSIX.1-2017.<footnote>." read "POSIX.1-2017..", quoted as
+    # "POSIX.1-2017. [1].".
+    page = "Scripts may assume that /bin/sh implements the POSIX.1-2017 Shell Command Language and more.."
+    assert quote("what shell may scripts assume?", page, 1) == (
+        "Scripts may assume that /bin/sh implements the POSIX.1-2017 Shell Command Language and more [1].")
+
+
 def test_a_quoted_sentence_that_leads_into_a_list_without_a_colon_brings_the_list():
     # Seen on the Debian Policy: "can packages in main depend on non-free software?" was answered "… In addition,
     # the packages in non-free [3]": the sentence goes on in the list under it, which the quote left out.

@@ -671,7 +671,7 @@ def _strip_markers(unit: str) -> str:
 
 
 def _add_marker(unit: str, n: int) -> str:
-    stripped = unit.rstrip()
+    stripped = re.sub(r"(?<=[^.])\.\.$", ".", unit.rstrip())  # "… POSIX.1-2017.." (a footnote between its stops)
     if stripped and stripped[-1] in ".!?:":
         return f"{stripped[:-1]} [{n}]{stripped[-1]}"
     return f"{stripped} [{n}]"
