@@ -890,10 +890,10 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     has no sentence worth quoting."""
     # not a prompt's input; a FAQ answer's "Yes." only to a question a yes or no answers ("How can I …?": no)
     asks_yes_no = bool(_YES_NO_QUESTION.search(question))
-    lines = {line.strip() for line in passage.splitlines()}
+    code_lines = {x for x in (line.strip() for line in passage.splitlines()) if _code_line(x)} | _block_headers(passage)
     sentences = [(i, s) for i, s in _quotable(passage)
                  if not s.startswith((">>>", "...")) and (asks_yes_no or not _YES_OR_NO.fullmatch(s))
-                 and not (s in lines and _code_line(s)) and s not in _block_headers(passage)]
+                 and s not in code_lines]
     if not sentences:
         return None
     records = {s: _record(passage, s) for _, s in sentences}  # a table's row as it reads, with its header
