@@ -205,16 +205,16 @@ def test_a_footnotes_number_is_not_read_into_the_sentence_that_points_to_it():
     # Seen on the Debian Policy (Sphinx): "Scripts may assume that /bin/sh implements the POSIX.1-2017 Shell Command
     # Language 7 plus …" and "3 This includes modifications …" were quoted; the Debian FAQ (DocBook) puts "[2]" after
     # a word, which reads as one of the bot's own citations. The footnote's text is kept.
-    sphinx = _text(parse_html('<html><body><h2>Scripts</h2><p>Scripts may assume that /bin/sh implements the Shell '
-                        'Command Language<a class="footnote-reference brackets" href="#id8" id="id3">7</a> plus '
-                        'these features.</p><dl class="footnote brackets"><dt class="label" id="id8">7</dt><dd><p>'
-                        'Single UNIX Specification, version 4.</p></dd></dl></body></html>'))
+    sphinx = _text(parse_html('<html><body><h2>Scripts</h2><p>Scripts may assume that /bin/sh implements the '
+                              'Shell Command Language<a class="footnote-reference brackets" href="#id8" id="id3">7'
+                              '</a> plus these features.</p><dl class="footnote brackets"><dt class="label" id="id8">'
+                              '7</dt><dd><p>Single UNIX Specification, version 4.</p></dd></dl></body></html>'))
     assert "Shell Command Language plus these features." in sphinx
     assert "Single UNIX Specification" in sphinx
-    docbook = _text(parse_html('<html><body><h2>What is in the pool?</h2><p>Packages are kept in a large pool<a '
-                         'class="footnote" href="#ftn.idm8" id="idm8"><sup class="footnote">[2]</sup></a>.</p>'
-                         '<div class="footnote"><p><a class="para" href="#idm8"><sup class="para">[2] </sup></a>'
-                         'Historically, packages were kept in dists.</p></div></body></html>'))
+    docbook = _text(parse_html('<html><body><h2>What is in the pool?</h2><p>Packages are kept in a large pool'
+                               '<a class="footnote" href="#ftn.idm8" id="idm8"><sup class="footnote">[2]</sup></a>.'
+                               '</p><div class="footnote"><p><a class="para" href="#idm8"><sup class="para">[2] '
+                               '</sup></a>Historically, packages were kept in dists.</p></div></body></html>'))
     assert "Packages are kept in a large pool." in docbook
     assert "Historically, packages were kept in dists." in docbook
 
@@ -285,8 +285,6 @@ def test_a_heading_or_cell_with_inline_code_and_a_themes_side_column_read_as_a_b
 def test_a_definitions_term_written_as_a_label_opens_its_definition():
     # Debian Policy's UID classes are a definition list: "100-999:" ended one chunk and "Dynamically allocated
     # system users and groups …" began the next, the range parted from what it is for.
-    from connectors.files.parsers import parse_html
-
     parsed = parse_html(
         "<html><body><h1>UID and GID classes</h1><p>The UID and GID numbers are divided into classes as follows:</p>"
         "<dl><dt>0-99:</dt><dd><p>Globally allocated by the Debian project.</p><p>Ask for one.</p></dd>"

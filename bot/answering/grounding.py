@@ -451,10 +451,10 @@ def question_names(question: str, english: bool = True) -> list[tuple[str, ...]]
             single.remove(b)
             groups.append((a, b))
     for items in _enumerations(question):
-        listed = [s for s in single if s in items]
-        if len(listed) > 1:
-            single = [s for s in single if s not in listed]
-            groups.append(tuple(sorted(listed, key=question.find)))
+        enumerated = [s for s in single if s in items]
+        if len(enumerated) > 1:
+            single = [s for s in single if s not in enumerated]
+            groups.append(tuple(sorted(enumerated, key=question.find)))
     return sorted([g for g in groups if g] + [(s,) for s in single])
 
 
