@@ -537,6 +537,20 @@ def test_a_quoted_sentence_does_not_keep_half_of_an_emphasis_that_spans_two():
         "asked. Talk to your People Partner in confidence. Policy owner: Marta Figueiredo, Head of People [2].")
 
 
+def test_a_written_sentence_gets_back_the_half_of_an_emphasis_the_model_left_out():
+    # Seen on the sample: "You can carry over up to 5 unused Recharge Days** into the next calendar year [1]."
+    # (the model dropped the opening mark; Slack showed the stars). The passage's emphasis comes back whole.
+    page = ("You can carry over **up to 5 unused Recharge Days** into the next calendar year. Carried-over days must "
+            "be *used by 31 March*.")
+    g = GroundingChecker().check("You can carry over up to 5 unused Recharge Days** into the next calendar year [1]. "
+                                 "Carried-over days must be *used by 31 March [1].", [page])
+    assert g.text == ("You can carry over **up to 5 unused Recharge Days** into the next calendar year [1]. "
+                      "Carried-over days must be *used by 31 March* [1].")
+    # a mark no emphasis of the passage explains is left as the model wrote it (code: "**kwargs")
+    code = "Collect the keyword arguments with f(x, **kwargs) [1]."
+    assert GroundingChecker().check(code, ["Collect the keyword arguments with f(x, **kwargs)."]).text == code
+
+
 def test_a_quote_does_not_end_on_a_colon_announcing_what_it_leaves_out():
     # Seen on the Python FAQ: "… The full list of modules described in this chapter is [4]:" closed a quote,
     # and the list it announced (prose lines, not code) was not part of it.
@@ -768,6 +782,28 @@ def test_code_a_small_model_runs_into_its_sentence_comes_back_as_the_passage_has
     # a colon followed by the answer's own bullets introduces them: kept
     listed = "You need two things: [1]\n- a badge [1]\n- a laptop [1]"
     assert introduce(listed, ["You need two things: a badge and a laptop."]) == (listed, [])
+
+
+def test_code_a_small_model_copies_line_by_line_comes_back_as_one_block_and_the_sentence_after_it_stays():
+    from bot.answering.grounding import introduce
+
+    # Seen on Django's docs: the model copied the example line by line and ran its last line into the next
+    # sentence; the check cited each line ("Then do this: >>> from django.db import connection [1] >>>
+    # connection.queries [1] …"), read in Slack as one paragraph of code and markers
+    passage = ("Make sure your Django DEBUG setting is set to True. Then do this:\n\n"
+               ">>> from django.db import connection\n>>> connection.queries\n"
+               "[{'sql': 'SELECT polls_polls.id FROM polls_polls',\n'time': '0.002'}]\n\n"
+               "connection.queries is only available if DEBUG is True.")
+    answer = ("Make sure your Django DEBUG setting is set to True [1]. Then do this: >>> from django.db import "
+              "connection [1] >>> connection.queries [1] [{'sql': 'SELECT polls_polls.id FROM polls_polls', [1] "
+              "'time': '0.002'}] connection.queries is only available if DEBUG is True [1]. It is a list [1].")
+    assert introduce(answer, [passage]) == (
+        "Make sure your Django DEBUG setting is set to True [1]. Then do this [1]:\n```\n>>> from django.db import "
+        "connection\n>>> connection.queries\n[{'sql': 'SELECT polls_polls.id FROM polls_polls',\n'time': '0.002'}]"
+        "\n```\n\nconnection.queries is only available if DEBUG is True [1]. It is a list [1].", [])
+    # the model changed the code: not the passage's lines, nothing is brought (the answer is left as it is)
+    changed = answer.replace(">>> connection.queries [1]", ">>> connection.execute() [1]")
+    assert introduce(changed, [passage]) == (changed, [])
 
 
 RULES = ("You may work abroad for up to 30 days, subject to these rules:\n- Request it in PeopleHub two weeks ahead.\n"

@@ -558,6 +558,7 @@ class GroundingChecker:
         checks: list[SentenceCheck] = []
         said = _Said()
         for unit in split_units(answer):
+            unit = _mend_emphasis(unit, passages)
             cited = [c for m in CITATION_MARKER.finditer(unit) for c in marker_numbers(m.group(1)) if 1 <= c <= n]
             body = CITATION_MARKER.sub("", unit).strip()
             if not re.search(r"\w", body):
@@ -949,13 +950,47 @@ def _cut_emphasis(text: str) -> str:
     Figueiredo, Head of People." of "*Policy owner: … People. Approved by … 2026-03-18.*"): Slack would show the mark
     as it is."""
     for mark in ("**", "*"):
-        spans = re.findall(rf"(?<![*\w]){re.escape(mark)}(?=\w)|(?<=[\w.!?)]){re.escape(mark)}(?![*\w])", text)
-        if len(spans) % 2 == 0:
+        opens, closes = _emphasis_marks(text, mark)
+        if (len(opens) + len(closes)) % 2 == 0:
             continue
-        if re.match(rf"{re.escape(mark)}(?=\w)", text):
+        if opens[:1] == [len(mark)]:
             text = text[len(mark):]
-        elif re.search(rf"(?<=[\w.!?)]){re.escape(mark)}$", text):
+        elif closes[-1:] == [len(text) - len(mark)]:
             text = text[:-len(mark)]
+    return text
+
+
+def _emphasis_marks(text: str, mark: str) -> tuple[list[int], list[int]]:
+    """Where `text` opens an emphasis with `mark` (the end of each opening mark), and where it closes one (the start
+    of each closing mark): "**" and "*" apart ("**up" opens no "*" span)."""
+    m = re.escape(mark)
+    return ([x.end() for x in re.finditer(rf"(?<![*\w]){m}(?=\w)", text)],
+            [x.start() for x in re.finditer(rf"(?<=[\w.!?)]){m}(?![*\w])", text)])
+
+
+def _mend_emphasis(text: str, passages: Sequence[str]) -> str:
+    """A written sentence with the one half of an emphasis the model copied from a passage ("… up to 5 unused
+    Recharge Days** into …" of "**up to 5 unused Recharge Days**"; Slack shows the stray mark): the other half comes
+    back where the passage has it. A mark no emphasis of the passages explains ("f(x, **kwargs)") is left as it is."""
+    for mark in ("**", "*"):
+        opens, closes = _emphasis_marks(text, mark)
+        if len(opens) + len(closes) != 1:
+            continue
+        spans = set()
+        for passage in passages:
+            for line in passage.splitlines():
+                starts, ends = _emphasis_marks(line, mark)
+                spans.update(line[a:b] for a, b in zip(starts, ends, strict=False) if a < b)
+        if closes:
+            at = closes[0]
+            span = max((x for x in spans if text[:at].endswith(x)), key=len, default="")
+            if span:
+                text = text[:at - len(span)] + mark + text[at - len(span):]
+        else:
+            at = opens[0]
+            span = max((x for x in spans if text[at:].startswith(x)), key=len, default="")
+            if span:
+                text = text[:at + len(span)] + mark + text[at + len(span):]
     return text
 
 
@@ -1017,8 +1052,9 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
     """A written sentence that ends in a colon announces what follows it. When the passage it cites has that
     sentence and the lines it introduces (`_introduced_lines`: code, a command, a short list), and the answer
     has at most the start of them run into one line after it (a small model flattens code: "… by using * and
-    **: def f(x, *args, **kwargs): [3]."), the lines come from the passage as in a quote (a code block, or a list
-    as it is), which ends the paragraph. Where the answer goes on with a part of that list (a small model
+    **: def f(x, *args, **kwargs): [3]."), or all of them and a sentence after (`_announced`), the lines come from
+    the passage as in a quote (a code block, or a list as it is), which ends the paragraph; that sentence opens
+    the next. Where the answer goes on with a part of that list (a small model
     copies the first item and stops), the whole list replaces the part; a list of the answer's own is left as it
     is. One that introduces nothing is left out when the answer has another sentence. Returns the answer and the
     sentences left out."""
@@ -1036,9 +1072,9 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
         if found and own and not _part_of(own, found[1][1]):
             found = None  # the answer's own list, not a part of the passage's
         if found:
-            n, (sentence, lines) = found
+            n, (sentence, lines, rest) = found
             paragraphs.append(_with_lines(_join([*current, _add_marker(sentence, n)]), lines))
-            current = []
+            current = [_add_marker(rest, n)] if rest else []
             k += 1 + len(own)  # a part of the passage's list gives way to the whole of it
             continue
         if bare.rstrip(".").endswith(":") and len(units) > 1 and not own:
@@ -1061,19 +1097,25 @@ def _part_of(items: Sequence[str], lines: Sequence[str]) -> bool:
     return all(key(item) in whole for item in items)
 
 
-def _announced(text: str, passage: str) -> tuple[str, list[str]] | None:
+def _announced(text: str, passage: str) -> tuple[str, list[str], str] | None:
     """The sentence of `passage` that introduces lines (`_introduced_lines`: it ends in a colon, or in a word
-    with a command after it) that `text` opens with, and those lines, when what `text` has after it is at most
-    those lines run together; None otherwise. The sentence comes back ending in a colon."""
+    with a command after it) that `text` opens with, those lines, and the sentence `text` runs them into: when
+    what `text` has after it is at most those lines run together, or all of them and then a sentence of running
+    text (a small model copies an example line by line and writes on after its last line: "… 'time': '0.002'}]
+    connection.queries is only available if DEBUG is True."); None otherwise. The sentence comes back ending in
+    a colon, the one after the lines as the answer has it ("" when there is none)."""
     flat = " ".join(text.split())
     for line in passage.splitlines():
         for sentence in (x.strip() for x in _SENTENCE_END.split(line.strip())):
             if not flat.startswith(" ".join(sentence.split())):
                 continue
             lines = _introduced_lines(passage, sentence)
-            tail = flat[len(" ".join(sentence.split())):].strip(" .")
-            if lines and " ".join(" ".join(lines).split()).startswith(tail):
-                return sentence if sentence.endswith(":") else f"{sentence}:", lines
+            tail = flat[len(" ".join(sentence.split())):].strip()
+            code = " ".join(" ".join(lines).split())
+            rest = tail[len(code):].strip() if lines and tail.startswith(code) else ""
+            rest = rest if _is_prose(rest) else ""
+            if lines and (code.startswith(tail.strip(" .")) or rest):
+                return sentence if sentence.endswith(":") else f"{sentence}:", lines, rest
     return None
 
 
