@@ -551,6 +551,25 @@ def test_a_written_sentence_gets_back_the_half_of_an_emphasis_the_model_left_out
     assert GroundingChecker().check(code, ["Collect the keyword arguments with f(x, **kwargs)."]).text == code
 
 
+def test_a_faq_entrys_yes_or_no_is_quoted_only_with_the_sentence_it_opens():
+    # Seen on the Debian FAQ: "Can I change to testing or unstable?" was answered "No. When deciding between testing
+    # and unstable bear in mind … [2]": the "No." opened the entry on which of the two to install, the sentence came
+    # from further down it. A verdict answers the entry's own question: quoted with what follows it, not before a
+    # sentence from elsewhere in the entry.
+    entry = ("No. This is a rather subjective issue. There is no perfect answer as it depends on your needs.\n\n…\n\n"
+             "Some people like new software and others like software that never changes.\n\n"
+             "When deciding between testing and unstable bear in mind that tracking testing can be beneficial.")
+    assert quote("can I change from stable to testing or unstable?", entry, 2) == (
+        "When deciding between testing and unstable bear in mind that tracking testing can be beneficial [2].")
+    # the entry's answer as it opens: its verdict first
+    assert quote("is there a perfect answer?", entry, 2).startswith("No. This is a rather subjective issue.")
+    # within one passage of the entry, the verdict opens the quote (seen: "Will there be different versions of
+    # packages in different distributions?" "Yes. On the other hand, stable contains old versions of packages.")
+    whole = entry.replace("…\n\n", "")
+    assert quote("can I change from stable to testing or unstable?", whole, 2) == (
+        "No. When deciding between testing and unstable bear in mind that tracking testing can be beneficial [2].")
+
+
 def test_a_quote_does_not_end_on_a_colon_announcing_what_it_leaves_out():
     # Seen on the Python FAQ: "… The full list of modules described in this chapter is [4]:" closed a quote,
     # and the list it announced (prose lines, not code) was not part of it.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from bot.answering.citations import CITATION_MARKER, cited_numbers, validate_citations
 from bot.answering.generator import Generator, RefusalGate
 from bot.answering.grounding import (
+    ELISION,
     Focus,
     GroundingChecker,
     answer_closeness,
@@ -340,7 +341,7 @@ class Answerer:
         for p in passages:
             start = section_start(p.chunk, [found.get(i) for i in wanted.get(p.chunk.id, [])])
             lead = opening(start.text, self.section_opening) if start is not None else None
-            out.append(replace(p, chunk=replace(p.chunk, text=f"{lead}\n\n…\n\n{p.chunk.text}")) if lead else p)
+            out.append(replace(p, chunk=replace(p.chunk, text=f"{lead}\n\n{ELISION}\n\n{p.chunk.text}")) if lead else p)
         return out
 
     def _citation(self, n: int, passages: Sequence[ScoredChunk]) -> Citation:

@@ -84,6 +84,8 @@ _PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*
 _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after any closing quote or bracket
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
 _FENCE = re.compile(r"\s*(?:```|~~~)")
+ELISION = "…"  # a line of its own between a section's opening and a passage from further down it
+_ELIDED = re.compile(rf"(?m)^{ELISION}$")
 _CODE_MARK = re.compile(r"[(){}\[\];=$<>|]")
 # code's signs on a line that is no sentence: brackets, operators, a call ("print(x)"; "Wi-Fi: AcmeGuest (password on
 # the badge)" is words)
@@ -1015,16 +1017,22 @@ def _with_antecedent(passage: str, sentences: Sequence[tuple[int, str]], closest
     closest, and between them the sentence just before the closest when the closest refers back to it ("…
     Phone – +351 21 000 4477, for urgent problems only. Outside desk hours this number forwards to …"; "This
     …", "It …", "However, …") in the same paragraph or list item, when the words allowed leave room for both; then
-    the opening one only when they leave room for it too."""
+    the opening one only when they leave room for it too. A FAQ entry's opening "Yes." or "No." is no opening for a
+    sentence from another part of the entry (the section's opening before a passage from further down,
+    `Answerer.with_openings`): it answers the entry's own question ("No. When deciding between testing and
+    unstable …" to "Can I change to testing or unstable?")."""
     position, text = sentences[closest]
     before = closest - 1
+    start = passage.find(sentences[0][1])
+    elided = _YES_OR_NO.fullmatch(sentences[0][1]) and _ELIDED.search(passage, start, max(passage.find(text, start), 0))
+    opening = [] if closest > 1 and elided else [0]
     if before <= 0 or not _REFERS_BACK.match(text) or sentences[before][0] != position - 1 \
             or not _on_one_line(passage, sentences[before][1], text):
-        return [0, closest]
+        return [*opening, closest]
     words = [len(sentences[k][1].split()) for k in (0, before, closest)]
     if sum(words[1:]) > max_words:
-        return [0, closest]
-    return [0, before, closest] if sum(words) <= max_words else [before, closest]
+        return [*opening, closest]
+    return [*opening, before, closest] if sum(words) <= max_words else [before, closest]
 
 
 def _on_one_line(passage: str, first: str, then: str) -> bool:
