@@ -570,6 +570,17 @@ def test_a_faq_entrys_yes_or_no_is_quoted_only_with_the_sentence_it_opens():
         "No. When deciding between testing and unstable bear in mind that tracking testing can be beneficial [2].")
 
 
+def test_a_quoted_list_item_stays_on_a_line_of_its_own():
+    # Seen on the sample: "… They look realistic on purpose. - If you report a simulation …" (the item run into
+    # the paragraph before it, its dash in the middle of a line)
+    page = ("The Security team sends **simulated phishing emails once a quarter** to everyone. They look realistic on "
+            "purpose.\n\n- If you report a simulation with Report Phish, you get a thank-you.\n"
+            "- If you click a simulated link, you are enrolled in a refresher module.")
+    assert quote("does security send simulated phishing emails?", page, 1) == (
+        "The Security team sends **simulated phishing emails once a quarter** to everyone. They look realistic on "
+        "purpose.\n- If you report a simulation with Report Phish, you get a thank-you [1].")
+
+
 def test_a_quote_does_not_end_on_a_colon_announcing_what_it_leaves_out():
     # Seen on the Python FAQ: "… The full list of modules described in this chapter is [4]:" closed a quote,
     # and the list it announced (prose lines, not code) was not part of it.
@@ -880,16 +891,16 @@ def test_a_quoted_sentence_that_refers_back_comes_with_the_sentence_before_it():
     # Seen on the sample ("what's the pit crew phone number?"): the closest sentence speaks of "this number",
     # and the quote gave it without the number.
     assert quote("what's the pit crew phone number?", REACH, 1) == (
-        "- Ticket portal – help.acme.example. - Phone – +351 21 000 4477, for urgent problems only. Outside desk "
+        "- Ticket portal – help.acme.example.\n- Phone – +351 21 000 4477, for urgent problems only. Outside desk "
         "hours this number forwards to the Pit Crew duty phone [1].")
-    # a sentence that stands on its own comes alone, as before
+    # a sentence that stands on its own comes alone, as before (each item's sentences on the item's line)
     assert quote("are quick questions answered in the channel?", REACH, 1) == (
-        "- Ticket portal – help.acme.example. Quick questions are answered in the channel; anything longer becomes "
+        "- Ticket portal – help.acme.example.\nQuick questions are answered in the channel; anything longer becomes "
         "a ticket [1].")
     # The two together are more than the words allowed: the closest one comes alone (with the opening).
     long_before = REACH.replace("for urgent problems only", "for urgent problems only " + "and more " * 30)
     assert quote("what's the pit crew phone number?", long_before, 1) == (
-        "- Ticket portal – help.acme.example. Outside desk hours this number forwards to the Pit Crew duty phone [1].")
+        "- Ticket portal – help.acme.example.\nOutside desk hours this number forwards to the Pit Crew duty phone [1].")
     # Room for the two, not for the opening as well: the two.
     some_before = REACH.replace("for urgent problems only", "for urgent problems only " + "and more " * 22)
     assert quote("what's the pit crew phone number?", some_before, 1).startswith("- Phone – +351 21 000 4477")

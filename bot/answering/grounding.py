@@ -928,7 +928,7 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
             break
     if len(out) > 1 and out[-1].endswith(":") and not code:
         out.pop()  # "The full list of modules is:" announcing what the quote leaves out ends nothing
-    return _with_lines(_add_marker(" ".join(_cut_emphasis(x) for x in out), number), code)
+    return _with_lines(_add_marker(_lines_of(passage, [_cut_emphasis(x) for x in out]), number), code)
 
 
 _REFERS_BACK = re.compile(r"^(?:[-*•]\s+)?(?:(?:this|that|these|those|they|their|it|its|such|he|she|his|her|otherwise"
@@ -1033,6 +1033,18 @@ def _with_antecedent(passage: str, sentences: Sequence[tuple[int, str]], closest
     if sum(words[1:]) > max_words:
         return [*opening, closest]
     return [*opening, before, closest] if sum(words) <= max_words else [before, closest]
+
+
+def _lines_of(passage: str, sentences: Sequence[str]) -> str:
+    """Quoted sentences as the passage sets them: a list item on a line of its own, and a sentence after one on
+    the next line unless the item goes on with it ("- Phone – +351 21 000 4477, for urgent problems only. Outside
+    desk hours this number forwards to …"); sentences of a paragraph run on."""
+    text = ""
+    for k, sentence in enumerate(sentences):
+        after = sentences[k - 1] if k else ""
+        new_line = bool(_BULLET.match(sentence)) or _BULLET.match(after) and not _on_one_line(passage, after, sentence)
+        text += ("\n" if new_line else " ") + sentence if text else sentence
+    return text
 
 
 def _on_one_line(passage: str, first: str, then: str) -> bool:
