@@ -524,6 +524,14 @@ def test_a_line_of_code_is_not_quoted_as_a_sentence():
         "This answer applies to all methods, but the question comes up first with constructors. In Python you have "
         "to write a single constructor that catches all cases using default arguments. This is not entirely "
         "equivalent, but close enough in practice [1].")
+    # A traceback is the program's output: its first line is no sentence introducing it (seen: "… in Python.
+    # Traceback (most recent call last) [1]:" and the error under it, to "Why does a_tuple[i] += ['item'] raise …?"),
+    # nor is the error that ends it
+    raised = ("This is because of the difference between mutable and immutable objects in Python.\n"
+              ">>> a_tuple = (1, 2)\n>>> a_tuple[0] += 1\nTraceback (most recent call last):\n   ...\n"
+              "TypeError: 'tuple' object does not support item assignment\n")
+    assert quote("why does a_tuple[i] += 1 raise an exception?", raised, 1) == (
+        "This is because of the difference between mutable and immutable objects in Python [1].")
 
 
 def test_a_quoted_sentence_does_not_keep_half_of_an_emphasis_that_spans_two():

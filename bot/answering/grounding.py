@@ -89,6 +89,7 @@ _ELIDED = re.compile(rf"(?m)^{ELISION}$")
 _CODE_MARK = re.compile(r"[(){}\[\];=$<>|]")
 # code's signs on a line that is no sentence: brackets, operators, a call ("print(x)"; "Wi-Fi: AcmeGuest (password on
 # the badge)" is words)
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
 _CODE_SIGN = re.compile(r"[{}\[\];=$<>|]|\w\(")
 _NAME_WORD = r"[A-Z][\w'’]*(?:-[A-Z][\w'’]*)*"  # "Python", "Wi-Fi", "Jean-Luc"
 _WHOLE_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")  # 12, 3.11, 1,000, 12:00, 1/2 (a number specific, "%" taken off)
@@ -893,7 +894,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     has no sentence worth quoting."""
     # not a prompt's input; a FAQ answer's "Yes." only to a question a yes or no answers ("How can I …?": no)
     asks_yes_no = bool(_YES_NO_QUESTION.search(question))
-    code_lines = {x for x in (line.strip() for line in passage.splitlines()) if _code_line(x)} | _block_headers(passage)
+    code_lines = {x for x in (line.strip() for line in passage.splitlines()) if _code_line(x)} | _block_headers(passage) \
+        | _traceback(passage)
     sentences = [(i, s) for i, s in _quotable(passage)
                  if not s.startswith((">>>", "...")) and (asks_yes_no or not _YES_OR_NO.fullmatch(s))
                  and s not in code_lines]
@@ -994,6 +996,22 @@ def _mend_emphasis(text: str, passages: Sequence[str]) -> str:
             if span:
                 text = text[:at + len(span)] + mark + text[at + len(span):]
     return text
+
+
+def _traceback(passage: str) -> set[str]:
+    """A traceback's lines in the passage, a program's output: "Traceback (most recent call last):", the indented
+    lines under it and the error that ends it ("TypeError: 'tuple' object does not support item assignment")."""
+    out: set[str] = set()
+    inside = False
+    for line in passage.splitlines():
+        if _TRACEBACK.fullmatch(line.strip()):
+            inside = True
+        elif inside and line[:1] not in (" ", "\t"):
+            inside = False
+            out.add(line.strip())  # the error
+        if inside:
+            out.add(line.strip())
+    return out
 
 
 def _block_headers(passage: str) -> set[str]:
