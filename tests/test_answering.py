@@ -223,6 +223,10 @@ def test_the_house_format_comes_from_config_not_the_model(index):
     plain = answerer(index, ScriptedGenerator("Staff park for free in lot B [1].")).answer(
         "where do staff park for free?", asker="Sam")
     assert plain.text == "Staff park for free in lot B [1]."
+    # an answer that opens with a list (or a code block) starts under the greeting: "Hi Sam! - Lot B [1]" is no list
+    listed = style.apply("- Lot B is free for staff [1].\n- Lot C is for visitors [1].", asker="Sam", citations=[])
+    assert listed == "Hi Sam!\n- Lot B is free for staff [1].\n- Lot C is for visitors [1].\n— Anvil 🔨"
+    assert style.apply("```\npark --lot B\n```", asker="Sam", citations=[]).startswith("Hi Sam!\n```")
 
 
 def test_a_list_of_closest_pages_instead_of_an_answer_is_a_refusal(index):

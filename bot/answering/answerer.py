@@ -26,6 +26,7 @@ from bot.answering.grounding import (
     passage_closeness,
     quotable,
     split_units,
+    starts_a_block,
     unmatched_code,
     unmatched_names,
 )
@@ -132,7 +133,9 @@ class Style:
     def apply(self, text: str, *, asker: str | None, citations: Sequence[Citation]) -> str:
         parts = []
         if self.greeting and (asker or "{asker}" not in self.greeting):
-            parts.append(self.greeting.format(asker=asker or "").strip() + " " + text.strip())
+            # (an answer that opens with a list or code goes under the greeting: after it on one line, it is none)
+            after = "\n" if starts_a_block(text.strip()) else " "
+            parts.append(self.greeting.format(asker=asker or "").strip() + after + text.strip())
         else:
             parts.append(text.strip())
         if self.source_line and citations:  # a line per page cited, under its first number

@@ -681,6 +681,11 @@ def _add_marker(unit: str, n: int) -> str:
     return f"{stripped} [{n}]"
 
 
+def starts_a_block(text: str) -> bool:
+    """Whether a text opens with a list item or a code block (Markdown shows neither after words on its line)."""
+    return bool(_BULLET.match(text) or _FENCE.match(text))
+
+
 def _join(units: Sequence[str]) -> str:
     """Sentences back into text: bullets on their own lines, sentences of a paragraph joined by spaces."""
     out: list[str] = []
