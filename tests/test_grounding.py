@@ -589,6 +589,38 @@ def test_a_quoted_list_item_stays_on_a_line_of_its_own():
         "purpose.\n- If you report a simulation with Report Phish, you get a thank-you [1].")
 
 
+def test_a_quoted_description_of_a_function_names_the_function():
+    # Seen on the Python FAQ: "How do I check for a keypress without blocking?" quoted "Return True if a keypress is
+    # waiting to be read. Read a keypress and return the resulting character as a byte string. …" from msvcrt's page,
+    # whose reference lists each function's signature on a line over its description: the quote never said which
+    # function to call.
+    console = ("msvcrt.kbhit()\nReturn True if a keypress is waiting to be read.\nmsvcrt.getch()\n"
+               "Read a keypress and return the resulting character as a byte string. Nothing is echoed to the console."
+               "\nmsvcrt.LK_LOCK\nmsvcrt.LK_RLCK\nLocks the specified bytes.")
+    assert quote("how do I check if a keypress is waiting?", console, 1) == (
+        "`msvcrt.kbhit()`: Return True if a keypress is waiting to be read. `msvcrt.getch()`: Read a keypress and "
+        "return the resulting character as a byte string. Nothing is echoed to the console [1].")
+    assert quote("which constant locks the specified bytes?", console, 1).endswith(
+        "`msvcrt.LK_LOCK`, `msvcrt.LK_RLCK`: Locks the specified bytes [1].")
+    # a C function's, with the badge the C API puts between them; a long signature without its arguments
+    c_api = ("void Py_Initialize()\nPart of the Stable ABI.\nInitialize the Python interpreter. It sets the module "
+             "search path.")
+    assert quote("how do I initialize the interpreter?", c_api, 2) == (
+        "`void Py_Initialize()`: Part of the Stable ABI. Initialize the Python interpreter. It sets the module search "
+        "path [2].")
+    thread = ("class threading.Thread(group=None, target=None, name=None, args=(), kwargs={}, *, daemon=None)\n"
+              "This constructor should always be called with keyword arguments.")
+    assert quote("how should I call the thread constructor?", thread, 1) == (
+        "`class threading.Thread(…)`: This constructor should always be called with keyword arguments [1].")
+    # the last line of a block of code is no signature: what follows speaks of the block
+    block = "fname = 'myFunc'\nf = locals()[fname]\nf()\nThis calls the function by its name, looked up at run time."
+    assert quote("how do I call a function by its name?", block, 1) == (
+        "This calls the function by its name, looked up at run time [1].")
+    # nor is an example's call, whose arguments are values, not parameters
+    example = "admin.site.register(models.Article)\nThe admin site now lists the articles of the site."
+    assert quote("how does the admin list articles?", example, 1) == "The admin site now lists the articles of the site [1]."
+
+
 def test_a_quote_does_not_end_on_a_colon_announcing_what_it_leaves_out():
     # Seen on the Python FAQ: "… The full list of modules described in this chapter is [4]:" closed a quote,
     # and the list it announced (prose lines, not code) was not part of it.

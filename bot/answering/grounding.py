@@ -89,6 +89,18 @@ _ELIDED = re.compile(rf"(?m)^{ELISION}$")
 _CODE_MARK = re.compile(r"[(){}\[\];=$<>|]")
 # code's signs on a line that is no sentence: brackets, operators, a call ("print(x)"; "Wi-Fi: AcmeGuest (password on
 # the badge)" is words)
+# An API reference's signature on a line over its description (Sphinx, pydoc, Javadoc-like pages): a Python
+# callable or dotted name ("msvcrt.kbhit()", "class threading.Thread(group=None, …)", "msvcrt.LK_LOCK") or a C
+# function ("PyThreadState *PyEval_SaveThread()"), nothing after it on the line.
+_SIGNATURE = re.compile(
+    r"(?:(?:class|exception|async|await|classmethod|staticmethod|abstractmethod|property|coroutine)\s+)*"
+    r"(?:(?:(?:const|unsigned|signed|long|short|struct|static|inline|extern)\s+)*"
+    r"(?:void|int|char|double|float|[A-Za-z]\w*_t|[A-Z]\w*)\s*\**\s*)?"
+    r"(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:\[[^\]]*\])?\([^;]*\)(?:\s*(?:->|→)\s*[^;{}:]+)?"
+    r"|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
+_PARAMETER = re.compile(r"(?!(?:True|False|None)$)(?:\*{0,2}[A-Za-z_]\w*(?:\s*:\s*[^=(]+?)?(?:\s*=\s*[^()<>]+)?|[*/…]|"
+                        r"\.\.\.|(?:const\s+)?[A-Za-z_]\w*(?:\s+\**|\s*\*+)\s*[A-Za-z_]\w*)")  # C: "PyObject *args"
+_API_BADGE = re.compile(r"Part of the (?:Stable ABI|Limited API)\b.*|Return value: .*")  # CPython's C API, under a signature
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
 _CODE_SIGN = re.compile(r"[{}\[\];=$<>|]|\w\(")
 _NAME_WORD = r"[A-Z][\w'’]*(?:-[A-Z][\w'’]*)*"  # "Python", "Wi-Fi", "Jean-Luc"
@@ -929,6 +941,9 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
         record = records.get(text)
         if record:
             text = record + ("" if _WHOLE_SENTENCE.search(record) else ".")  # a row of a table, with its header
+        elif not run_on and (names := _signatures_over(passage, text)) and not used & set(names):
+            used.update(names)
+            text = ", ".join(f"`{name}`" for name in names) + f": {text}"  # what the description is of
         out.append(text if not code or text.endswith(":") else f"{text}:")  # "… to hold using" + a command
         words += len(text.split())
         if code:  # "…, use the reversed() function:" and its code; what follows it is another point
@@ -1001,6 +1016,42 @@ def _mend_emphasis(text: str, passages: Sequence[str]) -> str:
             if span:
                 text = text[:at + len(span)] + mark + text[at + len(span):]
     return text
+
+
+def _signatures_over(passage: str, sentence: str, most: int = 3) -> list[str]:
+    """The signatures (`_SIGNATURE`) on the lines right over the line a sentence opens, as an API reference lists
+    them over their description ("msvcrt.kbhit()" / "Return True if a keypress is waiting to be read."; CPython's
+    "Part of the Stable ABI." may come between): a quote of the description names what it describes. A long
+    signature is shortened to its name ("class threading.Thread(…)"). None over a sentence within its line, and none
+    that ends a block of code (under a line of code or an indented one: "f = locals()[fname]" / "f()" / "This calls
+    …"), whose next line speaks of the block."""
+    lines = passage.splitlines()
+    at = next((k for k, line in enumerate(lines) if line.strip().startswith(sentence)), None)
+    if at is None:
+        return []
+    k = at - 1
+    while k >= 0 and (not lines[k].strip() or _API_BADGE.fullmatch(lines[k].strip())) and k > at - 3:
+        k -= 1
+    names: list[str] = []
+    while k >= 0 and len(names) < most and lines[k] == lines[k].lstrip() and _is_signature(lines[k].strip()):
+        names.insert(0, lines[k].strip())
+        k -= 1
+    if k >= 0 and lines[k].strip() and (_code_line(lines[k]) or lines[k] != lines[k].lstrip()):
+        return []  # the end of a block of code
+    return [re.sub(r"\(.*\)", "(…)", name) if len(name) > 60 else name for name in names]
+
+
+def _is_signature(line: str) -> bool:
+    """A signature (`_SIGNATURE`) whose arguments are parameters: names, with a type or a default (`name=None`,
+    `*args`, `**kwargs`, `/`, `*`, `…`; `[, step]` optional), not a call's values (`register(models.Article)`,
+    `serialize('json', qs)`, `detail(request=<HttpRequest object>)`: the last line of an example)."""
+    if not _SIGNATURE.fullmatch(line):
+        return False
+    args = re.search(r"\((.*)\)", line)
+    if args is None:
+        return True
+    inner = re.sub(r"=\s*(?:\(\)|\{\}|\[\])", "=x", args.group(1)).replace("[", " ").replace("]", " ")
+    return all(_PARAMETER.fullmatch(arg.strip()) for arg in inner.split(",") if arg.strip())
 
 
 def _traceback(passage: str) -> set[str]:
