@@ -648,6 +648,12 @@ def test_a_quoted_sentence_that_introduces_code_brings_the_code_with_it():
             "This won't touch your original sequence, but builds a new copy.")
     assert quote("how do I iterate backwards?", loop, 1) == (
         "Use the reversed() built-in function [1]:\n```\nfor x in reversed(sequence):\n    print(x)\n```")
+    # A capitalised line of words ending in a colon introduces code of its own: the block ends before it (seen:
+    # "Dictionaries have a copy() method:" brought "Sequences can be copied by slicing:" in its code block)
+    copies = ("Dictionaries have a copy() method:\nnewdict = olddict.copy()\nSequences can be copied by slicing:\n"
+              "new_l = l[:]\n")
+    assert quote("how do I copy a dictionary?", copies, 1) == (
+        "Dictionaries have a copy() method [1]:\n```\nnewdict = olddict.copy()\n```")
     # A prompt's output and a traceback belong to the code; the sentence after them does not.
     doctest = ("If you wrote code like:\n>>> y = x = []\n>>> y.append(10)\n>>> x\n[10]\n"
                "Traceback (most recent call last):\n"
@@ -871,6 +877,15 @@ def test_code_a_small_model_copies_line_by_line_comes_back_as_one_block_and_the_
         "Make sure your Django DEBUG setting is set to True [1]. Then do this [1]:\n```\n>>> from django.db import "
         "connection\n>>> connection.queries\n[{'sql': 'SELECT polls_polls.id FROM polls_polls',\n'time': '0.002'}]"
         "\n```\n\nconnection.queries is only available if DEBUG is True [1]. It is a list [1].", [])
+    # spaced differently (seen: "… declared as follows: int PyArg_ParseTuple(PyObject *arg, const char *format,...);
+    # The arg argument …"): the same code
+    declared = ("The PyArg_ParseTuple() function is declared as follows:\n"
+                "int PyArg_ParseTuple(PyObject *arg, const char *format, ...);\nThe arg argument must be a tuple object.")
+    written = ("The PyArg_ParseTuple() function is declared as follows: int PyArg_ParseTuple(PyObject *arg, const char "
+               "*format,...); The arg argument must be a tuple object [2].")
+    assert introduce(written, ["", declared]) == (
+        "The PyArg_ParseTuple() function is declared as follows [2]:\n```\nint PyArg_ParseTuple(PyObject *arg, const "
+        "char *format, ...);\n```\n\nThe arg argument must be a tuple object [2].", [])
     # the model changed the code: not the passage's lines, nothing is brought (the answer is left as it is)
     changed = answer.replace(">>> connection.queries [1]", ">>> connection.execute() [1]")
     assert introduce(changed, [passage]) == (changed, [])

@@ -1191,6 +1191,19 @@ def _part_of(items: Sequence[str], lines: Sequence[str]) -> bool:
     return all(key(item) in whole for item in items)
 
 
+def _past(text: str, code: str) -> str | None:
+    """What `text` has after `code` (written without spaces) when it opens with it, spaced as it may be; None
+    when it does not open with it."""
+    i = 0
+    for char in code:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i == len(text) or text[i] != char:
+            return None
+        i += 1
+    return text[i:].strip()
+
+
 def _announced(text: str, passage: str) -> tuple[str, list[str], str] | None:
     """The sentence of `passage` that introduces lines (`_introduced_lines`: it ends in a colon, or in a word
     with a command after it) that `text` opens with, those lines, and the sentence `text` runs them into: when
@@ -1205,10 +1218,10 @@ def _announced(text: str, passage: str) -> tuple[str, list[str], str] | None:
                 continue
             lines = _introduced_lines(passage, sentence)
             tail = flat[len(" ".join(sentence.split())):].strip()
-            code = " ".join(" ".join(lines).split())
-            rest = tail[len(code):].strip() if lines and tail.startswith(code) else ""
-            rest = rest if _is_prose(rest) else ""
-            if lines and (code.startswith(tail.strip(" .")) or rest):
+            code = "".join("".join(lines).split())  # (compared without spaces: "format,...);" is "format, ...);")
+            rest = _past(tail, code) if lines else None
+            rest = rest if rest and _is_prose(rest) else ""
+            if lines and (code.startswith("".join(tail.strip(" .").split())) or rest):
                 return sentence if sentence.endswith(":") else f"{sentence}:", lines, rest
     return None
 
@@ -1337,8 +1350,9 @@ def _run_on(passage: str, sentence: str, max_commands: int = 3) -> tuple[str, li
 def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[str]:
     """The lines that a sentence introduces, as the passage has them (code, a command, a short list): the lines
     right after it, up to the next line of prose, a capitalised line of words that ends its paragraph (DocBook
-    puts "And finally build your package:" right after a command, a blank line before the next) or a sentence
-    that starts one ("That prints 0."); at most `max_lines`, "…" after.
+    puts "And finally build your package:" right after a command, a blank line before the next), one that
+    introduces code of its own ("Sequences can be copied by slicing:") or a sentence that starts one ("That prints
+    0."); at most `max_lines`, "…" after.
     A sentence ending in a colon introduces what follows. One that stops at a word (`_stops_at_word`: DocBook
     and man pages put no colon before a command) introduces a command and what goes with it up to a blank line,
     the end or a new sentence; where the sentence goes on after the command, it is a `_run_on`. Nothing for a
@@ -1363,6 +1377,7 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
             return block if len(block) > 1 or block and not _goes_on(line) else []  # after one, it is a `_run_on`
         if _is_prose(line) or block and line[:1].isupper() and (
                 not spaced and _reads_as_words(line) and not "".join(lines[k + 1:k + 2]).strip()
+                or _reads_as_words(line) and line.rstrip().endswith(":") and not _TRACEBACK.fullmatch(line.strip())
                 or _is_sentence(line) and not lines[k - 1].strip()):  # ("for x in y:" is not capitalised)
             break
         if len(block) == max_lines:
