@@ -532,6 +532,9 @@ def test_a_line_of_code_is_not_quoted_as_a_sentence():
               "TypeError: 'tuple' object does not support item assignment\n")
     assert quote("why does a_tuple[i] += 1 raise an exception?", raised, 1) == (
         "This is because of the difference between mutable and immutable objects in Python [1].")
+    # (a page whose code block has a blank line between its lines: the same)
+    assert quote("why does a_tuple[i] += 1 raise an exception?", raised.replace("\n", "\n\n"), 1) == (
+        "This is because of the difference between mutable and immutable objects in Python [1].")
 
 
 def test_a_quoted_sentence_does_not_keep_half_of_an_emphasis_that_spans_two():

@@ -1062,7 +1062,7 @@ def _traceback(passage: str) -> set[str]:
     for line in passage.splitlines():
         if _TRACEBACK.fullmatch(line.strip()):
             inside = True
-        elif inside and line[:1] not in (" ", "\t"):
+        elif inside and line.strip() and line[:1] not in (" ", "\t"):
             inside = False
             out.add(line.strip())  # the error
         if inside:
