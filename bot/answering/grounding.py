@@ -87,8 +87,6 @@ _FENCE = re.compile(r"\s*(?:```|~~~)")
 ELISION = "…"  # a line of its own between a section's opening and a passage from further down it
 _ELIDED = re.compile(rf"(?m)^{ELISION}$")
 _CODE_MARK = re.compile(r"[(){}\[\];=$<>|]")
-# code's signs on a line that is no sentence: brackets, operators, a call ("print(x)"; "Wi-Fi: AcmeGuest (password on
-# the badge)" is words)
 # An API reference's signature on a line over its description (Sphinx, pydoc, Javadoc-like pages): a Python
 # callable or dotted name ("msvcrt.kbhit()", "class threading.Thread(group=None, …)", "msvcrt.LK_LOCK") or a C
 # function ("PyThreadState *PyEval_SaveThread()"), nothing after it on the line.
@@ -102,6 +100,8 @@ _PARAMETER = re.compile(r"(?!(?:True|False|None)$)(?:\*{0,2}[A-Za-z_]\w*(?:\s*:\
                         r"\.\.\.|(?:const\s+)?[A-Za-z_]\w*(?:\s+\**|\s*\*+)\s*[A-Za-z_]\w*)")  # C: "PyObject *args"
 _API_BADGE = re.compile(r"Part of the (?:Stable ABI|Limited API)\b.*|Return value: .*")  # CPython's C API, under a signature
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
+# code's signs on a line that is no sentence: brackets, operators, a call ("print(x)"; "Wi-Fi: AcmeGuest (password on
+# the badge)" is words)
 _CODE_SIGN = re.compile(r"[{}\[\];=$<>|]|\w\(")
 _NAME_WORD = r"[A-Z][\w'’]*(?:-[A-Z][\w'’]*)*"  # "Python", "Wi-Fi", "Jean-Luc"
 _WHOLE_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")  # 12, 3.11, 1,000, 12:00, 1/2 (a number specific, "%" taken off)
@@ -923,7 +923,7 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     through_closest = sum(len(s.split()) for _, s in sentences[:closest + 1])
     in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
     picked = range(len(sentences)) if in_order else _with_antecedent(passage, sentences, closest, max_words)
-    out, words, code, used = [], 0, [], set()
+    out, words, code, used, named = [], 0, [], set(), set()  # (named: the signatures a quoted sentence was labelled with)
     for k in picked:
         text = sentences[k][1]
         if text in used:
@@ -941,8 +941,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
         record = records.get(text)
         if record:
             text = record + ("" if _WHOLE_SENTENCE.search(record) else ".")  # a row of a table, with its header
-        elif not run_on and (names := _signatures_over(passage, text)) and not used & set(names):
-            used.update(names)
+        elif not run_on and (names := _signatures_over(passage, text)) and not named & set(names):
+            named.update(names)
             text = ", ".join(f"`{name}`" for name in names) + f": {text}"  # what the description is of
         out.append(text if not code or text.endswith(":") else f"{text}:")  # "… to hold using" + a command
         words += len(text.split())
