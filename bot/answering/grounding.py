@@ -984,12 +984,17 @@ def _cut_emphasis(text: str) -> str:
     return text
 
 
+def _emphasis(mark: str) -> tuple[str, str]:
+    """The patterns of an emphasis's opening and closing `mark`: "**" and "*" apart ("**up" opens no "*" span)."""
+    m = re.escape(mark)
+    return rf"(?<![*\w]){m}(?=\w)", rf"(?<=[\w.!?)]){m}(?![*\w])"
+
+
 def _emphasis_marks(text: str, mark: str) -> tuple[list[int], list[int]]:
     """Where `text` opens an emphasis with `mark` (the end of each opening mark), and where it closes one (the start
-    of each closing mark): "**" and "*" apart ("**up" opens no "*" span)."""
-    m = re.escape(mark)
-    return ([x.end() for x in re.finditer(rf"(?<![*\w]){m}(?=\w)", text)],
-            [x.start() for x in re.finditer(rf"(?<=[\w.!?)]){m}(?![*\w])", text)])
+    of each closing mark)."""
+    opening, closing = _emphasis(mark)
+    return [x.end() for x in re.finditer(opening, text)], [x.start() for x in re.finditer(closing, text)]
 
 
 def _mend_emphasis(text: str, passages: Sequence[str]) -> str:
@@ -1000,11 +1005,8 @@ def _mend_emphasis(text: str, passages: Sequence[str]) -> str:
         opens, closes = _emphasis_marks(text, mark)
         if len(opens) + len(closes) != 1:
             continue
-        spans = set()
-        for passage in passages:
-            for line in passage.splitlines():
-                starts, ends = _emphasis_marks(line, mark)
-                spans.update(line[a:b] for a, b in zip(starts, ends, strict=False) if a < b)
+        opening, closing = _emphasis(mark)  # the passages' spans: opening mark, words, closing mark, on one line
+        spans = {x for passage in passages for x in re.findall(rf"{opening}(.+?){closing}", passage)}
         if closes:
             at = closes[0]
             span = max((x for x in spans if text[:at].endswith(x)), key=len, default="")
