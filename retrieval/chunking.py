@@ -25,11 +25,27 @@ TABLE_RULE = re.compile(r"(?=.*\|)\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?
 _HEADER_RULE = re.compile(r"^[ \t]*-{3}(?:[ \t]\|[ \t]-{3})+[ \t]*(?:\n(?:[ \t]*\n)?|$)", re.M)
 
 
+FENCE = re.compile(r"[ \t]*(```|~~~)")  # a code block's opening or closing line (Markdown's; an HTML <pre>'s)
+_FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~)[\w+.-]*[ \t]*(?:\n|$)", re.M)  # such a line, its language named or not
+
+
+def _open_fence(piece: str, fence: str | None) -> str | None:
+    """The fence of the code block still open after `piece` (`fence`: the one open before it)."""
+    for line in piece.splitlines():
+        m = FENCE.match(line)
+        if m:
+            fence = None if fence else m.group(1)
+    return fence
+
+
 def as_read(text: str) -> str:
     """A chunk's text as the models read it (the embedder, the passage judge, the generator): without the
-    "--- | ---" the files connector writes under an HTML or Word table's header row. That rule is no text of
-    the page; it tells a quote which row is the header. (A Markdown page's own "|---|" stays: it is the page's.)"""
-    return _HEADER_RULE.sub("", text)
+    "--- | ---" the files connector writes under an HTML or Word table's header row, nor a code block's fences.
+    That rule is no text of the page; it tells a quote which row is the header. The fences tell a quote which
+    lines are code (an HTML page's <pre>, a Markdown page's block); the models read the lines as the page shows
+    them (the grounded adapter learnt from manuals read so, and a model shown fences copies them into its
+    sentences: "execute the command: ```dpkg --list"). (A Markdown page's own "|---|" stays: it is the page's.)"""
+    return _FENCE_LINE.sub("", _HEADER_RULE.sub("", text))
 
 
 class _TableHead:
@@ -121,9 +137,23 @@ def chunk_document(
         # instead of re-tokenizing the growing chunk for every piece.
         current, current_tokens = "", 0
         table = _TableHead()
+        fence: str | None = None  # the fence of the code block `current` ends inside
         for piece, joiner in _pieces(text, fits):
             n = tokens(piece)
+            fence_after = _open_fence(piece, fence)
             if current and current_tokens + n > target:
+                if fence:
+                    # a code block cut in two is closed at the chunk's end and opened again at the next one's start
+                    # (where the piece opens with the block's end, the block ends with the chunk): each chunk's code
+                    # reads as code
+                    first, _, after = piece.partition("\n")
+                    closes = bool(FENCE.match(first))
+                    current, piece = f"{current}\n{fence}", after if closes else f"{fence}\n{piece}"
+                    if not piece.strip():
+                        chunks.append(make(heading, current))
+                        current, current_tokens, fence = "", 0, fence_after
+                        continue
+                    n = tokens(piece)
                 chunks.append(make(heading, current))
                 current, current_tokens = piece, n
                 if table.opens(piece) and fits(f"{table.head}\n{piece}"):
@@ -132,6 +162,7 @@ def chunk_document(
                 current = f"{current}{joiner}{piece}" if current else piece
                 current_tokens += n
             table.read(piece)
+            fence = fence_after
         if current:
             chunks.append(make(heading, current))
     return chunks

@@ -83,3 +83,23 @@ def test_a_chunk_that_starts_inside_a_table_starts_with_its_header():
     unmarked = marked.replace("--- | --- | ---\n", "")
     assert not any(c.text.startswith("Room | Floor") for c in chunk_document(doc(("Rooms", unmarked)), count,
                                                                             max_tokens=60)[1:])
+
+
+def test_a_code_block_cut_between_chunks_is_closed_and_opened_again_so_each_part_reads_as_code():
+    # An HTML page's <pre> (a command's output, a config file) arrives as a fenced block; a chunk that began
+    # inside it read its lines as sentences ("No LSB modules are available." quoted as the answer).
+    count = lambda t: len(t.split()) + 2  # noqa: E731
+    output = "\n".join(f"Line {i} of what the command printed." for i in range(40))
+    chunks = chunk_document(doc(("Version", f"Run this:\n```\n$ lsb_release -a\n{output}\n```\nThat is all.")), count,
+                            max_tokens=60)
+    assert len(chunks) > 2
+    for c in chunks:
+        fences = [line for line in c.text.splitlines() if line.startswith("```")]
+        assert len(fences) % 2 == 0, c.text  # every block that opens in a chunk closes in it
+        assert c.text.startswith(("Run this:", "```")), c.text  # a later chunk opens inside the block: with a fence
+    text = "\n".join(c.text for c in chunks)
+    assert all(f"Line {i} of" in text for i in range(40)) and text.count("Line 7 of") == 1
+    assert chunks[-1].text.rstrip().endswith("That is all.")
+    # the models read the lines as the page shows them: the fences are for quotes (a model shown them copied them
+    # into its sentence: "execute the command: ```dpkg --list [3].")
+    assert as_read("Run this:\n```bash\n$ lsb_release -a\n```\nThat is all.") == "Run this:\n$ lsb_release -a\nThat is all."

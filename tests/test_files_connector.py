@@ -201,6 +201,22 @@ def test_the_prev_next_bars_of_docbook_and_texinfo_pages_are_not_indexed(tmp_pat
     assert "Run the program" in node and "Options" not in node and "Up:" not in node
 
 
+def test_a_sphinx_chapters_list_of_its_pages_is_not_indexed_however_short():
+    # Seen on the Python docs: "How can I embed Python into a Windows application?" was answered "… doing that
+    # successfully. Embedding Python in Another Application [2]", a line of the chapter page's list of its pages.
+    text = _text(parse_html(
+        '<html><body><h1>Extending and Embedding</h1><h2>Embedding the CPython runtime</h2><p>Sometimes it is '
+        'desirable to embed the CPython runtime inside a larger application.</p><div class="toctree-wrapper compound">'
+        '<ul><li class="toctree-l1"><a class="reference internal" href="embedding.html">1. Embedding Python in Another '
+        'Application</a></li><li class="toctree-l1"><a href="embedding.html#pure">1.1. Pure Embedding</a></li></ul>'
+        '</div><p>See the chapters above.</p></body></html>'))
+    assert text == "Sometimes it is desirable to embed the CPython runtime inside a larger application.\nSee the chapters above."
+    # a chapter page of nothing but its list is empty, not broken (its pages are indexed on their own)
+    index = parse_html('<html><body><h1>FAQ</h1><div class="toctree-wrapper compound"><ul><li><a href="general.html">'
+                       'General Python FAQ</a></li></ul></div></body></html>')
+    assert index.navigation and not any(s.text.strip() for s in index.sections)
+
+
 def test_a_footnotes_number_is_not_read_into_the_sentence_that_points_to_it():
     # Seen on the Debian Policy (Sphinx): "Scripts may assume that /bin/sh implements the POSIX.1-2017 Shell Command
     # Language 7 plus …" and "3 This includes modifications …" were quoted; the Debian FAQ (DocBook) puts "[2]" after
@@ -221,6 +237,14 @@ def test_a_footnotes_number_is_not_read_into_the_sentence_that_points_to_it():
 
 def _text(parsed) -> str:
     return "\n".join(s.text for s in parsed.sections)
+
+
+def test_an_html_pages_preformatted_block_is_read_as_a_code_block():
+    # A <pre> (a command's output, a config file) is code whatever its lines look like; MediaWiki and Confluence
+    # pages come through here too.
+    text = _text(parse_html("<html><body><h2>Version</h2><p>An example run:</p><pre>$ lsb_release -a\n"
+                            "No LSB modules are available.\n</pre><p>That is all.</p><pre>\n\n</pre></body></html>"))
+    assert text == "An example run:\n```\n$ lsb_release -a\nNo LSB modules are available.\n```\nThat is all."
 
 
 def test_a_docbook_faq_reads_as_one_section_per_question(tmp_path):

@@ -478,6 +478,13 @@ def test_a_quote_does_not_start_a_sentence_where_the_code_that_interrupts_it_end
         reply = quote("why does 0.6/0.2 not give exactly 3?", page.format(code=code), 1)
         assert reply == ("Your int() is most probably working just fine. It's the numbers that aren't quite what you "
                          "think. What you think in the above as 'three' is really more like 2.9999999999999995559 [1].")
+    # The bracket the code was in, closed after it, is no sentence's start (seen on the Debian FAQ: "… status change
+    # updates and actions. ) If you'd like to log all your dpkg invocations …, you could add [1]").
+    logged = ("Passing the --log-option to dpkg makes dpkg log status change updates and actions. It logs the "
+              "invocation (e.g.\n```\n2005-12-30 18:10:33 install hello 1.3.18 2.1.1-4\n```\n) If you'd like to log "
+              "all your dpkg invocations, you could add\n```\nlog /var/log/dpkg.log\n```\nto your config file.")
+    assert quote("how can I log all my dpkg invocations?", logged, 1) == (
+        "Passing the --log-option to dpkg makes dpkg log status change updates and actions [1].")
     # A term's definition on the line after it is a sentence to quote: a term is no code.
     glossary = "module\n\nthe basic unit of code reusability in Python: a block of code imported by other code."
     assert quote("what is a module?", glossary, 2) == (
@@ -720,6 +727,14 @@ def test_a_sentence_without_a_colon_that_a_command_follows_brings_the_command():
     # A command the sentence goes on after is no block of its own: the written answer stays as it is.
     held = "With apt, you can set a package to hold using apt-mark hold package_name [1]."
     assert introduce(held, [HOLD]) == (held, [])
+    # ... and a written sentence that stops where the command comes gets the sentence as the page has it (seen on
+    # the Debian FAQ: "… from the real Debian base disks, use the [1]:" and the command as a block).
+    stopped = "In order to make sure that your system has been installed from the real Debian base disks, use the [1]."
+    fenced = release.replace("\n\nlsb_release -a\n", "\n```\nlsb_release -a\n```\n")
+    for page in (release, fenced):
+        assert introduce(stopped, [page]) == (
+            "In order to make sure that your system has been installed from the real Debian base disks, use the "
+            "`lsb_release -a` command [1].", [])
     # (a short sentence with a colon still brings its code: "Consider this: if a == b [1].")
     assert introduce("Consider this: if a == b [1].", ["Consider this:\nif a == b\n    print(a)\nNotice how it reads."]) \
         == ("Consider this [1]:\n```\nif a == b\n    print(a)\n```", [])
@@ -799,6 +814,29 @@ def test_a_code_block_ends_where_a_line_of_words_ends_its_paragraph():
     code = "Define the class like this:\n\nclass Point:\n    x = 0\n\nprint(Point.x)\n\nThat prints 0."
     assert quote("how do I define it?", code, 1) == (
         "Define the class like this [1]:\n```\nclass Point:\n    x = 0\nprint(Point.x)\n```")
+
+
+def test_a_commands_output_in_a_code_block_is_never_quoted_as_a_sentence_and_comes_whole_with_what_introduces_it():
+    # Seen on the Debian FAQ: "How can I check that I am using a Debian system?" was answered "No LSB modules are
+    # available. Description: Debian GNU/Linux 7.4 (wheezy) You can also check …" — the HTML page's <pre>, a
+    # command's output, read as sentences. The files connector now writes a <pre> as a fenced block.
+    page = ("In order to make sure that your system has been installed from the real Debian base disks, use the\n"
+            "```\nlsb_release -a\n```\ncommand. It will display the name of the distribution. The following is an "
+            "example run in a Debian system:\n```\n$ lsb_release -a\nNo LSB modules are available.\n"
+            "Distributor ID: Debian\nDescription:    Debian GNU/Linux 7.4 (wheezy)\n```\n"
+            "You can also check for the existence of /etc/debian_version file, which contains the version number.")
+    answer = quote("How can I check that I am using a Debian system, and what version it is?", page, 1)
+    assert answer.startswith("In order to make sure that your system has been installed from the real Debian base "
+                             "disks, use the `lsb_release -a` command."), answer
+    assert "No LSB modules" not in answer and "```" not in answer
+    # what the sentence before the block introduces comes whole, its lines of words too
+    shown = quote("what does a run of lsb_release look like on a Debian system?", page, 1)
+    assert shown.endswith("The following is an example run in a Debian system [1]:\n```\n$ lsb_release -a\n"
+                          "No LSB modules are available.\nDistributor ID: Debian\n"
+                          "Description:    Debian GNU/Linux 7.4 (wheezy)\n```"), shown
+    # a passage whose only sentence-like line is in a code block has nothing to quote
+    assert quote("what keywords does the sample use?", "```\n'keywords': 'sample setuptools development here',\n```",
+                 1) is None
 
 
 def test_the_quoted_passage_is_where_closeness_similarity_and_rank_point():

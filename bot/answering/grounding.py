@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bot.answering.citations import CITATION_MARKER, cited_numbers, marker_numbers
-from retrieval.chunking import TABLE_ROW, TABLE_RULE, as_read
+from retrieval.chunking import FENCE, TABLE_ROW, TABLE_RULE, as_read
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
 
@@ -83,7 +83,6 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _PLAIN_WORD = re.compile(r"[(‘“\"']?[A-Za-z0-9][\w'’-]*[”’\"',.;:!?)]*")  # a word of running text
 _WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")  # a sentence's end, after any closing quote or bracket
 _URL_LINE = re.compile(r"\s*<?https?://\S+>?\s*")
-_FENCE = re.compile(r"\s*(?:```|~~~)")
 ELISION = "…"  # a line of its own between a section's opening and a passage from further down it
 _ELIDED = re.compile(rf"(?m)^{ELISION}$")
 _CODE_MARK = re.compile(r"[(){}\[\];=$<>|]")
@@ -695,7 +694,7 @@ def _add_marker(unit: str, n: int) -> str:
 
 def starts_a_block(text: str) -> bool:
     """Whether a text opens with a list item or a code block (Markdown shows neither after words on its line)."""
-    return bool(_BULLET.match(text) or _FENCE.match(text))
+    return bool(_BULLET.match(text) or FENCE.match(text.lstrip()))
 
 
 def _join(units: Sequence[str]) -> str:
@@ -715,12 +714,27 @@ def _quotable(passage: str) -> list[tuple[int, str]]:
     """(position, sentence) of a passage that could be quoted as an answer: four words or more, or a FAQ answer's
     "Yes." or "No." (a quote of "No. Only single-column primary keys are supported." that left out the "No." left
     out the answer); a table's header row and the rule under it are none: its rows are quoted with the header,
-    `_record`."""
+    `_record`; nor is a line of a code block (`_fenced`: a command's output, "No LSB modules are available.", reads
+    as a sentence)."""
     lines = [line for line in passage.splitlines() if line.strip()]
     headers = {line.strip() for line, after in itertools.pairwise(lines) if TABLE_RULE.fullmatch(after)}
+    fenced, plain = _fenced(passage)
     return [(i, s) for i, s in enumerate(_sentences(passage, rows=True))
             if (len(s.split()) >= 4 or _YES_OR_NO.fullmatch(s)) and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
-            and not is_question(s) and not _after_code(passage, s) and s not in headers and not TABLE_RULE.fullmatch(s)]
+            and not is_question(s) and not _after_code(passage, s) and s not in headers and not TABLE_RULE.fullmatch(s)
+            and not (s in fenced and s not in plain)]
+
+
+def _fenced(passage: str) -> tuple[str, str]:
+    """A passage's lines inside code blocks (between fences: a Markdown page's, and an HTML page's <pre> as the
+    files connector writes it) and its other lines, each as one text."""
+    inside, fenced, plain = False, [], []
+    for line in passage.splitlines():
+        if FENCE.match(line):
+            inside = not inside
+        else:
+            (fenced if inside else plain).append(line)
+    return "\n".join(fenced), "\n".join(plain)
 
 
 def _cells(row: str, outer: bool) -> list[str]:
@@ -762,16 +776,20 @@ def _record(passage: str, row: str) -> str | None:
 def _after_code(passage: str, sentence: str) -> bool:
     """A line that goes on with a sentence a code block interrupted ("For example, this" / the code / "will in
     most computers print 0, not 1, because …"): it starts in lower case, right after a line of code, and its
-    start is elsewhere. Quoted on its own it reads as a sentence cut in two."""
-    if not re.match(r"[a-z]+\s", sentence) or not _is_prose(sentence):
+    start is elsewhere; or the bracket the code was in closes first ("It logs the invocation (e.g." / the code /
+    ") If you'd like to log …"). Quoted on its own it reads as a sentence cut in two."""
+    closes = bool(re.match(r"\)\s*\S", sentence))
+    if not (re.match(r"[a-z]+\s", sentence) or closes):
         return False
     at = passage.find(sentence)
     before = passage[:at].rstrip(" \t")
     if at <= 0 or not before.endswith("\n"):
         return False
     previous = before.rstrip().rsplit("\n", 1)[-1]
-    # (a line of code has code's marks: a term the line defines, "module" / "the basic unit of …", has none)
-    return bool(_FENCE.match(previous) or _command_line(previous) and _CODE_MARK.search(previous))
+    # (a line of code has code's marks: a term the line defines, "module" / "the basic unit of …", has none; after a
+    # code block's fence, any line in lower case goes on: "you could add" / the block / "to your dpkg.cfg.")
+    return bool(FENCE.match(previous) or (closes or _is_prose(sentence)) and _command_line(previous)
+                and _CODE_MARK.search(previous))
 
 
 def _closeness(question: str, sentences: Sequence[str], embed: Embed | None) -> np.ndarray:
@@ -1082,10 +1100,12 @@ def _block_headers(passage: str) -> set[str]:
 
 
 def _leads_into_code(passage: str, sentence: str) -> bool:
-    """A sentence that stops at a word ("In C++ you'd write") with a line of code after it: it goes on in the code."""
+    """A sentence that stops at a word ("In C++ you'd write"), or inside a bracket ("It logs the invocation (e.g."),
+    with code after it: it goes on in the code."""
     after = _after(passage, sentence)
     following = next((line for line in after or [] if line.strip()), "")
-    return sentence[:1].isupper() and _ends_in_lower_word(sentence) and _code_line(following)
+    stops = sentence[:1].isupper() and _ends_in_lower_word(sentence) or sentence.count("(") > sentence.count(")")
+    return stops and (_code_line(following) or bool(FENCE.match(following)))
 
 
 def _with_antecedent(passage: str, sentences: Sequence[tuple[int, str]], closest: int, max_words: int) -> list[int]:
@@ -1132,7 +1152,7 @@ def _with_lines(text: str, lines: Sequence[str]) -> str:
     """A sentence and the lines it introduces: a code block, or a list or links as they are (readable, clickable).
     A Markdown page's own fences ("```bash") are left out: the lines become one code block, not an empty one each
     side of them (Slack shows no language tag, it would read as a line of the code)."""
-    lines = [line for line in lines if not _FENCE.match(line)]
+    lines = [line for line in lines if not FENCE.match(line)]
     if not lines:
         return text
     table = "\n".join(lines)
@@ -1158,7 +1178,7 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
     paragraphs: list[str] = []
     current: list[str] = []
     dropped: list[str] = []
-    k = 0
+    mended, k = False, 0
     while k < len(units):
         unit = units[k]
         bare = _strip_markers(unit)
@@ -1167,6 +1187,10 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
         found = next(((n, a) for n in cited if (a := _announced(bare, passages[n - 1]))), None)
         if found and own and not _part_of(own, found[1][1]):
             found = None  # the answer's own list, not a part of the passage's
+        if found and not found[1][1]:  # a sentence a command interrupts, read whole: the paragraph goes on
+            current.append(_add_marker(found[1][0], found[0]))
+            mended, k = True, k + 1
+            continue
         if found:
             n, (sentence, lines, rest) = found
             paragraphs.append(_with_lines(_join([*current, _add_marker(sentence, n)]), lines))
@@ -1178,7 +1202,7 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
         else:
             current.append(unit)
         k += 1
-    if not dropped and len(paragraphs) == 0:
+    if not dropped and not paragraphs and not mended:
         return answer, []
     return "\n\n".join([*paragraphs, *([_join(current)] if current else [])]), dropped
 
@@ -1212,12 +1236,19 @@ def _announced(text: str, passage: str) -> tuple[str, list[str], str] | None:
     what `text` has after it is at most those lines run together, or all of them and then a sentence of running
     text (a small model copies an example line by line and writes on after its last line: "… 'time': '0.002'}]
     connection.queries is only available if DEBUG is True."); None otherwise. The sentence comes back ending in
-    a colon, the one after the lines as the answer has it ("" when there is none)."""
+    a colon, the one after the lines as the answer has it ("" when there is none). A sentence that a command
+    interrupts (`_run_on`), where `text` stops at the command, comes back whole, the command in backquotes, with
+    no lines ("… use the." → "… use the `lsb_release -a` command.")."""
     flat = " ".join(text.split())
     for line in passage.splitlines():
         for sentence in (x.strip() for x in _SENTENCE_END.split(line.strip())):
             if not flat.startswith(" ".join(sentence.split())):
                 continue
+            run_on = _run_on(passage, sentence)
+            if run_on and flat.rstrip(" .") == " ".join(sentence.split()):
+                # the model stopped where the command interrupts the sentence ("… use the."): the sentence as a
+                # quote reads it ("… use the `lsb_release -a` command.")
+                return run_on[0] + ("" if _WHOLE_SENTENCE.search(run_on[0]) else "."), [], ""
             lines = _introduced_lines(passage, sentence)
             tail = flat[len(" ".join(sentence.split())):].strip()
             code = "".join("".join(lines).split())  # (compared without spaces: "format,...);" is "format, ...);")
@@ -1331,7 +1362,7 @@ def _run_on(passage: str, sentence: str, max_commands: int = 3) -> tuple[str, li
     text, used, part = sentence, [], sentence
     while len(used) < 2 * max_commands:
         lines = _after(passage, part)
-        rest = [line.strip() for line in lines or () if line.strip()]
+        rest = [line.strip() for line in lines or () if line.strip() and not FENCE.match(line)]
         if not rest or not _command_line(rest[0]):
             break
         goes_on = len(rest) > 1 and _goes_on(rest[1])
@@ -1369,7 +1400,19 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
         return []
     block: list[str] = []
     spaced = False  # a blank line between two of the block's lines: every line may end a paragraph
+    fenced = False  # within a code block: every line of it is the block's, its closing fence ends the block
     for k, line in enumerate(lines):
+        if FENCE.match(line):
+            if fenced and block:
+                break
+            fenced = not fenced
+            continue
+        if fenced and line.strip():
+            if len(block) == max_lines:
+                block.append("…")
+                break
+            block.append(line.rstrip())
+            continue
         if not line.strip():
             if block and not colon:
                 break

@@ -378,13 +378,15 @@ def parse_html(text: str, drop: str = "") -> Parsed:
         tag.decompose()
     # The page had a table of contents or a list of links taken out: a page of nothing else is empty, not broken. (A
     # page with nothing but its site's bars, an app that draws its text with JavaScript, is "no text found".)
-    navigation = any(tag.get_text(strip=True) for tag in soup.select(".toc"))
-    # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's; #sidebar: a theme's side column
+    navigation = any(tag.get_text(strip=True) for tag in soup.select(".toc, .toctree-wrapper"))
+    # .navheader/.navfooter: DocBook's Prev / Up / Next bars; .nav-panel: Texinfo's; #sidebar: a theme's side column;
+    # .toctree-wrapper: Sphinx's list of a chapter's pages, however short ("1. Embedding Python in Another
+    # Application" quoted as the answer to "How can I embed Python into a Windows application?")
     # (Django's docs: its "Last update:" box would be a section under each page's last heading). a.footnote-reference
     # (Sphinx) and a.footnote (DocBook): a footnote's number in the text ("Shell Command Language 7 plus …", "…
     # directory [2]"), which reads as part of the sentence or as a citation; the footnote itself stays.
     for tag in soup.select("[role=navigation], .nav, .navbar, .breadcrumb, .footer, .sidebar, .toc, .navheader, "
-                           ".navfooter, .nav-panel, #sidebar, a.footnote-reference, a.footnote"
+                           ".navfooter, .nav-panel, #sidebar, .toctree-wrapper, a.footnote-reference, a.footnote"
                            + (", " + drop if drop else "")):
         tag.decompose()
     anchors = {t["id"] for t in soup.find_all(id=True)} | {t["name"] for t in soup.find_all("a", attrs={"name": True})}
@@ -425,7 +427,11 @@ def parse_html(text: str, drop: str = "") -> Parsed:
             header = bool(trs) and (all(c.name == "th" for c in rows[0]) or trs[0].find_parent("thead") is not None)
             _add_table(b, [[_one_line(c) for c in row] for row in rows], header)
         elif el.name == "pre":
-            b.add(el.get_text().replace(_LINE_BREAK, "\n").rstrip())
+            # a code block as a Markdown page writes one: its lines are code or a command's output, never
+            # sentences ("$ lsb_release -a" / "No LSB modules are available."), and stay together
+            code = el.get_text().replace(_LINE_BREAK, "\n").strip("\n").rstrip()
+            if code.strip():
+                b.add(f"```\n{code}\n```")
         else:
             # HTML collapses whitespace: a paragraph hard-wrapped in the source is one line of text. Inline
             # elements join without a space ("os.<b>getenv</b>()"), as a browser shows them.
