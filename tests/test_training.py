@@ -50,6 +50,18 @@ def test_prepare_renders_the_answerers_prompt_with_distractors_and_renumbered_ci
         assert f"get {fact} days" in block
 
 
+def test_training_shows_the_model_a_passage_as_the_answerer_does(tmp_path):
+    # The answerer shows a code block's lines without their fences (`as_read`); training the same way, so that a
+    # retrained adapter reads passages as it will be shown them.
+    rows = [grounded_row(i) for i in range(10)]
+    for row in rows:
+        row["passages"][0]["text"] += "\nRun this:\n```bash\nleavectl balance\n```"
+    write_jsonl(tmp_path / "src" / "g.jsonl", rows)
+    prepare([tmp_path / "src"], tmp_path / "out", eval_fraction=0.2, seed=1)
+    users = [r["messages"][1]["content"] for r in load_chat_jsonl(tmp_path / "out" / "train.jsonl")]
+    assert users and all("Run this:\nleavectl balance" in u and "```" not in u for u in users)
+
+
 def test_ranked_rows_keep_their_retrieval_order_so_the_answer_may_sit_below_the_top(tmp_path):
     def ranked(i):
         passages = [{"title": f"Other {i}-{j}", "heading": "h", "text": f"Unrelated text {j}."} for j in range(3)]

@@ -29,6 +29,7 @@ from typing import Any
 
 from bot.answering.citations import CITATION_MARKER, cited_numbers, marker_numbers
 from bot.answering.prompt import PromptPassage, build_messages, system_prompt
+from retrieval.chunking import as_read
 
 ROLES = ("system", "user", "assistant")
 _QUESTION_LINE = re.compile(r"(?:^|\n)Question: (.*)\s*$", re.S)
@@ -146,7 +147,8 @@ def _passages(obj: dict, where: str, problems: list[str]) -> list[PromptPassage]
         if not isinstance(p.get("title", ""), str) or not isinstance(p.get("heading", ""), str):
             problems.append(f"{where}: passage {i}: 'title' and 'heading' must be strings")
             return None
-        out.append(PromptPassage(p.get("title") or "", p.get("heading") or "", p["text"], p.get("updated")))
+        # as the answerer shows a passage to the model (`as_read`: no code block's fences, no table's header rule)
+        out.append(PromptPassage(p.get("title") or "", p.get("heading") or "", as_read(p["text"]), p.get("updated")))
     return out
 
 
