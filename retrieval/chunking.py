@@ -45,7 +45,9 @@ def as_read(text: str) -> str:
     lines are code (an HTML page's <pre>, a Markdown page's block); the models read the lines as the page shows
     them (the grounded adapter learnt from manuals read so, and a model shown fences copies them into its
     sentences: "execute the command: ```dpkg --list"). (A Markdown page's own "|---|" stays: it is the page's.)"""
-    return _FENCE_LINE.sub("", _HEADER_RULE.sub("", text))
+    text = _HEADER_RULE.sub("", text)
+    # (a long section's lines are paragraphs: "worked:\n\n```\n\n>>> x" reads "worked:\n\n>>> x", as without fences)
+    return re.sub(r"\n{3,}", "\n\n", _FENCE_LINE.sub("", text)) if FENCE.search(text) else text
 
 
 class _TableHead:

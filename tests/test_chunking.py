@@ -103,3 +103,5 @@ def test_a_code_block_cut_between_chunks_is_closed_and_opened_again_so_each_part
     # the models read the lines as the page shows them: the fences are for quotes (a model shown them copied them
     # into its sentence: "execute the command: ```dpkg --list [3].")
     assert as_read("Run this:\n```bash\n$ lsb_release -a\n```\nThat is all.") == "Run this:\n$ lsb_release -a\nThat is all."
+    assert as_read("Run this:\n\n```\n\n$ lsb_release -a\n\n```\n\nThat is all.") == \
+        "Run this:\n\n$ lsb_release -a\n\nThat is all."  # a long section's lines are paragraphs: as without fences

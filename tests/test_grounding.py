@@ -834,6 +834,13 @@ def test_a_commands_output_in_a_code_block_is_never_quoted_as_a_sentence_and_com
     assert shown.endswith("The following is an example run in a Debian system [1]:\n```\n$ lsb_release -a\n"
                           "No LSB modules are available.\nDistributor ID: Debian\n"
                           "Description:    Debian GNU/Linux 7.4 (wheezy)\n```"), shown
+    # two blocks joined by a word are one example (the Python FAQ's "as if you had entered:" / code / "not:" / code)
+    comma = ("Since the comma is not an operator, the above is evaluated as if you had entered:\n```\n(\"a\" in \"b\"), "
+             "\"a\"\n```\nnot:\n```\n\"a\" in (\"b\", \"a\")\n```\nThe same is true of the various assignment operators.")
+    assert quote("why does 'a' in 'b', 'a' give that?", comma, 1).endswith(
+        "[1]:\n```\n(\"a\" in \"b\"), \"a\"\nnot:\n\"a\" in (\"b\", \"a\")\n```")
+    apart = "Define the point class like this:\n```\nx = 1\n```\nThat is all there is to it, really.\n```\ny = 2\n```"
+    assert quote("how do I define the point class?", apart, 1) == "Define the point class like this [1]:\n```\nx = 1\n```"
     # a passage whose only sentence-like line is in a code block has nothing to quote
     assert quote("what keywords does the sample use?", "```\n'keywords': 'sample setuptools development here',\n```",
                  1) is None

@@ -1403,7 +1403,7 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
     fenced = False  # within a code block: every line of it is the block's, its closing fence ends the block
     for k, line in enumerate(lines):
         if FENCE.match(line):
-            if fenced and block:
+            if fenced and block and not _joins_blocks(lines[k + 1:]):
                 break
             fenced = not fenced
             continue
@@ -1430,6 +1430,13 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
             break
         block.append(line.rstrip())
     return block
+
+
+def _joins_blocks(lines: Sequence[str]) -> bool:
+    """Whether the lines after a code block open with a word or two that joins it to another block ("versus",
+    "not:", "or"; the Python FAQ's "Consider this:" / `if a == b` / "versus" / `if a == b:`)."""
+    rest = [line.strip() for line in lines if line.strip()]
+    return len(rest) > 1 and len(rest[0].split()) <= 2 and not _is_sentence(rest[0]) and bool(FENCE.match(rest[1]))
 
 
 def extractive_answer(question: str, passages: Sequence[str], *, embed: Embed | None = None,
