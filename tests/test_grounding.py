@@ -839,6 +839,11 @@ def test_a_commands_output_in_a_code_block_is_never_quoted_as_a_sentence_and_com
              "\"a\"\n```\nnot:\n```\n\"a\" in (\"b\", \"a\")\n```\nThe same is true of the various assignment operators.")
     assert quote("why does 'a' in 'b', 'a' give that?", comma, 1).endswith(
         "[1]:\n```\n(\"a\" in \"b\"), \"a\"\nnot:\n\"a\" in (\"b\", \"a\")\n```")
+    goes_on = ("This code works as you would expect:\n```\n>>> x = 10\n```\nbut this code:\n```\n>>> x += 1\n```\nresults in an "
+               "UnboundLocalError:\n```\nUnboundLocalError: local variable 'x' referenced before assignment\n```")
+    assert quote("why do I get an UnboundLocalError?", goes_on, 1).endswith(
+        "```\n>>> x = 10\nbut this code:\n>>> x += 1\nresults in an UnboundLocalError:\n"
+        "UnboundLocalError: local variable 'x' referenced before assignment\n```")
     apart = "Define the point class like this:\n```\nx = 1\n```\nThat is all there is to it, really.\n```\ny = 2\n```"
     assert quote("how do I define the point class?", apart, 1) == "Define the point class like this [1]:\n```\nx = 1\n```"
     # a passage whose only sentence-like line is in a code block has nothing to quote

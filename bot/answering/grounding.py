@@ -1434,9 +1434,12 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
 
 def _joins_blocks(lines: Sequence[str]) -> bool:
     """Whether the lines after a code block open with a word or two that joins it to another block ("versus",
-    "not:", "or"; the Python FAQ's "Consider this:" / `if a == b` / "versus" / `if a == b:`)."""
+    "not:", "or"; the Python FAQ's "Consider this:" / `if a == b` / "versus" / `if a == b:`), or with the sentence
+    going on into it ("works, but this code:" / code / "results in an UnboundLocalError:" / the traceback)."""
     rest = [line.strip() for line in lines if line.strip()]
-    return len(rest) > 1 and len(rest[0].split()) <= 2 and not _is_sentence(rest[0]) and bool(FENCE.match(rest[1]))
+    joins = len(rest) > 1 and (len(rest[0].split()) <= 2 and not _is_sentence(rest[0])
+                               or rest[0][:1].islower() and rest[0].endswith(":"))
+    return joins and bool(FENCE.match(rest[1]))
 
 
 def extractive_answer(question: str, passages: Sequence[str], *, embed: Embed | None = None,
