@@ -731,10 +731,16 @@ def test_a_sentence_without_a_colon_that_a_command_follows_brings_the_command():
     # the Debian FAQ: "… from the real Debian base disks, use the [1]:" and the command as a block).
     stopped = "In order to make sure that your system has been installed from the real Debian base disks, use the [1]."
     fenced = release.replace("\n\nlsb_release -a\n", "\n```\nlsb_release -a\n```\n")
+    lines = ("In order to make sure that your system has been installed from the real Debian base disks, use the [1] "
+             "lsb_release -a [2] command [1]. It will display the name of the distribution [1].")
     for page in (release, fenced):
         assert introduce(stopped, [page]) == (
             "In order to make sure that your system has been installed from the real Debian base disks, use the "
             "`lsb_release -a` command [1].", [])
+        # (and one that copied the lines, each checked and cited on its own)
+        assert introduce(lines, [page, "Run lsb_release -a to see it."]) == (
+            "In order to make sure that your system has been installed from the real Debian base disks, use the "
+            "`lsb_release -a` command [1]. It will display the name of the distribution [1].", [])
     # (a short sentence with a colon still brings its code: "Consider this: if a == b [1].")
     assert introduce("Consider this: if a == b [1].", ["Consider this:\nif a == b\n    print(a)\nNotice how it reads."]) \
         == ("Consider this [1]:\n```\nif a == b\n    print(a)\n```", [])

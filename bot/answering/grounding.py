@@ -1237,17 +1237,19 @@ def _announced(text: str, passage: str) -> tuple[str, list[str], str] | None:
     text (a small model copies an example line by line and writes on after its last line: "… 'time': '0.002'}]
     connection.queries is only available if DEBUG is True."); None otherwise. The sentence comes back ending in
     a colon, the one after the lines as the answer has it ("" when there is none). A sentence that a command
-    interrupts (`_run_on`), where `text` stops at the command, comes back whole, the command in backquotes, with
-    no lines ("… use the." → "… use the `lsb_release -a` command.")."""
+    interrupts (`_run_on`), where `text` stops at the command or is that sentence as the lines run, comes back
+    whole, the command in backquotes, with no lines ("… use the." → "… use the `lsb_release -a` command.")."""
     flat = " ".join(text.split())
     for line in passage.splitlines():
         for sentence in (x.strip() for x in _SENTENCE_END.split(line.strip())):
             if not flat.startswith(" ".join(sentence.split())):
                 continue
             run_on = _run_on(passage, sentence)
-            if run_on and flat.rstrip(" .") == " ".join(sentence.split()):
-                # the model stopped where the command interrupts the sentence ("… use the."): the sentence as a
-                # quote reads it ("… use the `lsb_release -a` command.")
+            if run_on and "".join(flat.rstrip(" .").split()) in (
+                    "".join(sentence.split()), "".join(run_on[0].replace("`", "").rstrip(" .").split())):
+                # the model stopped where the command interrupts the sentence ("… use the."), or wrote it all, each
+                # line cited on its own ("… use the [1] lsb_release -a [2] command [1]."): the sentence as a quote
+                # reads it ("… use the `lsb_release -a` command.")
                 return run_on[0] + ("" if _WHOLE_SENTENCE.search(run_on[0]) else "."), [], ""
             lines = _introduced_lines(passage, sentence)
             tail = flat[len(" ".join(sentence.split())):].strip()
