@@ -919,6 +919,23 @@ def test_code_a_small_model_runs_into_its_sentence_comes_back_as_the_passage_has
     assert introduce(listed, ["You need two things: a badge and a laptop."]) == (listed, [])
 
 
+def test_a_written_point_that_runs_its_command_in_after_a_colon_gets_the_block_and_keeps_its_bullet():
+    # Seen on the sample wiki's Kafka runbook once the models read its code without fences: "Check the pods: kubectl
+    # -n beacon get pods -l app=beacon-ingest [1]. • If pods are healthy but CPU-bound, scale up: kubectl -n beacon
+    # scale deploy/beacon-ingest --replicas=16 [1]" — a command in running text, the second half of the block lost.
+    from bot.answering.grounding import introduce
+
+    page = ("Check the pods:\n\n```bash\nkubectl -n beacon get pods -l app=beacon-ingest\nkubectl -n beacon top pods -l "
+            "app=beacon-ingest\n```\n\nIf pods are healthy but CPU-bound, scale up:\n\n```bash\nkubectl -n beacon scale "
+            "deploy/beacon-ingest --replicas=16\n```")
+    written = ("Check the pods: kubectl -n beacon get pods -l app=beacon-ingest [1].\n\n• If pods are healthy but CPU-bound, "
+               "scale up: kubectl -n beacon scale deploy/beacon-ingest --replicas=16 [1]")
+    assert introduce(written, [page]) == (
+        "Check the pods [1]:\n```\nkubectl -n beacon get pods -l app=beacon-ingest\nkubectl -n beacon top pods -l "
+        "app=beacon-ingest\n```\n\n• If pods are healthy but CPU-bound, scale up [1]:\n```\nkubectl -n beacon scale "
+        "deploy/beacon-ingest --replicas=16\n```", [])
+
+
 def test_code_a_small_model_copies_line_by_line_comes_back_as_one_block_and_the_sentence_after_it_stays():
     from bot.answering.grounding import introduce
 

@@ -1182,9 +1182,15 @@ def introduce(answer: str, passages: Sequence[str]) -> tuple[str, list[str]]:
     while k < len(units):
         unit = units[k]
         bare = _strip_markers(unit)
-        own = list(itertools.takewhile(_BULLET.match, units[k + 1:]))  # the answer lists what it announces
+        # the answer lists what it announces (a sentence that ends in its colon; one that goes on after it, "Check the
+        # pods: kubectl …", has announced what it runs in, and a bullet after it is the answer's next point)
+        own = list(itertools.takewhile(_BULLET.match, units[k + 1:])) if bare.rstrip(" .").endswith(":") else []
         cited = [n for n in cited_numbers(unit) if 1 <= n <= len(passages)]
-        found = next(((n, a) for n in cited if (a := _announced(bare, passages[n - 1]))), None)
+        item = _BULLET.match(bare)  # an answer's point ("• If pods are healthy …, scale up: kubectl …") keeps its bullet
+        found = next(((n, a) for n in cited if (a := _announced(bare[item.end():] if item else bare,
+                                                                 passages[n - 1]))), None)
+        if found and item:
+            found = (found[0], (item.group(0) + found[1][0], *found[1][1:]))
         if found and own and not _part_of(own, found[1][1]):
             found = None  # the answer's own list, not a part of the passage's
         if found and not found[1][1]:  # a sentence a command interrupts, read whole: the paragraph goes on
