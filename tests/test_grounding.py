@@ -737,6 +737,12 @@ def test_a_sentence_without_a_colon_that_a_command_follows_brings_the_command():
         assert introduce(stopped, [page]) == (
             "In order to make sure that your system has been installed from the real Debian base disks, use the "
             "`lsb_release -a` command [1].", [])
+        # (a block of several lines after such a sentence is no command it runs on after: "For example, the yield
+        # statements" / `yield <expr>` / `yield from <expr>` / "are equivalent to …")
+        yields = ("For example, the yield statements\n```\nyield <expr>\nyield from <expr>\n```\nare equivalent to the "
+                  "yield expression statements.")
+        assert introduce("For example, the yield statements: yield <expr> yield from <expr> [1].", [yields]) == (
+            "For example, the yield statements [1]:\n```\nyield <expr>\nyield from <expr>\n```", [])
         # (and one that copied the lines, each checked and cited on its own)
         assert introduce(lines, [page, "Run lsb_release -a to see it."]) == (
             "In order to make sure that your system has been installed from the real Debian base disks, use the "

@@ -1258,7 +1258,7 @@ def _announced(text: str, passage: str) -> tuple[str, list[str], str] | None:
                 # reads it ("… use the `lsb_release -a` command.")
                 return run_on[0] + ("" if _WHOLE_SENTENCE.search(run_on[0]) else "."), [], ""
             lines = _introduced_lines(passage, sentence)
-            tail = flat[len(" ".join(sentence.split())):].strip()
+            tail = flat[len(" ".join(sentence.split())):].strip().removeprefix(":").strip()  # (a colon the answer put before it)
             code = "".join("".join(lines).split())  # (compared without spaces: "format,...);" is "format, ...);")
             rest = _past(tail, code) if lines else None
             rest = rest if rest and _is_prose(rest) else ""
@@ -1370,7 +1370,11 @@ def _run_on(passage: str, sentence: str, max_commands: int = 3) -> tuple[str, li
     text, used, part = sentence, [], sentence
     while len(used) < 2 * max_commands:
         lines = _after(passage, part)
-        rest = [line.strip() for line in lines or () if line.strip() and not FENCE.match(line)]
+        rest = [line.strip() for line in lines or () if line.strip()]
+        if rest and FENCE.match(rest[0]):  # a code block: one line is a command the sentence runs on after
+            if len(rest) < 3 or not FENCE.match(rest[2]):
+                break  # a block of several lines is introduced, not run into the sentence (`_introduced_lines`)
+            rest = [rest[1], *rest[3:]]
         if not rest or not _command_line(rest[0]):
             break
         goes_on = len(rest) > 1 and _goes_on(rest[1])
