@@ -16,6 +16,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")  # a code block's opening or closing line: Markdown's, and an HTML <pre>'s as
+# the files connector writes it (`fenced`)
+
+
+def next_fence(fence: str | None, line: str) -> str | None:
+    """The fence of the code block open after `line` (`fence`: the one open before it, None outside a block), as
+    CommonMark reads fences: a block closes only at a line of its own fence's character, at least as long, with
+    nothing after it. So a block can show fences ("````" around a page's "```bash" example, "~~~" around
+    "```"), and a block that says which language it holds opens one, never closes one."""
+    m = FENCE.match(line)
+    if not m:
+        return fence
+    if fence is None:
+        return m.group(1)
+    mark = m.group(1)
+    return None if mark[0] == fence[0] and len(mark) >= len(fence) and not line[m.end():].strip() else fence
+
+
+def fenced(code: str) -> str:
+    """`code` as a fenced code block, its fence longer than any fence-like line it holds (a page's
+    "```bash" example stays inside the block)."""
+    runs = [len(m.group(1)) for m in map(FENCE.match, code.splitlines()) if m and m.group(1)[0] == "`"]
+    fence = "`" * max([3, *(n + 1 for n in runs)])
+    return f"{fence}\n{code}\n{fence}"
+
 
 @dataclass(frozen=True)
 class Section:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from connectors.base import SourceDocument
+from connectors.base import FENCE, SourceDocument, next_fence
 from retrieval.index import chunk_id
 from retrieval.types import Chunk
 
@@ -25,16 +25,10 @@ TABLE_RULE = re.compile(r"(?=.*\|)\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?
 _HEADER_RULE = re.compile(r"^[ \t]*-{3}(?:[ \t]\|[ \t]-{3})+[ \t]*(?:\n(?:[ \t]*\n)?|$)", re.M)
 
 
-FENCE = re.compile(r"[ \t]*(```|~~~)")  # a code block's opening or closing line (Markdown's; an HTML <pre>'s)
-_FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~)[\w+.-]*[ \t]*(?:\n|$)", re.M)  # such a line, its language named or not
-
-
 def _open_fence(piece: str, fence: str | None) -> str | None:
     """The fence of the code block still open after `piece` (`fence`: the one open before it)."""
     for line in piece.splitlines():
-        m = FENCE.match(line)
-        if m:
-            fence = None if fence else m.group(1)
+        fence = next_fence(fence, line)
     return fence
 
 
@@ -47,7 +41,19 @@ def as_read(text: str) -> str:
     sentences: "execute the command: ```dpkg --list"). (A Markdown page's own "|---|" stays: it is the page's.)"""
     text = _HEADER_RULE.sub("", text)
     # (a long section's lines are paragraphs: "worked:\n\n```\n\n>>> x" reads "worked:\n\n>>> x", as without fences)
-    return re.sub(r"\n{3,}", "\n\n", _FENCE_LINE.sub("", text)) if FENCE.search(text) else text
+    return re.sub(r"\n{3,}", "\n\n", _unfenced(text)) if FENCE.search(text) else text
+
+
+def _unfenced(text: str) -> str:
+    """`text` without its code blocks' own fence lines (a fence-like line the block shows stays: "```bash" in a
+    "````" block is the page's)."""
+    fence, lines = None, []
+    for line in text.splitlines(keepends=True):
+        after = next_fence(fence, line)
+        if after == fence:
+            lines.append(line)
+        fence = after
+    return "".join(lines)
 
 
 class _TableHead:
@@ -149,7 +155,7 @@ def chunk_document(
                     # (where the piece opens with the block's end, the block ends with the chunk): each chunk's code
                     # reads as code
                     first, _, after = piece.partition("\n")
-                    closes = bool(FENCE.match(first))
+                    closes = next_fence(fence, first) is None
                     current, piece = f"{current}\n{fence}", after if closes else f"{fence}\n{piece}"
                     if not piece.strip():
                         chunks.append(make(heading, current))

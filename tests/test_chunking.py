@@ -100,6 +100,15 @@ def test_a_code_block_cut_between_chunks_is_closed_and_opened_again_so_each_part
     text = "\n".join(c.text for c in chunks)
     assert all(f"Line {i} of" in text for i in range(40)) and text.count("Line 7 of") == 1
     assert chunks[-1].text.rstrip().endswith("That is all.")
+    # a block that shows fences ("````" around a README's "```bash" example) is closed and opened with its own
+    # fence; the fences it shows are its lines, read by the models as the page has them
+    shown = "\n".join(f"echo step {i} of the example" for i in range(40))
+    chunks = chunk_document(doc(("Examples", f"Write it so:\n````\n```bash\n{shown}\n```\n````\nThat is all.")), count,
+                            max_tokens=60)
+    assert len(chunks) > 2 and all(c.text.count("````") == 2 for c in chunks), [c.text for c in chunks]
+    read = [" ".join(as_read(c.text).split()) for c in chunks]  # (a long section's lines are paragraphs)
+    assert read[0].startswith("Write it so: ```bash echo step 0") and "````" not in "".join(read)
+    assert read[-1].endswith("echo step 39 of the example ``` That is all.")
     # the models read the lines as the page shows them: the fences are for quotes (a model shown them copied them
     # into its sentence: "execute the command: ```dpkg --list [3].")
     assert as_read("Run this:\n```bash\n$ lsb_release -a\n```\nThat is all.") == "Run this:\n$ lsb_release -a\nThat is all."

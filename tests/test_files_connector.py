@@ -5,7 +5,7 @@ import pytest
 from connectors.base import ConnectorFailure, SourceDocument, SourceUnavailable
 from connectors.files import FilesConnector
 from connectors.files.connector import DEFAULT_EXCLUDE
-from connectors.files.parsers import parse_docx, parse_html
+from connectors.files.parsers import parse_docx, parse_html, parse_markdown
 from tests.fakes.documents import write_docx, write_pdf
 
 
@@ -245,6 +245,20 @@ def test_an_html_pages_preformatted_block_is_read_as_a_code_block():
     text = _text(parse_html("<html><body><h2>Version</h2><p>An example run:</p><pre>$ lsb_release -a\n"
                             "No LSB modules are available.\n</pre><p>That is all.</p><pre>\n\n</pre></body></html>"))
     assert text == "An example run:\n```\n$ lsb_release -a\nNo LSB modules are available.\n```\nThat is all."
+
+
+def test_a_code_block_that_shows_fences_stays_one_block():
+    # A page about writing pages shows Markdown inside a longer fence (CommonMark): the inner "```bash" neither
+    # ends the block nor makes the shell comment after it ("# install the tools first") a heading of the page.
+    md = parse_markdown("# Docs\n\n## Examples\n\nWrite the example so:\n\n````markdown\n```bash\n"
+                        "# install the tools first\nmake install\n```\n````\n\nThat is the whole page.\n\n"
+                        "## Review\n\nAsk a reviewer.")
+    assert [s.heading for s in md.sections] == ["Examples", "Review"]
+    assert md.sections[0].text.endswith("# install the tools first\nmake install\n```\n````\n\nThat is the whole page.")
+    # an HTML <pre> holding a fence comes in a longer one, so the block closes where the <pre> does
+    html = _text(parse_html("<html><body><h2>Examples</h2><p>Write it so:</p><pre>```bash\nmake install\n```</pre>"
+                            "<p>That is all.</p></body></html>"))
+    assert html == "Write it so:\n````\n```bash\nmake install\n```\n````\nThat is all."
 
 
 def test_a_docbook_faq_reads_as_one_section_per_question(tmp_path):

@@ -856,6 +856,13 @@ def test_a_commands_output_in_a_code_block_is_never_quoted_as_a_sentence_and_com
     assert quote("why do I get an UnboundLocalError?", goes_on, 1).endswith(
         "```\n>>> x = 10\nbut this code:\n>>> x += 1\nresults in an UnboundLocalError:\n"
         "UnboundLocalError: local variable 'x' referenced before assignment\n```")
+    # a block that shows a Markdown example's fences ("````" around "```bash") is one block: its lines are
+    # never quoted as sentences, and the sentence before it brings them
+    readme = ("To show a shell example in a README, put it in a fenced block inside a longer fence:\n````\n```bash\n"
+              "Run the installer before anything else.\n```\n````\nThat keeps the example readable on the page.")
+    assert quote("what should I run before anything else?", readme, 1) == (
+        "To show a shell example in a README, put it in a fenced block inside a longer fence [1]:\n```\n"
+        "Run the installer before anything else.\n```")
     apart = "Define the point class like this:\n```\nx = 1\n```\nThat is all there is to it, really.\n```\ny = 2\n```"
     assert quote("how do I define the point class?", apart, 1) == "Define the point class like this [1]:\n```\nx = 1\n```"
     # a passage whose only sentence-like line is in a code block has nothing to quote

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bot.answering.citations import CITATION_MARKER, cited_numbers, marker_numbers
-from retrieval.chunking import FENCE, TABLE_ROW, TABLE_RULE, as_read
+from retrieval.chunking import FENCE, TABLE_ROW, TABLE_RULE, as_read, next_fence
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
 
@@ -728,12 +728,12 @@ def _quotable(passage: str) -> list[tuple[int, str]]:
 def _fenced(passage: str) -> tuple[str, str]:
     """A passage's lines inside code blocks (between fences: a Markdown page's, and an HTML page's <pre> as the
     files connector writes it) and its other lines, each as one text."""
-    inside, fenced, plain = False, [], []
+    fence, fenced, plain = None, [], []
     for line in passage.splitlines():
-        if FENCE.match(line):
-            inside = not inside
-        else:
-            (fenced if inside else plain).append(line)
+        after = next_fence(fence, line)
+        if after == fence:  # (not a block's own fence; "```bash" shown inside a "````" block is code)
+            (fenced if fence else plain).append(line)
+        fence = after
     return "\n".join(fenced), "\n".join(plain)
 
 
@@ -1412,14 +1412,14 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
         return []
     block: list[str] = []
     spaced = False  # a blank line between two of the block's lines: every line may end a paragraph
-    fenced = False  # within a code block: every line of it is the block's, its closing fence ends the block
+    fence = None  # within a code block (its fence): every line of it is the block's, its closing fence ends it
     for k, line in enumerate(lines):
-        if FENCE.match(line):
-            if fenced and block and not _joins_blocks(lines[k + 1:]):
+        if (after := next_fence(fence, line)) != fence:
+            if fence and block and not _joins_blocks(lines[k + 1:]):
                 break
-            fenced = not fenced
+            fence = after
             continue
-        if fenced and line.strip():
+        if fence and line.strip():
             if len(block) == max_lines:
                 block.append("…")
                 break

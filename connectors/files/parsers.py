@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 import yaml
 
-from connectors.base import Section
+from connectors.base import Section, fenced, next_fence
 
 
 class ParseError(Exception):
@@ -102,11 +102,10 @@ def parse_markdown(text: str) -> Parsed:
         text = text[m.end():]
     b = _SectionBuilder()
     title = meta.get("title")
-    in_fence = False
+    fence: str | None = None
     for line in _unwrapped(text):
-        if line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-        h = None if in_fence else re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", line)
+        after = next_fence(fence, line)
+        h = None if fence or after else re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", line)
         if h:
             level = len(h.group(1))
             if level == 1 and not title:
@@ -114,6 +113,7 @@ def parse_markdown(text: str) -> Parsed:
             b.heading(level, h.group(2))
         else:
             b.add(line)
+        fence = after
     b.flush()
     acl = meta.get("acl")
     return Parsed(
@@ -431,7 +431,7 @@ def parse_html(text: str, drop: str = "") -> Parsed:
             # sentences ("$ lsb_release -a" / "No LSB modules are available."), and stay together
             code = el.get_text().replace(_LINE_BREAK, "\n").strip("\n").rstrip()
             if code.strip():
-                b.add(f"```\n{code}\n```")
+                b.add(fenced(code))
         else:
             # HTML collapses whitespace: a paragraph hard-wrapped in the source is one line of text. Inline
             # elements join without a space ("os.<b>getenv</b>()"), as a browser shows them.
