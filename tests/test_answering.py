@@ -752,3 +752,15 @@ def test_a_written_sentence_announcing_what_the_answer_leaves_out_is_removed(tmp
         "how do I pin a package?")
     assert ans.text == "To pin a package, add a line to requirements.txt [1]."
     assert ans.removed == ["Then run the install as follows: [1]."]
+
+
+def test_an_answer_about_another_row_of_a_table_is_replaced_by_the_row_asked_about(tmp_path):
+    # Seen on the sample: "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]."
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:holidays", ["Date | Holiday\n--- | ---\n26 January | Republic Day\n4 March | Holi\n"
+                                             "19 March | Gudi Padwa\n14 September | Ganesh Chaturthi"],
+                           title="Pune office holidays"))
+    ans = answerer(idx, ScriptedGenerator("Yes – the day is a Gudi Padwa [1].")).answer(
+        "do we get ganesh chaturthi off in pune?")
+    assert ans.found and ans.text == "14 September — Holiday: Ganesh Chaturthi [1]." and ans.mode == "extractive"
+    assert ans.removed == ["Yes – the day is a Gudi Padwa [1]."]

@@ -133,6 +133,30 @@ def test_a_repetition_loop_stops_generation():
     assert not LoopStop(prompt_len=3)(varied, None)
 
 
+PUNE_HOLIDAYS = ("Pune office holidays:\nDate | Holiday\n--- | ---\n26 January | Republic Day\n4 March | Holi\n"
+                 "19 March | Gudi Padwa\n14 September | Ganesh Chaturthi\n9 November | Diwali (Lakshmi Puja observed)")
+
+
+def test_a_sentence_about_another_row_of_a_table_than_the_one_asked_about_is_removed():
+    # Seen on the sample: "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1].
+    # • The day is also a day of Diwali [1]": each word is the page's, the claim is about other rows.
+    asked = "do we get ganesh chaturthi off in pune?"
+    wrong = "Yes – the day is a Gudi Padwa [1].\n• The day is also a day of Diwali [1]"
+    g = GroundingChecker().check(wrong, [PUNE_HOLIDAYS], f"{asked} Sam", REFUSAL, asked=asked)
+    assert g.text == "" and {c.reason for c in g.removed} == {"about another row of the table than the one asked about"}
+    # about the row asked, or naming it beside others: kept
+    for right in ("Yes – Ganesh Chaturthi on 14 September is a holiday [1].",
+                  "Ganesh Chaturthi is on 14 September, after Gudi Padwa on 19 March [1]."):
+        assert GroundingChecker().check(right, [PUNE_HOLIDAYS], asked, REFUSAL, asked=asked).text == right
+    # a question that names no row (or every row) leaves the sentence to the words check
+    for other in ("which holidays do we get in pune?",
+                  "Which of Republic Day, Holi, Gudi Padwa, Ganesh Chaturthi and Diwali are holidays?"):
+        assert GroundingChecker().check(wrong, [PUNE_HOLIDAYS], other, REFUSAL, asked=other).text.split() == \
+            wrong.split()
+    # quoted instead, the row asked about reads on its own with its header (not after the table's first row)
+    assert quote(asked, PUNE_HOLIDAYS, 1) == "14 September — Holiday: Ganesh Chaturthi [1]."
+
+
 def test_a_yes_or_no_the_cited_passage_does_not_say_is_removed():
     # Seen on the Debian FAQ: "Are there package upgrades in stable?" answered "Yes. Unstable has the most recent
     # (latest) versions [3]." (the FAQ says no); "I have several machines; how can I download the updates only

@@ -15,6 +15,7 @@ from bot.answering.generator import Generator, RefusalGate
 from bot.answering.grounding import (
     ELISION,
     Focus,
+    Grounding,
     GroundingChecker,
     answer_closeness,
     asked_by,
@@ -423,8 +424,7 @@ class Answerer:
                 units = split_units(clean_generation(raw))
                 if len(units) - 1 > complete:
                     complete = len(units) - 1
-                    text = self.checker.check("\n".join(units[:complete]), texts,
-                                              self.context(question, asker), REFUSAL).text
+                    text = self._check("\n".join(units[:complete]), texts, question, asker).text
                     if text and text != shown:
                         shown = text
                         timings.setdefault("first_text_s", round(time.perf_counter() - t1, 3))
@@ -466,6 +466,13 @@ class Answerer:
         and the words of the configured house format."""
         style = " ".join(t for t in (self.style.greeting, self.style.source_line, self.style.sign_off) if t)
         return f"{question} {asker or ''} {self.bot_name} {self.organisation} {self.escalation or ''} {style}"
+
+    def _check(self, text: str, passages: Sequence[str], question: str, asker: str | None) -> Grounding:
+        """The grounding check of a written answer (`GroundingChecker.check`): what it may name besides the
+        passages is the `context`; a sentence about another table row than the question names is checked
+        against the question alone."""
+        return self.checker.check(text, passages, self.context(question, asker), REFUSAL, asked=question,
+                                  english=self.language == "en")
 
     def _messages(self, question: str, passages: Sequence[ScoredChunk], asker: str | None,
                   history: Sequence[Turn]) -> list[dict[str, str]]:
@@ -548,7 +555,7 @@ class Answerer:
         text, _ = validate_citations(clean_generation(raw), 1)
         if not text or REFUSAL.search(text.split("\n", 1)[0]) or CLOSEST.search(text):
             return None
-        text = self.checker.check(text, [p.embedding_text], self.context(question, asker), REFUSAL).text
+        text = self._check(text, [p.embedding_text], question, asker).text
         text, cited = validate_citations(text, 1)
         if not cited:
             return None
@@ -590,8 +597,7 @@ class Answerer:
                              "quoting it"]
             text = ""
         elif text and self.grounding:
-            result = self.checker.check(text, [p.chunk.embedding_text for p in passages],
-                                        self.context(question, asker), REFUSAL)
+            result = self._check(text, [p.chunk.embedding_text for p in passages], question, asker)
             removed = [c.text for c in result.removed]
             if removed:
                 log.info("grounding removed sentences", extra={"removed": len(removed), "kept": len(result.kept)})

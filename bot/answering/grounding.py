@@ -17,6 +17,7 @@ citation: the reply never states a specific no passage holds.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import re
@@ -561,7 +562,10 @@ class GroundingChecker:
         self.embed = embed
 
     def check(self, answer: str, passages: Sequence[str], question: str = "",
-              refusal: re.Pattern | None = None) -> Grounding:
+              refusal: re.Pattern | None = None, *, asked: str = "", english: bool = True) -> Grounding:
+        """Each unit of `answer` checked against the passages: `question` is what an answer may name besides
+        them (the question, the asker, the house format); `asked`, the question alone, whose table row a
+        sentence must speak of (`another_row`); `english`: names typed in lower case count."""
         n = len(passages)
         norm = [normalise(p) for p in passages]
         stems = [content_stems(p) for p in passages]
@@ -614,8 +618,10 @@ class GroundingChecker:
             ok = support >= self.min_support
             if not ok and self.embed is not None and best is not None:
                 ok = self._similar(body, passages[best - 1])
-            check = SentenceCheck(unit, cited, ok, "" if ok else "not supported by the passage it cites",
-                                  round(support, 3))
+            reason = "" if ok else "not supported by the passage it cites"
+            if ok and asked and best is not None and another_row(body, passages[best - 1], asked, english):
+                ok, reason = False, "about another row of the table than the one asked about"
+            check = SentenceCheck(unit, cited, ok, reason, round(support, 3))
             if ok and best is not None and (recite or not cited):
                 check.added_citation = best
                 check.text = _add_marker(_strip_markers(unit) if recite else unit, best)
@@ -771,6 +777,37 @@ def _record(passage: str, row: str) -> str | None:
         return None
     rest = " · ".join(f"{name}: {cell}" for name, cell in zip(header[1:], cells[1:], strict=True) if cell)
     return f"{cells[0]} — {rest}" if cells[0] else rest
+
+
+def _row_keys(row: str) -> set[str]:
+    """What names a table's row in a sentence: each cell's text, bold and a bracketed note after it left out
+    ("Diwali (Lakshmi Puja observed)" is "Diwali"), at least three characters long."""
+    keys = (re.sub(r"\s*\([^)]*\)\s*$", "", cell.replace("**", "").replace("`", "")).strip()
+            for cell in _cells(row, row.lstrip().startswith("|")))
+    return {k.lower() for k in keys if len(k) >= 3 and re.search(r"\w", k)}
+
+
+def _names(text: str, key: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(key)}(?!\w)", text, re.I) is not None
+
+
+def another_row(sentence: str, passage: str, question: str, english: bool = True) -> bool:
+    """Whether `sentence` speaks of a row of its passage's table other than the row(s) the question names:
+    "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]" from a holiday table
+    where Ganesh Chaturthi has a row of its own. Each word of the page is there, the claim is about the wrong
+    row. A row is named by a cell no other row has ("Gudi Padwa", "19 March"). False where the question names no
+    row, or every row, or the sentence names the asked row too."""
+    rows = list(dict.fromkeys(line.strip() for line in passage.splitlines() if _record(passage, line) is not None))
+    names = [n for group in question_names(question, english) for n in group]
+    if len(rows) < 2 or not names:
+        return False
+    asked = {r for r in rows if any(_names(r, n) for n in names)}
+    if not asked or len(asked) == len(rows):
+        return False
+    keys = {r: _row_keys(r) for r in rows}
+    shared = collections.Counter(k for r in rows for k in keys[r])
+    named = {r for r in rows if any(shared[k] == 1 and _names(sentence, k) for k in keys[r])}
+    return bool(named) and not named & asked
 
 
 def _after_code(passage: str, sentence: str) -> bool:
@@ -1116,12 +1153,15 @@ def _with_antecedent(passage: str, sentences: Sequence[tuple[int, str]], closest
     the opening one only when they leave room for it too. A FAQ entry's opening "Yes." or "No." is no opening for a
     sentence from another part of the entry (the section's opening before a passage from further down,
     `Answerer.with_openings`): it answers the entry's own question ("No. When deciding between testing and
-    unstable …" to "Can I change to testing or unstable?")."""
+    unstable …" to "Can I change to testing or unstable?"). Nor is a table's first row for another row: each
+    row reads on its own, with its header ("14 September — Holiday: Ganesh Chaturthi", without "26 January —
+    Holiday: Republic Day" before it)."""
     position, text = sentences[closest]
     before = closest - 1
     start = passage.find(sentences[0][1])
     elided = _YES_OR_NO.fullmatch(sentences[0][1]) and _ELIDED.search(passage, start, max(passage.find(text, start), 0))
-    opening = [] if closest > 1 and elided else [0]
+    rows = _record(passage, sentences[0][1]) is not None and _record(passage, text) is not None
+    opening = [] if closest > 1 and elided or rows else [0]
     if before <= 0 or not _REFERS_BACK.match(text) or sentences[before][0] != position - 1 \
             or not _on_one_line(passage, sentences[before][1], text):
         return [*opening, closest]
