@@ -112,7 +112,9 @@ def _print_reports(reports) -> None:
         if r.error:
             err.print(f"[red]✗ {escape(r.source)}:[/] {escape(logs.redact(r.error))}")
             continue
-        mode, kind = {"incremental": (" (incremental)", "changed "), "full": (" (full)", "")}.get(r.mode, ("", ""))
+        mode, kind = {"incremental": (" (incremental)", "changed "), "full": (" (full)", ""),
+                      "rechunk": (" (every document chunked again: the chunking changed since the last index)", "")
+                      }.get(r.mode, ("", ""))
         err.print(
             f"[green]✓ {escape(r.source)}{mode}:[/] {r.documents_seen} {kind}documents ({r.documents_indexed} indexed, "
             f"{r.documents_unchanged} unchanged, {r.documents_deleted} removed), {r.chunks_written} chunks, "

@@ -25,6 +25,13 @@ TABLE_RULE = re.compile(r"(?=.*\|)\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?
 _HEADER_RULE = re.compile(r"^[ \t]*-{3}(?:[ \t]\|[ \t]-{3})+[ \t]*(?:\n(?:[ \t]*\n)?|$)", re.M)
 
 
+# What the index holds for a document (its chunks, and the text their vectors are made from, `as_read`) is made by
+# this module from the document. Raise this whenever that changes for the same document: each index then chunks its
+# documents again at its next sync (`retrieval.indexer`), so a fix here reaches pages that did not change.
+# 2: a code block closes only at its own fence (a reST "~~~~" underline inside a <pre> closed it).
+CHUNKING_VERSION = 2
+
+
 def _open_fence(piece: str, fence: str | None) -> str | None:
     """The fence of the code block still open after `piece` (`fence`: the one open before it)."""
     for line in piece.splitlines():

@@ -8,6 +8,10 @@ sync then resumes from the last checkpoint whose changes are all in the index.
 Three ways to sync, chosen from what the connector can do:
 - full (`--full`): load everything and replace the source;
 - load: load everything, skip unchanged documents by content hash, delete those not seen;
+- rechunk: a load that chunks every document again, when what the index holds for a document changed since
+  the index was built (a newer orgbot chunks or reads code blocks differently, `CHUNKING_VERSION`; or
+  `retrieval.chunk_target_tokens` changed): each stored hash carries the chunking it was
+  made with, so an unchanged document is still re-chunked, whatever the source can poll;
 - incremental (a `PollConnector` with a stored checkpoint): only what changed since it, the
   `Deletion`s it reports, failures of the last sync read again (`FetchConnector`), then the ids
   that no longer exist at the source pruned (`SlimConnector`).
@@ -20,6 +24,7 @@ the index can do that (`document_acls` + `set_document_acl`).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import logging
 import time
@@ -38,7 +43,7 @@ from connectors.base import (
     SourceUnavailable,
 )
 from retrieval.acl import AclPolicy
-from retrieval.chunking import as_read, chunk_document
+from retrieval.chunking import CHUNKING_VERSION, as_read, chunk_document
 from retrieval.embedding import Embedder, ModelNotFound, same_embedder
 from retrieval.index import DocumentIndex, IndexUnavailable
 from retrieval.types import Chunk
@@ -57,7 +62,7 @@ class SyncReport:
     source: str
     full: bool
     started_at: str
-    mode: str = "load"  # full | load | incremental
+    mode: str = "load"  # full | load | incremental | rechunk (a load: the chunking changed, every document chunked)
     checkpoint: str | None = None  # where the next incremental sync starts (None: the connector has none)
     finished_at: str | None = None
     documents_seen: int = 0
@@ -102,9 +107,22 @@ class Indexer:
         self._pending: list[Chunk] = []  # chunks waiting to be embedded, within one sync
         self._acl_only: Callable[[SourceDocument, str | None], bool] | None = None
 
+    @property
+    def chunking(self) -> str:
+        """What a document's chunks depend on besides the document (`CHUNKING_VERSION`, the chunk sizes set; the
+        embedding model is checked on its own, `EmbedderChanged`), as a short key its stored hash carries."""
+        made = f"{CHUNKING_VERSION}|{self.max_tokens}|{self.target_tokens}".encode()
+        return hashlib.sha256(made).hexdigest()[:12]
+
+    def stored_hash(self, doc: SourceDocument) -> str:
+        """The hash a document's chunks are stored with: its content's, and the chunking's (`chunking`)."""
+        return f"{doc.content_hash}+{self.chunking}"
+
     def chunk(self, doc: SourceDocument) -> list[Chunk]:
         max_tokens = self.max_tokens or self.embedder.max_tokens
-        return chunk_document(doc, self.embedder.count_tokens, max_tokens, self.target_tokens)
+        stored = self.stored_hash(doc)
+        return [dataclasses.replace(c, content_hash=stored)
+                for c in chunk_document(doc, self.embedder.count_tokens, max_tokens, self.target_tokens)]
 
     def embed(self, chunks: list[Chunk]) -> list[Chunk]:
         vectors = self.embedder.embed([as_read(c.embedding_text) for c in chunks])
@@ -131,6 +149,13 @@ class Indexer:
                     "vectors of the two cannot be compared. Rebuild it: orgbot index --full "
                     f"(or set retrieval.embedding_model back to {built_by!r})")
             known = {} if full else self.index.document_hashes(source)
+            if any(not h.endswith(f"+{self.chunking}") for h in known.values()):
+                # chunked otherwise than now (an upgrade, another chunk size): every document is read and
+                # chunked again, in this one update, so searches see the old chunks until it is done
+                if incremental:
+                    total = getattr(connector, "estimate", lambda: None)()
+                incremental, report.mode = False, "rechunk"
+                log.info("chunking changed: re-chunking every document", extra={"source": source})
             self._acl_only = self._acl_updater(source) if known else None
             previous_ids = self.index.document_ids(source)
             seen: set[str] = set()  # documents that exist (or failed and keep their previous version)
@@ -208,16 +233,17 @@ class Indexer:
         seen.add(item.id)
         deleted.discard(item.id)  # deleted, then created again in the same window
         item = self.acl.apply(item)
-        if known.get(item.id) == item.content_hash:
+        stored = self.stored_hash(item)
+        if known.get(item.id) == stored:
             report.documents_unchanged += 1
             return
         if self._acl_only and self._acl_only(item, known.get(item.id)):
             report.documents_acl_changed += 1
-            known[item.id] = item.content_hash
+            known[item.id] = stored
             return
         chunks = self.chunk(item)
         report.documents_indexed += 1
-        known[item.id] = item.content_hash  # a document seen twice in one sync (overlap) is embedded once
+        known[item.id] = stored  # a document seen twice in one sync (overlap) is embedded once
         if not chunks:  # emptied: drop what it had
             self.index.delete_documents([item.id])
         self._pending.extend(chunks)
@@ -236,9 +262,9 @@ class Indexer:
             old = stored.get(doc.id)
             if known_hash is None or old is None or tuple(old) == tuple(doc.acl):
                 return False
-            if dataclasses.replace(doc, acl=tuple(old)).content_hash != known_hash:
-                return False  # the text changed too
-            write(doc.id, tuple(doc.acl), doc.content_hash)
+            if self.stored_hash(dataclasses.replace(doc, acl=tuple(old))) != known_hash:
+                return False  # the text changed too (or the chunking)
+            write(doc.id, tuple(doc.acl), self.stored_hash(doc))
             return True
 
         return update

@@ -185,6 +185,27 @@ def test_incremental_sync_reads_only_the_changes_and_applies_deletions(runner):
     assert set(texts(runner)) == {"wiki:vpn", "wiki:leave"} and "acme-wg" in texts(runner)["wiki:vpn"]
 
 
+def test_documents_chunked_otherwise_than_now_are_chunked_again_even_unchanged_and_polled(runner, monkeypatch):
+    # A newer orgbot that chunks differently (a code block's fence read as CommonMark reads it), or another
+    # retrieval.chunk_target_tokens: pages that did not change must be chunked again, or the fix never reaches
+    # them. A wiki that polls only reports what changed, so the sync reads everything once.
+    w = seeded()
+    assert runner.sync(w).mode == "load"
+    assert runner.sync(w).mode == "incremental"
+    monkeypatch.setattr("retrieval.indexer.CHUNKING_VERSION", -1)
+    before = runner.embedder.texts_embedded
+    again = runner.sync(w)
+    assert again.ok and again.mode == "rechunk" and (again.documents_indexed, again.documents_unchanged) == (3, 0)
+    assert runner.embedder.texts_embedded - before == 3 and set(texts(runner)) == {"wiki:vpn", "wiki:leave", "wiki:parking"}
+    from bot.slack.admin import report_text
+
+    assert "Every document was chunked again: the chunking changed since the last index." in report_text(again)
+    after = runner.sync(w)  # chunked as now: back to reading the changes only
+    assert after.mode == "incremental" and after.documents_indexed == 0
+    runner.settings.retrieval.chunk_target_tokens = 64
+    assert runner.sync(w).mode == "rechunk"
+
+
 def test_a_sync_that_fails_half_way_changes_nothing_and_the_next_resumes_from_the_checkpoint(runner):
     w = seeded()
     runner.sync(w)

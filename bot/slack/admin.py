@@ -26,7 +26,9 @@ def report_text(r: SyncReport) -> str:
         return f"✗ *{r.source}*: the sync failed, the index is unchanged: {r.error}"
     lines = [f"✓ *{r.source}* reindexed in {r.seconds:.1f}s: {r.documents_seen} documents seen, "
              f"{r.documents_indexed} changed, {r.documents_unchanged} unchanged, {r.documents_deleted} deleted; "
-             f"{r.chunks_written} chunks written; {len(r.failures)} failures."]
+             f"{r.chunks_written} chunks written; {len(r.failures)} failures."
+             + (" Every document was chunked again: the chunking changed since the last index." if r.mode == "rechunk"
+                else "")]
     lines += [f"  • skipped {f.item}: {f.reason}" for f in r.failures[:10]]
     if len(r.failures) > 10:
         lines.append(f"  • … and {len(r.failures) - 10} more (see `orgbot status`)")
