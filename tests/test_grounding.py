@@ -157,6 +157,28 @@ def test_a_sentence_about_another_row_of_a_table_than_the_one_asked_about_is_rem
     assert quote(asked, PUNE_HOLIDAYS, 1) == "14 September — Holiday: Ganesh Chaturthi [1]."
 
 
+def test_a_sentence_spliced_from_two_sentences_of_the_passages_is_removed():
+    # Seen on the Python FAQ: the model copied one sentence, jumped at the shared "C" into another passage's
+    # sentence, and stated what neither says; every word is the passages', so the words check let it through.
+    parse = ("The arg argument must be a tuple object containing an argument list passed from Python to a C "
+             "function. The format argument must be a format string.")
+    units = ("O! (object) [typeobject, PyObject *]: This is similar to O, but takes two C arguments: the first is the "
+             "address of a Python type object, the second is the address of the C variable (of type PyObject*) into "
+             "which the object pointer is stored.")
+    spliced = ("The arg argument must be a tuple object containing an argument list passed from Python to a C variable "
+               "(of type PyObject*) into which the object pointer is stored [2].")
+    g = GroundingChecker().check(f"The format argument must be a format string [1]. {spliced}", [parse, units])
+    assert g.text == "The format argument must be a format string [1]."
+    assert [c.reason for c in g.removed] == ["two sentences of the passages spliced into a claim neither makes"]
+    # one sentence shortened, or two whole sentences joined: the claim is a sentence's
+    desk = ("- Walk-up – the Pit Stop desk in Lisbon is staffed on Tuesdays and Thursdays, 14:00–17:00.\n\n"
+            "The Pit Stop desk is in room 2.01, directly opposite the lifts.")
+    for kept in ("The Pit Stop desk is staffed on Tuesdays and Thursdays, 14:00–17:00 [1].",
+                 "The Pit Stop desk is in room 2.01, directly opposite the lifts, and the Pit Stop desk in Lisbon is "
+                 "staffed on Tuesdays and Thursdays [1]."):
+        assert GroundingChecker().check(kept, [desk]).text == kept
+
+
 def test_a_yes_or_no_the_cited_passage_does_not_say_is_removed():
     # Seen on the Debian FAQ: "Are there package upgrades in stable?" answered "Yes. Unstable has the most recent
     # (latest) versions [3]." (the FAQ says no); "I have several machines; how can I download the updates only

@@ -212,6 +212,38 @@ def copied_from(sentence: Sequence[str], passages: Sequence[Sequence[str]], cite
     return source if all(2 * runs[c - 1] <= runs[source - 1] for c in cited) else None
 
 
+def spliced(sentence: Sequence[str], sources: Sequence[Sequence[str]], min_run: int = 4, held: float = 0.8) -> bool:
+    """Whether a written sentence (its `running_words`) splices two sentences of the passages into a claim neither
+    makes: it is two runs of `min_run` words or more, each standing word for word in a different source sentence
+    (`sources`: the passages' sentences and table rows, each as its `running_words`), the first cut before its
+    sentence ends, the second taken up after its sentence begins, and no one source sentence holds `held` of its
+    words. Seen on the Python FAQ: "The arg argument must be a tuple object containing an argument list passed
+    from Python to a C" (its sentence goes on "function") + "variable (of type PyObject*) into which the object
+    pointer is stored" (another passage's "the address of the C variable …"): each word is the passages', the
+    claim is in neither. A sentence shortened from one source ("the Pit Stop desk [in Lisbon] is staffed …") or
+    joining two whole ones is no splice."""
+    if len(sentence) < 2 * min_run or not sources:
+        return False
+    if max(sum(w in set(s) for w in sentence) for s in sources) >= held * len(sentence):
+        return False
+    at: dict[str, list[tuple[int, int]]] = collections.defaultdict(list)
+    for k, s in enumerate(sources):
+        for j, w in enumerate(s):
+            at[w].append((k, j))
+    runs, i = [], 0  # (length, source, start in it), left to right, each the longest standing there
+    while i < len(sentence):
+        best = (0, -1, 0)
+        for k, j in at.get(sentence[i], ()):
+            s, n = sources[k], 0
+            while i + n < len(sentence) and j + n < len(s) and sentence[i + n] == s[j + n]:
+                n += 1
+            best = max(best, (n, k, j), key=lambda r: r[0])
+        runs.append(best if best[0] >= min_run else (1, -1, 0))
+        i += runs[-1][0]
+    return any(a[1] >= 0 and b[1] >= 0 and a[1] != b[1] and a[2] + a[0] < len(sources[a[1]]) and b[2] > 0
+               for a, b in itertools.pairwise(runs))
+
+
 def content_stems(text: str) -> set[str]:
     """The stems of a text's content words: not stop words, contractions ("it's", "don't") or words of two
     letters; a possessive counts as its owner ("Acme's", "users'")."""
@@ -571,6 +603,8 @@ class GroundingChecker:
         stems = [content_stems(p) for p in passages]
         steers = [steering(p) for p in passages]
         running = [running_words(p) for p in passages]
+        sources = [running_words(x) for p in passages
+                   for x in [*_sentences(p), *filter(None, (_record(p, line) for line in p.splitlines()))]]
         mentions = Mentions(" ".join(norm) + " " + normalise(question),
                             set().union(*stems, content_stems(question)) if stems else content_stems(question))
         checks: list[SentenceCheck] = []
@@ -621,6 +655,8 @@ class GroundingChecker:
             reason = "" if ok else "not supported by the passage it cites"
             if ok and asked and best is not None and another_row(body, passages[best - 1], asked, english):
                 ok, reason = False, "about another row of the table than the one asked about"
+            elif ok and spliced(running_words(body), sources):
+                ok, reason = False, "two sentences of the passages spliced into a claim neither makes"
             check = SentenceCheck(unit, cited, ok, reason, round(support, 3))
             if ok and best is not None and (recite or not cited):
                 check.added_citation = best
