@@ -113,7 +113,7 @@ def _print_reports(reports) -> None:
             err.print(f"[red]✗ {escape(r.source)}:[/] {escape(logs.redact(r.error))}")
             continue
         mode, kind = {"incremental": (" (incremental)", "changed "), "full": (" (full)", ""),
-                      "rechunk": (" (every document chunked again: the chunking changed since the last index)", "")
+                      "rechunk": (" (the chunking changed since the last index: documents chunked again)", "")
                       }.get(r.mode, ("", ""))
         err.print(
             f"[green]✓ {escape(r.source)}{mode}:[/] {r.documents_seen} {kind}documents ({r.documents_indexed} indexed, "

@@ -5,13 +5,13 @@ sync completes, and a sync that fails half-way (a wiki that times out) changes n
 checkpoint is handed back in the report, to be stored only once the block has committed: the next
 sync then resumes from the last checkpoint whose changes are all in the index.
 
-Three ways to sync, chosen from what the connector can do:
+Four ways to sync, chosen from what the connector can do and what the index holds:
 - full (`--full`): load everything and replace the source;
 - load: load everything, skip unchanged documents by content hash, delete those not seen;
-- rechunk: a load that chunks every document again, when what the index holds for a document changed since
-  the index was built (a newer orgbot chunks or reads code blocks differently, `CHUNKING_VERSION`; or
-  `retrieval.chunk_target_tokens` changed): each stored hash carries the chunking it was
-  made with, so an unchanged document is still re-chunked, whatever the source can poll;
+- rechunk: a load, where some document in the index was chunked otherwise than now (a newer orgbot chunks or
+  reads code blocks differently, `CHUNKING_VERSION`; or `retrieval.chunk_target_tokens` changed): each stored
+  hash carries the chunking it was made with, so those documents are chunked again though unchanged, whatever
+  the source can poll;
 - incremental (a `PollConnector` with a stored checkpoint): only what changed since it, the
   `Deletion`s it reports, failures of the last sync read again (`FetchConnector`), then the ids
   that no longer exist at the source pruned (`SlimConnector`).
@@ -62,7 +62,7 @@ class SyncReport:
     source: str
     full: bool
     started_at: str
-    mode: str = "load"  # full | load | incremental | rechunk (a load: the chunking changed, every document chunked)
+    mode: str = "load"  # full | load | incremental | rechunk (a load: documents chunked otherwise are chunked again)
     checkpoint: str | None = None  # where the next incremental sync starts (None: the connector has none)
     finished_at: str | None = None
     documents_seen: int = 0
@@ -106,13 +106,9 @@ class Indexer:
         self.embed_batch = embed_batch
         self._pending: list[Chunk] = []  # chunks waiting to be embedded, within one sync
         self._acl_only: Callable[[SourceDocument, str | None], bool] | None = None
-
-    @property
-    def chunking(self) -> str:
-        """What a document's chunks depend on besides the document (`CHUNKING_VERSION`, the chunk sizes set; the
-        embedding model is checked on its own, `EmbedderChanged`), as a short key its stored hash carries."""
-        made = f"{CHUNKING_VERSION}|{self.max_tokens}|{self.target_tokens}".encode()
-        return hashlib.sha256(made).hexdigest()[:12]
+        # What a document's chunks depend on besides the document (`CHUNKING_VERSION`, the chunk sizes set; the
+        # embedding model is checked on its own, `EmbedderChanged`), as a short key its stored hash carries.
+        self.chunking = hashlib.sha256(f"{CHUNKING_VERSION}|{max_tokens}|{target_tokens}".encode()).hexdigest()[:12]
 
     def stored_hash(self, doc: SourceDocument) -> str:
         """The hash a document's chunks are stored with: its content's, and the chunking's (`chunking`)."""
@@ -150,8 +146,8 @@ class Indexer:
                     f"(or set retrieval.embedding_model back to {built_by!r})")
             known = {} if full else self.index.document_hashes(source)
             if any(not h.endswith(f"+{self.chunking}") for h in known.values()):
-                # chunked otherwise than now (an upgrade, another chunk size): every document is read and
-                # chunked again, in this one update, so searches see the old chunks until it is done
+                # chunked otherwise than now (an upgrade, another chunk size): every document is read, and those
+                # chunked otherwise chunked again, in this one update: searches see the old chunks until it is done
                 if incremental:
                     total = getattr(connector, "estimate", lambda: None)()
                 incremental, report.mode = False, "rechunk"

@@ -199,7 +199,7 @@ def test_documents_chunked_otherwise_than_now_are_chunked_again_even_unchanged_a
     assert runner.embedder.texts_embedded - before == 3 and set(texts(runner)) == {"wiki:vpn", "wiki:leave", "wiki:parking"}
     from bot.slack.admin import report_text
 
-    assert "Every document was chunked again: the chunking changed since the last index." in report_text(again)
+    assert "The chunking changed since the last index: documents chunked otherwise were chunked again." in report_text(again)
     after = runner.sync(w)  # chunked as now: back to reading the changes only
     assert after.mode == "incremental" and after.documents_indexed == 0
     runner.settings.retrieval.chunk_target_tokens = 64

@@ -469,8 +469,7 @@ class Answerer:
 
     def _check(self, text: str, passages: Sequence[str], question: str, asker: str | None) -> Grounding:
         """The grounding check of a written answer (`GroundingChecker.check`): what it may name besides the
-        passages is the `context`; a sentence about another table row than the question names is checked
-        against the question alone."""
+        passages is the `context`; the table row it must speak of is the one the question alone names."""
         return self.checker.check(text, passages, self.context(question, asker), REFUSAL, asked=question,
                                   english=self.language == "en")
 

@@ -27,7 +27,7 @@ def report_text(r: SyncReport) -> str:
     lines = [f"✓ *{r.source}* reindexed in {r.seconds:.1f}s: {r.documents_seen} documents seen, "
              f"{r.documents_indexed} changed, {r.documents_unchanged} unchanged, {r.documents_deleted} deleted; "
              f"{r.chunks_written} chunks written; {len(r.failures)} failures."
-             + (" Every document was chunked again: the chunking changed since the last index." if r.mode == "rechunk"
+             + (" The chunking changed since the last index: documents chunked otherwise were chunked again." if r.mode == "rechunk"
                 else "")]
     lines += [f"  • skipped {f.item}: {f.reason}" for f in r.failures[:10]]
     if len(r.failures) > 10:
