@@ -179,6 +179,29 @@ def test_a_sentence_spliced_from_two_sentences_of_the_passages_is_removed():
         assert GroundingChecker().check(kept, [desk]).text == kept
 
 
+def test_a_yes_or_no_that_says_the_opposite_of_its_own_sentence_is_left_out():
+    # Seen on the sample: "is the office closed between christmas and new year?" answered "No – the office is closed
+    # between Christmas and New Year [1]."; "is there parking at the toronto office?" answered "Yes – the office has no
+    # dedicated parking [1]." The sentence is the page's; the verdict in front of it says the opposite.
+    closed = "Winter Recharge: the office is closed between Christmas and New Year, 24 to 31 December."
+    parking = "The office has no dedicated parking. The building garage is public (about CAD 18 per day)."
+    badge = "Your first replacement badge is free; each further one costs EUR 10."
+    for question, page, answer, kept in [
+        ("is the office closed between christmas and new year?", closed,
+         "No – the office is closed between Christmas and New Year [1].",
+         "The office is closed between Christmas and New Year [1]."),
+        ("is there parking at the toronto office?", parking, "Yes – the office has no dedicated parking [1].",
+         "The office has no dedicated parking [1]."),
+        # agreeing, or saying otherwise in other words: kept as written
+        ("is the office closed between christmas and new year?", closed,
+         "Yes – the office is closed between Christmas and New Year [1].", None),
+        ("is there parking at the toronto office?", parking, "No – the office has no dedicated parking [1].", None),
+        ("lost my badge, will I be charged?", badge, "No – your first replacement badge is free [1].", None),
+    ]:
+        g = GroundingChecker().check(answer, [page], question, REFUSAL, asked=question)
+        assert g.text == (kept or answer) and not g.removed, g.checks
+
+
 def test_a_yes_or_no_the_cited_passage_does_not_say_is_removed():
     # Seen on the Debian FAQ: "Are there package upgrades in stable?" answered "Yes. Unstable has the most recent
     # (latest) versions [3]." (the FAQ says no); "I have several machines; how can I download the updates only

@@ -49,6 +49,10 @@ _YES_NO_QUESTION = re.compile(r"(?:^|[.?!;]\s+)(?:is|are|am|was|were|do|does|did
                               r"may|might|must|has|have|had)(?:n['’]t)?\b", re.I)
 # A passage's sentence opening with that verdict ("No. …", "Yes, …"; not "No new …").
 _SAYS_VERDICT = {v: re.compile(rf"(?:^|(?<=[.!?:])\s+){v}\s*[.,!;:–—-]", re.I | re.M) for v in ("yes", "no")}
+# A written sentence opening with a verdict ("No – the office is closed …", "Yes, you can …"), and a negation in
+# what follows it ("no dedicated parking", "is not", "don't").
+_OPENING_VERDICT = re.compile(r"(?P<verdict>yes|no)\s*[,–—:-]\s*(?P<rest>\w.*)", re.I | re.S)
+_NEGATION = re.compile(r"\b(?:no|not|never|none|nothing|nobody|neither|nor|cannot)\b|\w+n['’]t\b", re.I)
 _TEX_QUOTE = re.compile(r"`([^`'\n]+)'(?!\w)")  # `quoted words': older Unix docs' quotes, not code
 # Tokens only code, commands, paths, versions and addresses have: user.name, ~/.bashrc, --force,
 # sys.path, foo(), C:\temp, #it-help, @alice, snake_case.
@@ -657,6 +661,8 @@ class GroundingChecker:
                 ok, reason = False, "about another row of the table than the one asked about"
             elif ok and spliced(running_words(body), sources):
                 ok, reason = False, "two sentences of the passages spliced into a claim neither makes"
+            if ok and asked and (agreeing := contradicted_verdict(unit, asked)) is not None:
+                unit, reason = agreeing, "its yes or no said the opposite of the sentence: left out"
             check = SentenceCheck(unit, cited, ok, reason, round(support, 3))
             if ok and best is not None and (recite or not cited):
                 check.added_citation = best
@@ -672,6 +678,25 @@ class GroundingChecker:
         candidates = _sentences(passage)[:40] or [passage]
         vecs = self.embed([sentence, *candidates])
         return float(np.max(vecs[1:] @ vecs[0])) >= self.min_similarity
+
+
+def contradicted_verdict(sentence: str, question: str) -> str | None:
+    """The sentence without its opening verdict, where the sentence says the opposite: "No – the office is closed
+    between Christmas and New Year" to "is the office closed between christmas and new year?" (what follows the
+    "No" says the question's words back, with no negation), "Yes – the office has no dedicated parking" (a
+    negation follows the "Yes"). None where the verdict and the sentence agree, or it cannot be told: "No – your
+    badge is replaced for free" to "will I be charged?" says otherwise in other words, and is kept."""
+    m = _OPENING_VERDICT.fullmatch(sentence.strip())
+    if m is None:
+        return None
+    rest = m.group("rest")
+    negated = bool(_NEGATION.search(CITATION_MARKER.sub("", rest)))
+    if m.group("verdict").lower() == "yes":
+        contradicts = negated
+    else:
+        asked = content_stems(question)
+        contradicts = not negated and bool(asked) and len(asked & content_stems(rest)) >= 0.8 * len(asked)
+    return rest[:1].upper() + rest[1:] if contradicts else None
 
 
 def _check_verdicts(checks: list[SentenceCheck], passages: Sequence[str], question: str) -> None:
