@@ -197,6 +197,10 @@ def test_a_yes_or_no_that_says_the_opposite_of_its_own_sentence_is_left_out():
          "Yes – the office is closed between Christmas and New Year [1].", None),
         ("is there parking at the toronto office?", parking, "No – the office has no dedicated parking [1].", None),
         ("lost my badge, will I be charged?", badge, "No – your first replacement badge is free [1].", None),
+        # (Debian FAQ, "Go ahead!" in the page): the negation is another clause's
+        ("Can I put my commercial program in a Debian package?", "Go ahead! The package tool is free software; the "
+         "packages may or may not be free software, it can install them all.", "Yes – the package tool is free "
+         "software; the packages may or may not be free software, it can install them all [1].", None),
     ]:
         g = GroundingChecker().check(answer, [page], question, REFUSAL, asked=question)
         assert g.text == (kept or answer) and not g.removed, g.checks

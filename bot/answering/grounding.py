@@ -684,15 +684,16 @@ def contradicted_verdict(sentence: str, question: str) -> str | None:
     """The sentence without its opening verdict, where the sentence says the opposite: "No – the office is closed
     between Christmas and New Year" to "is the office closed between christmas and new year?" (what follows the
     "No" says the question's words back, with no negation), "Yes – the office has no dedicated parking" (a
-    negation follows the "Yes"). None where the verdict and the sentence agree, or it cannot be told: "No – your
-    badge is replaced for free" to "will I be charged?" says otherwise in other words, and is kept."""
+    negation in the first clause after the "Yes"). None where the verdict and the sentence agree, or it cannot be
+    told: "No – your badge is replaced for free" to "will I be charged?" says otherwise in other words, and "Yes –
+    the package tool is free software; the packages may or may not be free software" negates another clause."""
     m = _OPENING_VERDICT.fullmatch(sentence.strip())
     if m is None:
         return None
     rest = m.group("rest")
     negated = bool(_NEGATION.search(CITATION_MARKER.sub("", rest)))
-    if m.group("verdict").lower() == "yes":
-        contradicts = negated
+    if m.group("verdict").lower() == "yes":  # its first clause ("…; the packages may or may not be free" is another)
+        contradicts = bool(_NEGATION.search(re.split(r"[;,:–—(]|\bbut\b", CITATION_MARKER.sub("", rest))[0]))
     else:
         asked = content_stems(question)
         contradicts = not negated and bool(asked) and len(asked & content_stems(rest)) >= 0.8 * len(asked)
