@@ -228,7 +228,7 @@ def spliced(sentence: Sequence[str], sources: Sequence[Sequence[str]], min_run: 
     joining two whole ones is no splice."""
     if len(sentence) < 2 * min_run or not sources:
         return False
-    if max(sum(w in set(s) for w in sentence) for s in sources) >= held * len(sentence):
+    if max(sum(w in words for w in sentence) for words in map(set, sources)) >= held * len(sentence):
         return False
     at: dict[str, list[tuple[int, int]]] = collections.defaultdict(list)
     for k, s in enumerate(sources):
