@@ -857,13 +857,14 @@ def another_row(sentence: str, passage: str, question: str, english: bool = True
     """Whether `sentence` speaks of a row of its passage's table other than the row(s) the question names:
     "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]" from a holiday table
     where Ganesh Chaturthi has a row of its own. Each word of the page is there, the claim is about the wrong
-    row. A row is named by a cell no other row has ("Gudi Padwa", "19 March"). False where the question names no
+    row. The question names a row as `Mentions` reads a name (what the refusal reads too: "Teams" for "team"); a
+    sentence names one by a cell no other row has ("Gudi Padwa", "19 March"). False where the question names no
     row, or every row, or the sentence names the asked row too."""
     rows = list(dict.fromkeys(line.strip() for line in passage.splitlines() if _record(passage, line) is not None))
     names = [n for group in question_names(question, english) for n in group]
     if len(rows) < 2 or not names:
         return False
-    asked = {r for r in rows if any(_names(r, n) for n in names)}
+    asked = {r for r in rows if any(map(Mentions.of([r]).has, names))}  # a row names it as the refusal reads a name
     if not asked or len(asked) == len(rows):
         return False
     keys = {r: _row_keys(r) for r in rows}
