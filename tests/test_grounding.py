@@ -157,6 +157,30 @@ def test_a_sentence_about_another_row_of_a_table_than_the_one_asked_about_is_rem
     assert quote(asked, PUNE_HOLIDAYS, 1) == "14 September — Holiday: Ganesh Chaturthi [1]."
 
 
+ACK_TABLE = ("| Page severity | Acknowledge within | Be working on it within |\n|---|---|---|\n"
+             "| SEV1 / SEV2 | **5 minutes** | 15 minutes |\n| SEV3 | 30 minutes | Next working morning if outside hours |\n"
+             "| SEV4 | No page – ticket only | Within the week |")
+TRIGGERS = ("| | SEV1 | SEV2 | SEV3 | SEV4 |\n|---|---|---|---|---|\n"
+            "| Page | Primary + Incident Commander | Primary | Primary (working hours) | None – ticket |\n"
+            "| Incident channel | Yes | Yes | Optional | No |\n"
+            "| Status page | Yes, update every 30 minutes | If customers notice | No | No |")
+
+
+def test_a_quoted_table_answers_with_the_row_and_columns_the_question_names():
+    # Seen on the sample: "how fast do I have to ack a sev2 page?" quoted SEV3's and SEV4's rows after SEV2's, and
+    # "how often do we update the status page in a sev1?" every severity of every row.
+    assert quote("how fast do I have to ack a sev2 page?", ACK_TABLE, 2) == (
+        "SEV1 / SEV2 — Acknowledge within: **5 minutes** · Be working on it within: 15 minutes [2].")
+    assert quote("how often do we update the status page in a sev1?", TRIGGERS, 1) == (
+        "Page — SEV1: Primary + Incident Commander. Incident channel — SEV1: Yes. Status page — SEV1: Yes, update "
+        "every 30 minutes [1].")
+    # two rows named, two rows quoted; a question naming no row, or every column, gets the table as it is
+    assert quote("how fast do I have to ack a sev3 or sev4 page?", ACK_TABLE, 2).startswith(
+        "SEV3 — Acknowledge within: 30 minutes · Be working on it within: Next working morning if outside hours. SEV4 —")
+    assert quote("how fast do I have to acknowledge a page?", ACK_TABLE, 2).count(" — ") == 3
+    assert quote("what do SEV1, SEV2, SEV3 and SEV4 trigger?", TRIGGERS, 1).count("SEV4:") == 3
+
+
 def test_a_sentence_spliced_from_two_sentences_of_the_passages_is_removed():
     # Seen on the Python FAQ: the model copied one sentence, jumped at the shared "C" into another passage's
     # sentence, and stated what neither says; every word is the passages', so the words check let it through.

@@ -815,13 +815,15 @@ def _cells(row: str, outer: bool) -> list[str]:
     return [cell.strip() for cell in row.split("|")]
 
 
-def _record(passage: str, row: str) -> str | None:
+def _record(passage: str, row: str, names: Sequence[str] = ()) -> str | None:
     """A table's row as it reads on its own, with its table's header (Slack shows no tables, and
     "| Canada | CAD 1,500 |" says nothing of what the numbers are): "Canada — Annual learning budget: CAD 1,500",
     "Year-end — Starts: Fri 18 December 2026 · Ends: Tue 5 January 2027 · Scope: …". The header is the row above
     a rule: Markdown's "|---|---|", or the "--- | ---" an HTML or Word table's header row is read with. None for a
     line that is no row of a table with a header. Blank lines between rows do not end the table (a section too
-    long for one chunk has its lines a paragraph each, `retrieval.chunking`)."""
+    long for one chunk has its lines a paragraph each, `retrieval.chunking`). With `names` (what a question names,
+    `question_names`), the columns whose header names one of them, where some do and others not: "Status page —
+    SEV1: Yes, update every 30 minutes" to "how often do we update the status page in a sev1?"."""
     if not TABLE_ROW.fullmatch(row) or TABLE_RULE.fullmatch(row):
         return None
     lines = [line.strip() for line in passage.splitlines() if line.strip()]
@@ -837,7 +839,9 @@ def _record(passage: str, row: str) -> str | None:
     header, cells = _cells(lines[rule - 1], outer), _cells(row, outer)
     if len(header) != len(cells) or len(cells) < 2:
         return None
-    rest = " · ".join(f"{name}: {cell}" for name, cell in zip(header[1:], cells[1:], strict=True) if cell)
+    pairs = [(name, cell) for name, cell in zip(header[1:], cells[1:], strict=True) if cell]
+    named = [(name, cell) for name, cell in pairs if any(map(Mentions.of([name]).has, names))]
+    rest = " · ".join(f"{name}: {cell}" for name, cell in (named if 0 < len(named) < len(pairs) else pairs))
     return f"{cells[0]} — {rest}" if cells[0] else rest
 
 
@@ -853,6 +857,22 @@ def _names(text: str, key: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(key)}(?!\w)", text, re.I) is not None
 
 
+def _table_rows(passage: str) -> list[str]:
+    """The rows of the passage's tables that have a header, each once, as their lines read (stripped)."""
+    return list(dict.fromkeys(line.strip() for line in passage.splitlines() if _record(passage, line) is not None))
+
+
+def asked_rows(passage: str, question: str, english: bool = True) -> set[str]:
+    """The rows of the passage's table that the question names, as `Mentions` reads a name (what the refusal reads
+    too: "sev2" names "| SEV1 / SEV2 | …"). Empty where the question names no row, or every row."""
+    rows = _table_rows(passage)
+    names = [n for group in question_names(question, english) for n in group]
+    if len(rows) < 2 or not names:
+        return set()
+    asked = {r for r in rows if any(map(Mentions.of([r]).has, names))}
+    return set() if len(asked) == len(rows) else asked
+
+
 def another_row(sentence: str, passage: str, question: str, english: bool = True) -> bool:
     """Whether `sentence` speaks of a row of its passage's table other than the row(s) the question names:
     "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]" from a holiday table
@@ -860,13 +880,10 @@ def another_row(sentence: str, passage: str, question: str, english: bool = True
     row. The question names a row as `Mentions` reads a name (what the refusal reads too: "Teams" for "team"); a
     sentence names one by a cell no other row has ("Gudi Padwa", "19 March"). False where the question names no
     row, or every row, or the sentence names the asked row too."""
-    rows = list(dict.fromkeys(line.strip() for line in passage.splitlines() if _record(passage, line) is not None))
-    names = [n for group in question_names(question, english) for n in group]
-    if len(rows) < 2 or not names:
+    asked = asked_rows(passage, question, english)
+    if not asked:
         return False
-    asked = {r for r in rows if any(map(Mentions.of([r]).has, names))}  # a row names it as the refusal reads a name
-    if not asked or len(asked) == len(rows):
-        return False
+    rows = _table_rows(passage)
     keys = {r: _row_keys(r) for r in rows}
     shared = collections.Counter(k for r in rows for k in keys[r])
     named = {r for r in rows if any(shared[k] == 1 and _names(sentence, k) for k in keys[r])}
@@ -1040,7 +1057,15 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     closest = int(np.argmax(_closeness(question, [records[s] or s for _, s in sentences], embed)))
     through_closest = sum(len(s.split()) for _, s in sentences[:closest + 1])
     in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
-    picked = range(len(sentences)) if in_order else _with_antecedent(passage, sentences, closest, max_words)
+    names = [n for group in question_names(question) for n in group]
+    shown = {s: _record(passage, s, names) for s in records}  # with the columns the question names
+    asked = asked_rows(passage, question) if records[sentences[closest][1]] else set()
+    if asked := [k for k, (_, s) in enumerate(sentences) if s.strip() in asked]:
+        # the question names a row of the table the closest sentence is a row of: that row answers, with its
+        # header; the rows after it answer what was not asked ("how fast do I have to ack a sev2 page?": not SEV3's)
+        picked = asked
+    else:
+        picked = range(len(sentences)) if in_order else _with_antecedent(passage, sentences, closest, max_words)
     out, words, code, used, named = [], 0, [], set(), set()  # (named: the signatures a quoted sentence was labelled with)
     for k in picked:
         text = sentences[k][1]
@@ -1056,7 +1081,7 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
             used.update(taken)
         if not code and not run_on and len(sentences) > 1 and _leads_into_code(passage, text):
             continue  # "In C++ you'd write" before code it does not bring: cut off where the code would go
-        record = records.get(text)
+        record = shown.get(text)
         if record:
             text = record + ("" if _WHOLE_SENTENCE.search(record) else ".")  # a row of a table, with its header
         elif not run_on and (names := _signatures_over(passage, text)) and not named & set(names):
