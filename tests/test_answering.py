@@ -754,6 +754,32 @@ def test_a_written_sentence_announcing_what_the_answer_leaves_out_is_removed(tmp
     assert ans.removed == ["Then run the install as follows: [1]."]
 
 
+def test_what_an_answer_adds_from_a_passage_much_less_likely_to_answer_is_removed(tmp_path):
+    # Seen on the sample: "when do raises from the april review kick in?" answered "The April cycle takes effect on
+    # 1 July [2]. • Access Hub sends each reviewer a list on the first Monday of the quarter [3]".
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:pay", ["Raises from the April pay review take effect on 1 July."], title="Pay review"))
+    idx.upsert(make_chunks("wiki:access", ["Access Hub sends each reviewer a list on the first Monday of the quarter."],
+                           title="Access review"))
+
+    def reply(messages):
+        user = messages[-1]["content"]
+        pay = next(i for i in (1, 2) if f"<passage {i}> Pay review" in user)
+        return (f"Raises from the April pay review take effect on 1 July [{pay}].\n"
+                f"• Access Hub sends each reviewer a list on the first Monday of the quarter [{3 - pay}]")
+
+    question = "when do raises from the april pay review take effect?"
+    ans = answerer(idx, ScriptedGenerator(reply), focus_margin=0.1).answer(question)
+    assert ans.found and ans.mode == "generated"
+    assert ans.text.startswith("Raises from the April pay review take effect on 1 July [") and "Access Hub" not in ans.text
+    assert [c.document_id for c in ans.citations] == ["wiki:pay"]
+    assert ans.removed == [f"• Access Hub sends each reviewer a list on the first Monday of the quarter "
+                           f"[{ans.citations[0].number % 2 + 1}]"]
+    # both passages about as likely to answer (or no margin set): what the answer says of each stays
+    both = answerer(idx, ScriptedGenerator(reply), focus_margin=None).answer(question)
+    assert "Access Hub" in both.text and both.removed == []
+
+
 def test_an_answer_about_another_row_of_a_table_is_replaced_by_the_row_asked_about(tmp_path):
     # Seen on the sample: "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]."
     idx = EmbeddedIndex(tmp_path / "i.db")

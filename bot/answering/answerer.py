@@ -424,7 +424,7 @@ class Answerer:
                 units = split_units(clean_generation(raw))
                 if len(units) - 1 > complete:
                     complete = len(units) - 1
-                    text = self._check("\n".join(units[:complete]), texts, question, asker).text
+                    text = self._check("\n".join(units[:complete]), texts, question, asker, scores).text
                     if text and text != shown:
                         shown = text
                         timings.setdefault("first_text_s", round(time.perf_counter() - t1, 3))
@@ -467,11 +467,32 @@ class Answerer:
         style = " ".join(t for t in (self.style.greeting, self.style.source_line, self.style.sign_off) if t)
         return f"{question} {asker or ''} {self.bot_name} {self.organisation} {self.escalation or ''} {style}"
 
-    def _check(self, text: str, passages: Sequence[str], question: str, asker: str | None) -> Grounding:
+    def _check(self, text: str, passages: Sequence[str], question: str, asker: str | None,
+               scores: Sequence[float] = ()) -> Grounding:
         """The grounding check of a written answer (`GroundingChecker.check`): what it may name besides the
-        passages is the `context`; the table row it must speak of is the one the question alone names."""
-        return self.checker.check(text, passages, self.context(question, asker), REFUSAL, asked=question,
-                                  english=self.language == "en")
+        passages is the `context`; the table row it must speak of is the one the question alone names. With the
+        passages' focus `scores`, its asides are removed too (`_asides`)."""
+        result = self.checker.check(text, passages, self.context(question, asker), REFUSAL, asked=question,
+                                    english=self.language == "en")
+        if asides := self._asides(result, scores):
+            result.remove(asides, "from a passage much less likely to answer than the one the answer draws on")
+        return result
+
+    def _asides(self, result: Grounding, scores: Sequence[float]) -> list:
+        """The kept sentences that cite only passages whose focus score is at least `focus_margin` below that of
+        the likeliest passage the answer cites: what the model added from a passage less likely to answer, after
+        or before the answer ("The April cycle takes effect on 1 July [2]. • Access Hub sends each reviewer a list
+        on the first Monday of the quarter [3]" to "when do raises from the april review kick in?"). A passage that
+        cannot be quoted (score -inf) is no reason either way. [] when the answer cites one passage."""
+        if self.focus_margin is None or not scores:
+            return []
+        cites = [(c, [n for n in cited_numbers(c.text) if 1 <= n <= len(scores) and scores[n - 1] != -math.inf])
+                 for c in result.kept]
+        cited = {n for _, ns in cites for n in ns}
+        if len(cited) < 2:
+            return []
+        top = max(scores[n - 1] for n in cited)
+        return [c for c, ns in cites if ns and all(scores[n - 1] <= top - self.focus_margin for n in ns)]
 
     def _messages(self, question: str, passages: Sequence[ScoredChunk], asker: str | None,
                   history: Sequence[Turn]) -> list[dict[str, str]]:
@@ -596,7 +617,7 @@ class Answerer:
                              "quoting it"]
             text = ""
         elif text and self.grounding:
-            result = self._check(text, [p.chunk.embedding_text for p in passages], question, asker)
+            result = self._check(text, [p.chunk.embedding_text for p in passages], question, asker, scores)
             removed = [c.text for c in result.removed]
             if removed:
                 log.info("grounding removed sentences", extra={"removed": len(removed), "kept": len(result.kept)})

@@ -150,6 +150,12 @@ class Grounding:
     def kept(self) -> list[SentenceCheck]:
         return [c for c in self.checks if c.supported]
 
+    def remove(self, checks: Sequence[SentenceCheck], reason: str) -> None:
+        """Remove these kept sentences too, for `reason` (a judgement the check itself cannot make)."""
+        for c in checks:
+            c.supported, c.reason = False, reason
+        self.text = _join([c.text for c in self.checks if c.supported])
+
 
 def steering(passage: str) -> bool:
     """A passage that speaks to the bot (an instruction, a chat turn): never a citation moved to, never quoted."""
