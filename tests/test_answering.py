@@ -28,6 +28,13 @@ def test_a_marker_written_after_the_full_stop_goes_before_it():
 def test_base_model_rambling_is_cut_after_the_answer():
     raw = "Hi Ana! Lot B is free [1].\n\n— Anvil 🔨 more words\nQuestion: next one?"
     assert clean_generation(raw) == "Hi Ana! Lot B is free [1].\n\n— Anvil 🔨"
+    # a prompt's label before a point of the answer (seen on the sample) is no part of it
+    assert clean_generation("Roll back with `forge rollback` [1].\n\n• Asker: You need the `deployer` role [3].") == \
+        "Roll back with `forge rollback` [1].\n\n• You need the `deployer` role [3]."
+    # a numbered list run into the sentence that introduces it: on lines of its own, no "…: 1." sentence
+    assert clean_generation("Report it within 1 hour, day or night: 1. Open a ticket [2]. 2. Say what was lost [2].") \
+        == "Report it within 1 hour, day or night:\n1. Open a ticket [2].\n2. Say what was lost [2]."
+    assert clean_generation("The ratio is 3: 1. That is all [1].") == "The ratio is 3: 1. That is all [1]."
 
 
 @pytest.fixture

@@ -165,6 +165,9 @@ REFUSAL = re.compile(r"\b(?:couldn'?t|could not|can'?t|cannot) find\b|won'?t gue
 # the sample's refusals), wherever it stands.
 CLOSEST = re.compile(r"\b(?:closest|nearest) pages?\b", re.I)
 _SIGN_OFF = re.compile(r"^— \S.*$", re.M)  # the house style ends with a "— Anvil" line
+# A label of the prompt's a small model writes before a point of its answer ("• Asker: You need the `deployer`
+# role …"); on a line of its own it starts a new turn (`_STOP_AT`).
+_LABEL = re.compile(r"^(\s*[-*•]\s+)(?:Asker|Question|Passages):\s*", re.M)
 
 
 def _tie_note(cited: Sequence[int]) -> list[str]:
@@ -185,12 +188,34 @@ def clean_generation(text: str) -> str:
     if m:
         sign_off = re.match(r"— [^\W\d_]+(?: [^\w\s])?", m.group(0))
         text = text[: m.start()] + (sign_off.group(0) if sign_off else m.group(0))
+    text = _unflattened(_LABEL.sub(r"\1", text))
     lines, out = text.strip().splitlines(), []
     for line in lines:  # small models loop: drop a line repeated verbatim
         if line.strip() and line in out:
             break
         out.append(line)
     return "\n".join(out).strip()
+
+
+_LIST_START = re.compile(r"(?<=[^\d\s]):[ \t]+1\.[ \t]+(?=[A-Z`*])")  # not a ratio's "3: 1. …"
+
+
+def _unflattened(text: str) -> str:
+    """A numbered list a small model ran into the sentence that introduces it ("Report it within 1 hour of
+    noticing, day or night: 1. Open a ticket … 2. Say what was lost …"), on lines of its own as the page has it:
+    read as sentences, "… day or night: 1." would be one, its "1" a claim."""
+    out = []
+    for line in text.split("\n"):
+        m = _LIST_START.search(line)
+        if m is None:
+            out.append(line)
+            continue
+        items, rest, n = [], line[m.start() + 1:].strip(), 2
+        while (nxt := re.search(rf"(?<=[.!?\]])[ \t]+{n}\.[ \t]+(?=[A-Z`*])", rest)) is not None:
+            items.append(rest[:nxt.start()])
+            rest, n = rest[nxt.end() - len(f"{n}. "):].lstrip(), n + 1
+        out.extend([line[:m.start() + 1], *items, rest])
+    return "\n".join(out)
 
 
 def current(hits: Sequence[ScoredChunk]) -> list[ScoredChunk]:
