@@ -879,6 +879,22 @@ def asked_rows(passage: str, question: str, english: bool = True) -> set[str]:
     return set() if len(asked) == len(rows) else asked
 
 
+def worded_rows(passage: str, question: str) -> set[str]:
+    """The rows of the passage's table holding a word of the question that no other row, nor a table's header,
+    holds ("Temporary housing | Up to 30 nights | …" to "how many nights of temp housing do we get?": "nights" is
+    the header's, "housing" that row's alone). Empty where no row does, or every row."""
+    rows = _table_rows(passage)
+    words = content_stems(question)
+    if len(rows) < 2 or not words:
+        return set()
+    lines = [line.strip() for line in passage.splitlines() if line.strip()]
+    headers = set().union(*(content_stems(line) for line, after in itertools.pairwise(lines) if TABLE_RULE.fullmatch(after)))
+    held = {r: (content_stems(r) & words) - headers for r in rows}
+    count = collections.Counter(w for r in rows for w in held[r])
+    asked = {r for r in rows if any(count[w] == 1 for w in held[r])}
+    return set() if len(asked) == len(rows) else asked
+
+
 def another_row(sentence: str, passage: str, question: str, english: bool = True) -> bool:
     """Whether `sentence` speaks of a row of its passage's table other than the row(s) the question names:
     "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]" from a holiday table
@@ -1065,10 +1081,11 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
     names = [n for group in question_names(question) for n in group]
     shown = {s: _record(passage, s, names) for s in records}  # with the columns the question names
-    asked = asked_rows(passage, question) if records[sentences[closest][1]] else set()
+    asked = asked_rows(passage, question) or worded_rows(passage, question) if records[sentences[closest][1]] else set()
     if asked := [k for k, (_, s) in enumerate(sentences) if s.strip() in asked]:
-        # the question names a row of the table the closest sentence is a row of: that row answers, with its
-        # header; the rows after it answer what was not asked ("how fast do I have to ack a sev2 page?": not SEV3's)
+        # the question names a row of the table the closest sentence is a row of (or a word only that row holds):
+        # that row answers, with its header; the rows after it answer what was not asked ("how fast do I have to
+        # ack a sev2 page?": not SEV3's)
         picked = asked
     else:
         picked = range(len(sentences)) if in_order else _with_antecedent(passage, sentences, closest, max_words)
