@@ -215,8 +215,8 @@ def test_a_yes_or_no_that_says_the_opposite_of_its_own_sentence_is_left_out():
     # between Christmas and New Year [1]."; "is there parking at the toronto office?" answered "Yes – the office has no
     # dedicated parking [1]." The sentence is the page's; the verdict in front of it says the opposite.
     closed = "Winter Recharge: the office is closed between Christmas and New Year, 24 to 31 December."
-    parking = "The office has no dedicated parking. The building garage is public (about CAD 18 per day)."
-    badge = "Your first replacement badge is free; each further one costs EUR 10."
+    parking = "Toronto office: The office has no dedicated parking. The building garage is public (about CAD 18 per day)."
+    badge = "Lost badges: you are not charged for your first replacement badge; each further one costs EUR 10."
     for question, page, answer, kept in [
         ("is the office closed between christmas and new year?", closed,
          "No – the office is closed between Christmas and New Year [1].",
@@ -229,12 +229,39 @@ def test_a_yes_or_no_that_says_the_opposite_of_its_own_sentence_is_left_out():
         ("is there parking at the toronto office?", parking, "No – the office has no dedicated parking [1].", None),
         ("lost my badge, will I be charged?", badge, "No – your first replacement badge is free [1].", None),
         # (Debian FAQ, "Go ahead!" in the page): the negation is another clause's
-        ("Can I put my commercial program in a Debian package?", "Go ahead! The package tool is free software; the "
-         "packages may or may not be free software, it can install them all.", "Yes – the package tool is free "
+        ("Can I put my commercial program in a Debian package?", "A commercial program in a Debian package? Go ahead! The "
+         "package tool is free software; the packages may or may not be free software, it can install them all.",
+         "Yes – the package tool is free "
          "software; the packages may or may not be free software, it can install them all [1].", None),
     ]:
         g = GroundingChecker().check(answer, [page], question, REFUSAL, asked=question)
         assert g.text == (kept or answer) and not g.removed, g.checks
+
+
+def test_a_yes_or_no_to_more_than_the_passage_speaks_to_is_left_out():
+    # Seen on the sample: "can I deploy to prod on a friday afternoon?" answered "Yes – deploy windows … Friday
+    # 09:00–13:00 [1]."; "do I need a doctor's note for 2 sick days?" "Yes – you need a doctor's certificate from the
+    # 4th consecutive calendar day [1]."; "I deleted a file a few weeks ago, can I still get it back?" "No – the file
+    # goes to the Bin and can be restored for 90 days [1]." Each sentence is the page's; its yes or no answers what
+    # the page does not speak to (the afternoon, 2 days, a few weeks).
+    forge = "Rules for production: deploy windows are Monday to Thursday 09:00–17:00, and Friday 09:00–13:00."
+    sick = "Sick leave: you need a doctor's certificate from the 4th consecutive calendar day of sickness."
+    for question, page, answer in [
+        ("can I deploy to prod on a friday afternoon?", forge,
+         "Yes – deploy windows are Monday to Thursday 09:00–17:00, and Friday 09:00–13:00 [1]."),
+        ("do I need a doctor's note for 2 sick days?", sick,
+         "Yes – you need a doctor's certificate from the 4th consecutive calendar day of sickness [1]."),
+    ]:
+        g = GroundingChecker().check(answer, [page], question, REFUSAL, asked=question)
+        rest = answer.split(" – ", 1)[1]
+        assert g.text == rest[:1].upper() + rest[1:] and not g.removed
+    # every word of the question in the passage, or the passage's own "Yes, …": the verdict stays
+    for question, page, answer in [
+        ("can I deploy to production on a friday?", forge, "Yes – deploy windows include Friday 09:00–13:00 [1]."),
+        ("Are there any books on Python?", "Yes, there are many, and more are being published.",
+         "Yes, there are many, and more are being published [1]."),
+    ]:
+        assert GroundingChecker().check(answer, [page], question, REFUSAL, asked=question).text == answer
 
 
 def test_a_yes_or_no_the_cited_passage_does_not_say_is_removed():

@@ -669,6 +669,8 @@ class GroundingChecker:
                 ok, reason = False, "two sentences of the passages spliced into a claim neither makes"
             if ok and asked and (agreeing := contradicted_verdict(unit, asked)) is not None:
                 unit, reason = agreeing, "its yes or no said the opposite of the sentence: left out"
+            elif ok and asked and best is not None and (plain := unaffirmed_verdict(unit, asked, passages[best - 1])):
+                unit, reason = plain, "its yes or no answered more than the passage says: left out"
             check = SentenceCheck(unit, cited, ok, reason, round(support, 3))
             if ok and best is not None and (recite or not cited):
                 check.added_citation = best
@@ -704,6 +706,23 @@ def contradicted_verdict(sentence: str, question: str) -> str | None:
         asked = content_stems(question)
         contradicts = not negated and bool(asked) and len(asked & content_stems(rest)) >= 0.8 * len(asked)
     return rest[:1].upper() + rest[1:] if contradicts else None
+
+
+def unaffirmed_verdict(sentence: str, question: str, passage: str) -> str | None:
+    """The sentence without its opening verdict ("Yes – …", "No, …"), where the passage it draws on neither opens a
+    sentence with that verdict nor holds every content word of the question: a yes or a no answers all that the
+    question asks, and the passage speaks to part of it. "can I deploy to prod on a friday afternoon?" / "Yes – deploy
+    windows are … Friday 09:00–13:00" (no passage says "afternoon": the window ends at 13:00), "do I need a doctor's
+    note for 2 sick days?" / "Yes – you need a doctor's certificate from the 4th consecutive day", "I deleted a file a
+    few weeks ago, can I still get it back?" / "No – the file … can be restored for 90 days": the sentence stays, its
+    verdict goes. None where the verdict stands (a FAQ's own "Yes, …"), or there is none."""
+    m = _OPENING_VERDICT.fullmatch(sentence.strip())
+    if m is None or _SAYS_VERDICT[m.group("verdict").lower()].search(passage):
+        return None
+    if all(len(w) <= 3 for w in content_stems(question) - content_stems(passage)):  # not "off", "put", "get"
+        return None
+    rest = m.group("rest")
+    return rest[:1].upper() + rest[1:]
 
 
 def _check_verdicts(checks: list[SentenceCheck], passages: Sequence[str], question: str) -> None:
