@@ -17,6 +17,7 @@ from bot.answering.grounding import (
     Focus,
     Grounding,
     GroundingChecker,
+    SentenceCheck,
     answer_closeness,
     asked_by,
     extractive_answer,
@@ -503,7 +504,7 @@ class Answerer:
             result.remove(asides, "from a passage much less likely to answer than the one the answer draws on")
         return result
 
-    def _asides(self, result: Grounding, scores: Sequence[float]) -> list:
+    def _asides(self, result: Grounding, scores: Sequence[float]) -> list[SentenceCheck]:
         """The kept sentences that cite only passages whose focus score is at least `focus_margin` below that of
         the likeliest passage the answer cites: what the model added from a passage less likely to answer, after
         or before the answer ("The April cycle takes effect on 1 July [2]. • Access Hub sends each reviewer a list

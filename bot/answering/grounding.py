@@ -1098,10 +1098,10 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     closest = int(np.argmax(_closeness(question, [records[s] or s for _, s in sentences], embed)))
     through_closest = sum(len(s.split()) for _, s in sentences[:closest + 1])
     in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
-    names = [n for group in question_names(question) for n in group]
-    shown = {s: _record(passage, s, names) for s in records}  # with the columns the question names
-    asked = asked_rows(passage, question) or worded_rows(passage, question) if records[sentences[closest][1]] else set()
-    if asked := [k for k, (_, s) in enumerate(sentences) if s.strip() in asked]:
+    asked_names = [n for group in question_names(question) for n in group]
+    shown = {s: _record(passage, s, asked_names) for s in records}  # with the columns the question names
+    rows = asked_rows(passage, question) or worded_rows(passage, question) if records[sentences[closest][1]] else set()
+    if asked := [k for k, (_, s) in enumerate(sentences) if s.strip() in rows]:
         # the question names a row of the table the closest sentence is a row of (or a word only that row holds):
         # that row answers, with its header; the rows after it answer what was not asked ("how fast do I have to
         # ack a sev2 page?": not SEV3's)
