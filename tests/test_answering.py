@@ -787,6 +787,23 @@ def test_what_an_answer_adds_from_a_passage_much_less_likely_to_answer_is_remove
     assert "Access Hub" in both.text and both.removed == []
 
 
+def test_a_command_the_model_ran_into_its_sentence_is_no_aside_though_another_passage_names_it(tmp_path):
+    # Seen on the Debian FAQ: "… use the / lsb_release -a / command [1]." The check gave the command line, which the
+    # model left uncited, the other passage naming it ([2], much less likely to answer): it is part of the sentence.
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:version", ["To check which Debian version you run, use the lsb_release -a command. "
+                                            "It shows the release and codename."], title="Which version"))
+    idx.upsert(make_chunks("wiki:lsb", ["Example session: $ lsb_release -a prints No LSB modules are available."],
+                           title="Example session"))
+
+    def reply(messages):
+        n = next(i for i in (1, 2) if f"<passage {i}> Which version" in messages[-1]["content"])
+        return f"To check which Debian version you run, use the\nlsb_release -a\ncommand [{n}]. It shows the release [{n}]."
+
+    ans = answerer(idx, ScriptedGenerator(reply), focus_margin=0.1).answer("how do I check which debian version I run?")
+    assert ans.found and "lsb_release -a" in ans.text and ans.removed == []
+
+
 def test_an_answer_about_another_row_of_a_table_is_replaced_by_the_row_asked_about(tmp_path):
     # Seen on the sample: "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]."
     idx = EmbeddedIndex(tmp_path / "i.db")

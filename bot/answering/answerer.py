@@ -509,11 +509,13 @@ class Answerer:
         the likeliest passage the answer cites: what the model added from a passage less likely to answer, after
         or before the answer ("The April cycle takes effect on 1 July [2]. • Access Hub sends each reviewer a list
         on the first Monday of the quarter [3]" to "when do raises from the april review kick in?"). A passage that
-        cannot be quoted (score -inf) is no reason either way. [] when the answer cites one passage."""
+        cannot be quoted (score -inf) is no reason either way, nor is a citation the check gave a line the model left
+        uncited (a command the model ran into its sentence: "use the / lsb_release -a / command [1]", which another
+        passage names too). [] when the answer cites one passage."""
         if self.focus_margin is None or not scores:
             return []
-        cites = [(c, [n for n in cited_numbers(c.text) if 1 <= n <= len(scores) and scores[n - 1] != -math.inf])
-                 for c in result.kept]
+        cites = [(c, [n for n in cited_numbers(c.text) if 1 <= n <= len(scores) and scores[n - 1] != -math.inf]
+                  if c.cited else []) for c in result.kept]
         cited = {n for _, ns in cites for n in ns}
         if len(cited) < 2:
             return []
