@@ -212,9 +212,9 @@ def _unflattened(text: str) -> str:
             out.append(line)
             continue
         items, rest, n = [], line[m.start() + 1:].strip(), 2
-        while (nxt := re.search(rf"(?<=[.!?\]])[ \t]+{n}\.[ \t]+(?=[A-Z`*])", rest)) is not None:
+        while (nxt := re.search(rf"(?<=[.!?\]])[ \t]+({n}\.[ \t]+)(?=[A-Z`*])", rest)) is not None:
             items.append(rest[:nxt.start()])
-            rest, n = rest[nxt.end() - len(f"{n}. "):].lstrip(), n + 1
+            rest, n = rest[nxt.start(1):], n + 1
         out.extend([line[:m.start() + 1], *items, rest])
     return "\n".join(out)
 

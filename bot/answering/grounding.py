@@ -809,8 +809,7 @@ def _quotable(passage: str) -> list[tuple[int, str]]:
     out the answer); a table's header row and the rule under it are none: its rows are quoted with the header,
     `_record`; nor is a line of a code block (`_fenced`: a command's output, "No LSB modules are available.", reads
     as a sentence)."""
-    lines = [line for line in passage.splitlines() if line.strip()]
-    headers = {line.strip() for line, after in itertools.pairwise(lines) if TABLE_RULE.fullmatch(after)}
+    headers = _table_headers(passage)
     fenced, plain = _fenced(passage)
     return [(i, s) for i, s in enumerate(_sentences(passage, rows=True))
             if (len(s.split()) >= 4 or _YES_OR_NO.fullmatch(s)) and not CITATION_MARKER.search(s) and not _INSTRUCTION.search(s)
@@ -887,11 +886,15 @@ def _table_rows(passage: str) -> list[str]:
     return list(dict.fromkeys(line.strip() for line in passage.splitlines() if _record(passage, line) is not None))
 
 
-def asked_rows(passage: str, question: str, english: bool = True) -> set[str]:
-    """The rows of the passage's table that the question names, as `Mentions` reads a name (what the refusal reads
-    too: "sev2" names "| SEV1 / SEV2 | …"). Empty where the question names no row, or every row."""
-    rows = _table_rows(passage)
-    names = [n for group in question_names(question, english) for n in group]
+def _table_headers(passage: str) -> set[str]:
+    """The header rows of the passage's tables (the line above a rule), stripped."""
+    lines = [line for line in passage.splitlines() if line.strip()]
+    return {line.strip() for line, after in itertools.pairwise(lines) if TABLE_RULE.fullmatch(after)}
+
+
+def asked_rows(rows: Sequence[str], names: Sequence[str]) -> set[str]:
+    """Of a table's `rows`, those holding one of a question's `names`, as `Mentions` reads a name (what the refusal
+    reads too: "sev2" names "| SEV1 / SEV2 | …"). Empty where the question names no row, or every row."""
     if len(rows) < 2 or not names:
         return set()
     asked = {r for r in rows if any(map(Mentions.of([r]).has, names))}
@@ -906,8 +909,7 @@ def worded_rows(passage: str, question: str) -> set[str]:
     words = content_stems(question)
     if len(rows) < 2 or not words:
         return set()
-    lines = [line.strip() for line in passage.splitlines() if line.strip()]
-    headers = set().union(*(content_stems(line) for line, after in itertools.pairwise(lines) if TABLE_RULE.fullmatch(after)))
+    headers = set().union(*map(content_stems, _table_headers(passage)))
     held = {r: (content_stems(r) & words) - headers for r in rows}
     count = collections.Counter(w for r in rows for w in held[r])
     asked = {r for r in rows if any(count[w] == 1 for w in held[r])}
@@ -921,10 +923,10 @@ def another_row(sentence: str, passage: str, question: str, english: bool = True
     row. The question names a row as `Mentions` reads a name (what the refusal reads too: "Teams" for "team"); a
     sentence names one by a cell no other row has ("Gudi Padwa", "19 March"). False where the question names no
     row, or every row, or the sentence names the asked row too."""
-    asked = asked_rows(passage, question, english)
+    rows = _table_rows(passage)
+    asked = asked_rows(rows, [n for group in question_names(question, english) for n in group])
     if not asked:
         return False
-    rows = _table_rows(passage)
     keys = {r: _row_keys(r) for r in rows}
     shared = collections.Counter(k for r in rows for k in keys[r])
     named = {r for r in rows if any(shared[k] == 1 and _names(sentence, k) for k in keys[r])}
@@ -1099,8 +1101,10 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
     through_closest = sum(len(s.split()) for _, s in sentences[:closest + 1])
     in_order = closest < max_sentences and (closest == 0 or through_closest <= max_words)
     asked_names = [n for group in question_names(question) for n in group]
-    shown = {s: _record(passage, s, asked_names) for s in records}  # with the columns the question names
-    rows = asked_rows(passage, question) or worded_rows(passage, question) if records[sentences[closest][1]] else set()
+    # a table's rows with the columns the question names
+    shown = {s: _record(passage, s, asked_names) if r else None for s, r in records.items()}
+    rows = (asked_rows(_table_rows(passage), asked_names) or worded_rows(passage, question)
+            if records[sentences[closest][1]] else set())
     if asked := [k for k, (_, s) in enumerate(sentences) if s.strip() in rows]:
         # the question names a row of the table the closest sentence is a row of (or a word only that row holds):
         # that row answers, with its header; the rows after it answer what was not asked ("how fast do I have to
