@@ -254,6 +254,48 @@ def spliced(sentence: Sequence[str], sources: Sequence[Sequence[str]], min_run: 
                for a, b in itertools.pairwise(runs))
 
 
+def _numbers(text: str) -> set[str]:
+    """A text's numbers as `specifics` reads them, thousands commas taken out (1,000 is 1000); a bullet's or
+    item's own number ("1. Open a ticket") is none."""
+    return {_THOUSANDS.sub("", n.rstrip("%")) for n in _NUMBER.findall(_CODE.sub(" ", _BULLET.sub("", text)))}
+
+
+@dataclass(frozen=True)
+class _Numbered:
+    """A sentence (or a table row, as `_record` reads it) of the passages: its numbers and its other content
+    words' stems, what `moved_number` compares."""
+    numbers: frozenset[str]
+    words: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str) -> _Numbered:
+        return cls(frozenset(_numbers(text)), frozenset(w for w in content_stems(text) if not _is_number(w)))
+
+
+def moved_number(sentence: str, sources: Sequence[_Numbered], question: str = "", held: float = 0.8,
+                 gap: float = 0.3) -> str | None:
+    """A number a written sentence took from another sentence of the passages than the one it says again: the
+    sentence's other words stand in one source sentence (`held` of them or more), which gives a number of its own
+    and none of the sentence's, and every source sentence holding the sentence's number holds `gap` less of its
+    words. "Report it within 48 hours of noticing, day or night" from "Report a lost or stolen device within 1 hour
+    of noticing, day or night" and, two sections on, "file a police report within 48 hours": every word is the
+    page's, the deadline is the police report's. None where the sentence holds no number (but the question's),
+    or fewer than four other words, or no such sentence."""
+    mine = _numbers(CITATION_MARKER.sub(" ", sentence)) - _numbers(question)
+    words = {w for w in content_stems(CITATION_MARKER.sub(" ", sentence)) if not _is_number(w)}
+    if not mine or len(words) < 4 or not sources:
+        return None
+    share = [len(words & s.words) / len(words) for s in sources]
+    best = max(range(len(sources)), key=share.__getitem__)
+    said = sources[best]
+    if share[best] < held or not said.numbers or said.numbers & mine:
+        return None
+    holding = [share[k] for k, s in enumerate(sources) if s.numbers & mine]
+    if holding and max(holding) > share[best] - gap:
+        return None
+    return min(mine - said.numbers)
+
+
 def content_stems(text: str) -> set[str]:
     """The stems of a text's content words: not stop words, contractions ("it's", "don't") or words of two
     letters; a possessive counts as its owner ("Acme's", "users'")."""
@@ -466,11 +508,21 @@ def _is_english(word: str) -> bool:
     return any(common(word[:i]) and common(word[i:]) for i in range(2, len(word) - 1))
 
 
+@cache
+def _countries() -> frozenset[str]:
+    """The one-word names of the world's countries, in lower case ("brazil", "canada"; pycountry's ISO 3166 list)."""
+    import pycountry
+
+    names = (getattr(c, key, "") for c in pycountry.countries for key in ("name", "common_name"))
+    return frozenset(n.lower() for n in names if n.isalpha())
+
+
 def unfamiliar_words(question: str) -> set[str]:
     """What an English question names in lower case: a word of four letters or more that is no English word
-    (`_is_english`): "does django have graphql support?", "how do I deploy my app to heroku?". A capital is
-    the only sign of a name `specifics` reads, and askers in chat seldom type one; a product's name found
-    in no passage is as much a reason to refuse as "Heroku" is."""
+    (`_is_english`): "does django have graphql support?", "how do I deploy my app to heroku?"; or a country's
+    name, a dictionary word or not ("what's the dental plan for contractors in brazil?": a brazil is a nut too). A
+    capital is the only sign of a name `specifics` reads, and askers in chat seldom type one; a product's or a
+    country's name found in no passage is as much a reason to refuse as "Heroku" is."""
     found = set()
     for raw in question.split():
         token = raw.strip(".,;:!?\"'“”‘’")
@@ -479,7 +531,7 @@ def unfamiliar_words(question: str) -> set[str]:
         token = _POSSESSIVE.sub("", token.strip("()[]"))
         if not _LOWER_WORD.fullmatch(token):
             continue
-        found |= {w for w in token.split("-") if len(w) >= 4 and w not in STOP and not _is_english(w)}
+        found |= {w for w in token.split("-") if len(w) >= 4 and w not in STOP and (w in _countries() or not _is_english(w))}
     return found
 
 
@@ -613,8 +665,9 @@ class GroundingChecker:
         stems = [content_stems(p) for p in passages]
         steers = [steering(p) for p in passages]
         running = [running_words(p) for p in passages]
-        sources = [running_words(x) for p in passages
-                   for x in [*_sentences(p), *filter(None, (_record(p, line) for line in p.splitlines()))]]
+        said_there = [x for p in passages for x in [*_sentences(p), *filter(None, (_record(p, line) for line in p.splitlines()))]]
+        sources = [running_words(x) for x in said_there]
+        numbered = [_Numbered.of(x) for x in said_there]
         mentions = Mentions(" ".join(norm) + " " + normalise(question),
                             set().union(*stems, content_stems(question)) if stems else content_stems(question))
         checks: list[SentenceCheck] = []
@@ -667,6 +720,8 @@ class GroundingChecker:
                 ok, reason = False, "about another row of the table than the one asked about"
             elif ok and spliced(running_words(body), sources):
                 ok, reason = False, "two sentences of the passages spliced into a claim neither makes"
+            elif ok and (moved := moved_number(body, numbered, question)) is not None:
+                ok, reason = False, f"its number {moved} is another sentence's than the one it says again"
             if ok and asked and (agreeing := contradicted_verdict(unit, asked)) is not None:
                 unit, reason = agreeing, "its yes or no said the opposite of the sentence: left out"
             elif ok and asked and best is not None and (plain := unaffirmed_verdict(unit, asked, passages[best - 1])):
@@ -901,15 +956,19 @@ def asked_rows(rows: Sequence[str], names: Sequence[str]) -> set[str]:
     return set() if len(asked) == len(rows) else asked
 
 
-def worded_rows(passage: str, question: str) -> set[str]:
+def worded_rows(passage: str, question: str, prose: bool = True) -> set[str]:
     """The rows of the passage's table holding a word of the question that no other row, nor a table's header,
     holds ("Temporary housing | Up to 30 nights | …" to "how many nights of temp housing do we get?": "nights" is
-    the header's, "housing" that row's alone). Empty where no row does, or every row."""
+    the header's, "housing" that row's alone); with `prose=False`, nor a line of the passage outside its tables
+    (what the question asks of the page, not of the table: "report" in "do I need a police report for a stolen
+    laptop?" where the table has "Within 30 minutes of the report"). Empty where no row does, or every row."""
     rows = _table_rows(passage)
     words = content_stems(question)
     if len(rows) < 2 or not words:
         return set()
     headers = set().union(*map(content_stems, _table_headers(passage)))
+    if not prose:
+        headers |= content_stems("\n".join(line for line in passage.splitlines() if not TABLE_ROW.fullmatch(line)))
     held = {r: (content_stems(r) & words) - headers for r in rows}
     count = collections.Counter(w for r in rows for w in held[r])
     asked = {r for r in rows if any(count[w] == 1 for w in held[r])}
@@ -920,11 +979,13 @@ def another_row(sentence: str, passage: str, question: str, english: bool = True
     """Whether `sentence` speaks of a row of its passage's table other than the row(s) the question names:
     "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]" from a holiday table
     where Ganesh Chaturthi has a row of its own. Each word of the page is there, the claim is about the wrong
-    row. The question names a row as `Mentions` reads a name (what the refusal reads too: "Teams" for "team"); a
-    sentence names one by a cell no other row has ("Gudi Padwa", "19 March"). False where the question names no
-    row, or every row, or the sentence names the asked row too."""
+    row. The question names a row as `Mentions` reads a name (what the refusal reads too: "Teams" for "team"), or,
+    naming none, by a word only that row holds, in the table and out of it (`worded_rows`: "canada" in "how long
+    is probation in canada?"); a sentence names one by a cell no other row has ("Gudi Padwa", "19 March"). False where the
+    question names no row, or every row, or the sentence names the asked row too."""
     rows = _table_rows(passage)
-    asked = asked_rows(rows, [n for group in question_names(question, english) for n in group])
+    asked = asked_rows(rows, [n for group in question_names(question, english) for n in group]) \
+        or worded_rows(passage, question, prose=False)
     if not asked:
         return False
     keys = {r: _row_keys(r) for r in rows}
