@@ -171,6 +171,13 @@ _SIGN_OFF = re.compile(r"^— \S.*$", re.M)  # the house style ends with a "— 
 _LABEL = re.compile(r"^(\s*[-*•]\s+)(?:Asker|Question|Passages):\s*", re.M)
 
 
+def _judged(check: SentenceCheck, scores: Sequence[float]) -> list[int]:
+    """The passages a kept sentence's model-written citations name that the focus score judged (not -inf, which
+    cannot be quoted): what `_asides` reads. [] for a line the model left uncited (a citation the check gave it)."""
+    return [n for n in cited_numbers(check.text) if 1 <= n <= len(scores) and scores[n - 1] != -math.inf] \
+        if check.cited else []
+
+
 def _tie_note(cited: Sequence[int]) -> list[str]:
     """The note on a quoted answer that quotes a second page (`Answerer._runner_up`)."""
     if len(cited) < 2:
@@ -450,7 +457,8 @@ class Answerer:
                 units = split_units(clean_generation(raw))
                 if len(units) - 1 > complete:
                     complete = len(units) - 1
-                    text = self._check("\n".join(units[:complete]), texts, question, asker, scores).text
+                    checked = self._check("\n".join(units[:complete]), texts, question, asker, scores)
+                    text = checked.text_before(self._pending(checked, scores))
                     if text and text != shown:
                         shown = text
                         timings.setdefault("first_text_s", round(time.perf_counter() - t1, 3))
@@ -514,13 +522,23 @@ class Answerer:
         passage names too). [] when the answer cites one passage."""
         if self.focus_margin is None or not scores:
             return []
-        cites = [(c, [n for n in cited_numbers(c.text) if 1 <= n <= len(scores) and scores[n - 1] != -math.inf]
-                  if c.cited else []) for c in result.kept]
+        cites = [(c, _judged(c, scores)) for c in result.kept]
         cited = {n for _, ns in cites for n in ns}
         if len(cited) < 2:
             return []
         top = max(scores[n - 1] for n in cited)
         return [c for c, ns in cites if ns and all(scores[n - 1] <= top - self.focus_margin for n in ns)]
+
+    def _pending(self, result: Grounding, scores: Sequence[float]) -> SentenceCheck | None:
+        """While an answer streams, the first kept sentence a later one could still make an aside (`_asides`): it
+        cites only passages at least `focus_margin` below the likeliest passage given. It and what follows it wait
+        for the final answer, so a reader never sees a sentence shown, then taken away. None when there is none."""
+        quotable = [s for s in scores if s != -math.inf]
+        if self.focus_margin is None or not quotable:
+            return None
+        top = max(quotable)
+        return next((c for c in result.kept if (ns := _judged(c, scores))
+                     and all(scores[n - 1] <= top - self.focus_margin for n in ns)), None)
 
     def _messages(self, question: str, passages: Sequence[ScoredChunk], asker: str | None,
                   history: Sequence[Turn]) -> list[dict[str, str]]:

@@ -150,6 +150,11 @@ class Grounding:
     def kept(self) -> list[SentenceCheck]:
         return [c for c in self.checks if c.supported]
 
+    def text_before(self, stop: SentenceCheck | None) -> str:
+        """The answer's kept sentences before `stop` (all of them when None)."""
+        kept = self.kept
+        return _join([c.text for c in kept[:kept.index(stop) if stop in kept else len(kept)]])
+
     def remove(self, checks: Sequence[SentenceCheck], reason: str) -> None:
         """Remove these kept sentences too, for `reason` (a judgement the check itself cannot make)."""
         for c in checks:
