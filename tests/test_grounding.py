@@ -256,6 +256,21 @@ def test_a_sentence_about_another_row_than_a_word_of_the_question_picks_is_remov
     assert GroundingChecker().check(wipe, [LOST_DEVICE], police, REFUSAL, asked=police).text == wipe
 
 
+def test_a_tables_header_alone_is_no_answer():
+    # Seen on the sample: "how long until the pit crew answers a hardware ticket?" kept "• Category | Use it for |
+    # First response [1]" once the row it had copied (another row than the one asked about) was removed.
+    support = ("| Category | Use it for | First response |\n|---|---|---|\n"
+               "| Outage (P1) | A tool is down for many people | 30 minutes, 24/7 |\n"
+               "| Hardware | A broken laptop or screen | 1 business day |")
+    asked = "how long until the pit crew answers a hardware ticket?"
+    answer = ("Hardware tickets get a first response within 1 business day [1].\n\n• Category | Use it for | First "
+              "response [1]\n\n• Outage (P1) | A tool is down for many people | 30 minutes, 24/7 [1]")
+    g = GroundingChecker().check(answer, [support], asked, REFUSAL, asked=asked)
+    assert g.text == "Hardware tickets get a first response within 1 business day [1]."
+    assert [c.reason for c in g.removed] == ["a table's header alone, no answer",
+                                             "about another row of the table than the one asked about"]
+
+
 def test_a_yes_or_no_that_says_the_opposite_of_its_own_sentence_is_left_out():
     # Seen on the sample: "is the office closed between christmas and new year?" answered "No – the office is closed
     # between Christmas and New Year [1]."; "is there parking at the toronto office?" answered "Yes – the office has no

@@ -673,6 +673,7 @@ class GroundingChecker:
         said_there = [x for p in passages for x in [*_sentences(p), *filter(None, (_record(p, line) for line in p.splitlines()))]]
         sources = [running_words(x) for x in said_there]
         numbered = [_Numbered.of(x) for x in said_there]
+        headers = {_header_cells(h) for p in passages for h in _table_headers(p)}
         mentions = Mentions(" ".join(norm) + " " + normalise(question),
                             set().union(*stems, content_stems(question)) if stems else content_stems(question))
         checks: list[SentenceCheck] = []
@@ -691,6 +692,9 @@ class GroundingChecker:
                 continue
             if is_question(body):  # a small model often echoes the FAQ heading it read
                 checks.append(SentenceCheck(unit, cited, False, "a question, not an answer"))
+                continue
+            if _header_cells(_BULLET.sub("", body)) in headers:  # "• Category | Use it for | First response [1]"
+                checks.append(SentenceCheck(unit, cited, False, "a table's header alone, no answer"))
                 continue
             repeat = said.repeats(body)
             if repeat:  # a small model loops within a line too ("X because X", a sentence said again)
@@ -950,6 +954,11 @@ def _table_headers(passage: str) -> set[str]:
     """The header rows of the passage's tables (the line above a rule), stripped."""
     lines = [line for line in passage.splitlines() if line.strip()]
     return {line.strip() for line, after in itertools.pairwise(lines) if TABLE_RULE.fullmatch(after)}
+
+
+def _header_cells(line: str) -> tuple[str, ...]:
+    """A table row's non-empty cells, in lower case, whether it was written with its outer pipes or not."""
+    return tuple(c.lower() for c in _cells(line, False) if c)
 
 
 def asked_rows(rows: Sequence[str], names: Sequence[str]) -> set[str]:
