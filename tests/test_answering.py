@@ -761,13 +761,19 @@ def test_a_written_sentence_announcing_what_the_answer_leaves_out_is_removed(tmp
     assert ans.removed == ["Then run the install as follows: [1]."]
 
 
-def test_what_an_answer_adds_from_a_passage_much_less_likely_to_answer_is_removed(tmp_path):
-    # Seen on the sample: "when do raises from the april review kick in?" answered "The April cycle takes effect on
-    # 1 July [2]. • Access Hub sends each reviewer a list on the first Monday of the quarter [3]".
+def _pay_and_access(tmp_path):
+    """Two pages: the pay review's date, and the access review's (a passage much less likely to answer about pay)."""
     idx = EmbeddedIndex(tmp_path / "i.db")
     idx.upsert(make_chunks("wiki:pay", ["Raises from the April pay review take effect on 1 July."], title="Pay review"))
     idx.upsert(make_chunks("wiki:access", ["Access Hub sends each reviewer a list on the first Monday of the quarter."],
                            title="Access review"))
+    return idx
+
+
+def test_what_an_answer_adds_from_a_passage_much_less_likely_to_answer_is_removed(tmp_path):
+    # Seen on the sample: "when do raises from the april review kick in?" answered "The April cycle takes effect on
+    # 1 July [2]. • Access Hub sends each reviewer a list on the first Monday of the quarter [3]".
+    idx = _pay_and_access(tmp_path)
 
     def reply(messages):
         user = messages[-1]["content"]
@@ -792,10 +798,7 @@ def test_a_sentence_that_may_turn_out_an_aside_is_not_streamed_before_the_answer
     # "The Pit Stop desk is in room 2.01 [3]" showed, then went when "… staffed on Tuesdays and Thursdays [1]" came.
     from bot.answering import Answer, Delta
 
-    idx = EmbeddedIndex(tmp_path / "i.db")
-    idx.upsert(make_chunks("wiki:pay", ["Raises from the April pay review take effect on 1 July."], title="Pay review"))
-    idx.upsert(make_chunks("wiki:access", ["Access Hub sends each reviewer a list on the first Monday of the quarter."],
-                           title="Access review"))
+    idx = _pay_and_access(tmp_path)
 
     def reply(messages):
         pay = next(i for i in (1, 2) if f"<passage {i}> Pay review" in messages[-1]["content"])
