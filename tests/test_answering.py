@@ -836,6 +836,27 @@ def test_a_command_the_model_ran_into_its_sentence_is_no_aside_though_another_pa
     assert ans.found and "lsb_release -a" in ans.text and ans.removed == []
 
 
+def test_an_answer_that_left_the_row_asked_about_for_another_quotes_the_asked_row(tmp_path):
+    # Seen on the sample: "how long until the pit crew answers a hardware ticket?" was answered with the definition
+    # of response time and the outage row; the check removed the row, and the answer said nothing of hardware.
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:help", ["Response time is the time until a Pit Crew member picks up the ticket.\n\n"
+                                         "| Category | Use it for | First response |\n|---|---|---|\n"
+                                         "| Outage (P1) | A tool is down for many people | 30 minutes, 24/7 |\n"
+                                         "| Hardware | Broken laptop, peripherals | 1 business day |"],
+                           title="Getting help"))
+    reply = ("Response time is the time until a Pit Crew member picks up the ticket [1].\n\n"
+             "• Outage (P1) | A tool is down for many people | 30 minutes, 24/7 [1]")
+    ans = answerer(idx, ScriptedGenerator(reply)).answer("how long until the pit crew answers a hardware ticket?")
+    assert ans.mode == "extractive"
+    assert ans.text == "Hardware — Use it for: Broken laptop, peripherals · First response: 1 business day [1]."
+    assert any("another row" in n for n in ans.notes)
+    # a kept sentence about the asked row: the answer stays as written, less the other row
+    right = "Hardware tickets get a first response within 1 business day [1].\n\n" + reply.split("\n\n")[1]
+    ans = answerer(idx, ScriptedGenerator(right)).answer("how long until the pit crew answers a hardware ticket?")
+    assert ans.mode == "generated" and ans.text == "Hardware tickets get a first response within 1 business day [1]."
+
+
 def test_an_answer_about_another_row_of_a_table_is_replaced_by_the_row_asked_about(tmp_path):
     # Seen on the sample: "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]."
     idx = EmbeddedIndex(tmp_path / "i.db")

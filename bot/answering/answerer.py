@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from bot.answering.citations import CITATION_MARKER, cited_numbers, validate_citations
 from bot.answering.generator import Generator, RefusalGate
 from bot.answering.grounding import (
+    ANOTHER_ROW,
     ELISION,
     Focus,
     Grounding,
@@ -24,9 +25,11 @@ from bot.answering.grounding import (
     focus_assessment,
     introduce,
     likeliest,
+    names_asked_row,
     opening,
     passage_closeness,
     quotable,
+    quote_rows,
     split_units,
     starts_a_block,
     unmatched_code,
@@ -610,6 +613,21 @@ class Answerer:
         said = answer_closeness(question, text, embed=embed)
         return best if closeness[best - 1] >= said + self.sentence_margin else None
 
+    def _row_left_out(self, question: str, passages: Sequence[ScoredChunk], result: Grounding) -> int | None:
+        """The passage whose table's row the question asks about when the check removed a sentence about another of
+        its rows (`another_row`) and no kept sentence names the asked one: "how long until the pit crew answers a
+        hardware ticket?" answered with the outage row, removed, and a definition of response time left. None
+        otherwise (the ganesh answer, nothing left, is quoted anyway)."""
+        english = self.language == "en"
+        for c in result.removed:
+            n = next((n for n in c.cited if 1 <= n <= len(passages)), None)
+            if c.reason != ANOTHER_ROW or n is None:
+                continue
+            page = passages[n - 1].chunk.embedding_text
+            if not any(names_asked_row(k.text, page, question, english) for k in result.kept):
+                return n
+        return None
+
     def _refocused(self, question: str, passages: Sequence[ScoredChunk], n: int, asker: str | None,
                    history: Sequence[Turn]) -> str | None:
         """The answer written again from passage [n] alone (it keeps its number), when that answer is
@@ -638,6 +656,7 @@ class Answerer:
         gen = self.generator.name
         refused = bool(text) and bool(REFUSAL.search(text.split("\n", 1)[0]) or CLOSEST.search(text))
         removed: list[str] = []
+        result: Grounding | None = None
 
         def not_found(mode: str, missing: Sequence[str] = ()) -> Answer:
             return Answer(question, self.style.apply(self.not_found_text(missing=missing), asker=asker, citations=()),
@@ -678,6 +697,12 @@ class Answerer:
                 cited = [n for n in cited if f"[{n}]" in prose]
         mode = "generated"
         embed = getattr(self.embedder, "embed", None)
+        if cited and result is not None and (row := self._row_left_out(question, passages, result)) is not None:
+            quoted = quote_rows(question, texts[row - 1], row, self.language == "en")
+            if quoted is not None:
+                text, cited, mode = quoted, [row], "extractive"
+                notes = [*notes, f"the answer spoke of another row of passage [{row}]'s table than the one asked "
+                                 "about, and of that row nothing: quoted it instead"]
         if cited and self.grounding and self.focus_margin is not None:
             off = self._off_target(scores, cited)
             again = self._refocused(question, passages, off, asker, history) if (
