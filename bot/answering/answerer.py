@@ -623,8 +623,8 @@ class Answerer:
             n = next((n for n in c.cited if 1 <= n <= len(passages)), None)
             if c.reason != ANOTHER_ROW or n is None:
                 continue
-            page = passages[n - 1].chunk.embedding_text
-            if not any(names_asked_row(k.text, page, question, english) for k in result.kept):
+            if not names_asked_row([k.text for k in result.kept], passages[n - 1].chunk.embedding_text, question,
+                                   english):
                 return n
         return None
 

@@ -992,30 +992,32 @@ def worded_rows(passage: str, question: str, prose: bool = True) -> set[str]:
 ANOTHER_ROW = "about another row of the table than the one asked about"  # the check's reason (`another_row`)
 
 
-def _rows_named(sentence: str, passage: str, question: str, english: bool = True) -> tuple[set[str], set[str]]:
-    """(the rows of the passage's table `sentence` names, the rows the question asks about), as `another_row`
-    reads them; both empty where the question picks no row, or every row."""
+def _rows_named(sentences: Sequence[str], passage: str, question: str,
+                english: bool = True) -> tuple[list[set[str]], set[str]]:
+    """(for each of `sentences`, the rows of the passage's table it names; the rows the question asks about), as
+    `another_row` reads them, the table and the question read once; the rows named empty where the question picks
+    no row, or every row."""
     rows = _table_rows(passage)
     asked = asked_rows(rows, [n for group in question_names(question, english) for n in group]) \
         or worded_rows(passage, question, prose=False)
     if not asked:
-        return set(), set()
+        return [set() for _ in sentences], set()
     keys = {r: _row_keys(r) for r in rows}
     shared = collections.Counter(k for r in rows for k in keys[r])
-    return {r for r in rows if any(shared[k] == 1 and _names(sentence, k) for k in keys[r])}, asked
+    return [{r for r in rows if any(shared[k] == 1 and _names(s, k) for k in keys[r])} for s in sentences], asked
 
 
-def names_asked_row(sentence: str, passage: str, question: str, english: bool = True) -> bool:
-    """Whether `sentence` names a row of the passage's table that the question asks about (`another_row`)."""
-    named, asked = _rows_named(sentence, passage, question, english)
-    return bool(named & asked)
+def names_asked_row(sentences: Sequence[str], passage: str, question: str, english: bool = True) -> bool:
+    """Whether one of `sentences` names a row of the passage's table that the question asks about (`another_row`)."""
+    named, asked = _rows_named(sentences, passage, question, english)
+    return any(n & asked for n in named)
 
 
 def quote_rows(question: str, passage: str, number: int, english: bool = True) -> str | None:
     """The rows of the passage's table the question asks about (`another_row` reads them), each as it reads with its
     header and with the columns the question names (`_record`), cited [number]: what replaces an answer that spoke
     of another row and of the asked one not at all. None where the question picks no row."""
-    _, asked = _rows_named("", passage, question, english)
+    _, asked = _rows_named([], passage, question, english)
     names = [n for group in question_names(question, english) for n in group]
     out = [record + ("" if _WHOLE_SENTENCE.search(record) else ".")
            for row in _table_rows(passage) if row in asked and (record := _record(passage, row, names))]
@@ -1030,7 +1032,7 @@ def another_row(sentence: str, passage: str, question: str, english: bool = True
     naming none, by a word only that row holds, in the table and out of it (`worded_rows`: "canada" in "how long
     is probation in canada?"); a sentence names one by a cell no other row has ("Gudi Padwa", "19 March"). False where the
     question names no row, or every row, or the sentence names the asked row too."""
-    named, asked = _rows_named(sentence, passage, question, english)
+    (named,), asked = _rows_named([sentence], passage, question, english)
     return bool(named) and not named & asked
 
 
