@@ -25,7 +25,6 @@ from bot.answering.grounding import (
     focus_assessment,
     introduce,
     likeliest,
-    names_asked_row,
     opening,
     passage_closeness,
     quotable,
@@ -530,7 +529,11 @@ class Answerer:
         if len(cited) < 2:
             return []
         top = max(scores[n - 1] for n in cited)
-        return [c for c, ns in cites if ns and all(scores[n - 1] <= top - self.focus_margin for n in ns)]
+        return [c for c, ns in cites if self._far_below(ns, scores, top)]
+
+    def _far_below(self, cited: Sequence[int], scores: Sequence[float], top: float) -> bool:
+        """Whether passages `cited` (some) all score at least `focus_margin` below `top`."""
+        return bool(cited) and all(scores[n - 1] <= top - self.focus_margin for n in cited)
 
     def _pending(self, result: Grounding, scores: Sequence[float]) -> SentenceCheck | None:
         """While an answer streams, the first kept sentence a later one could still make an aside (`_asides`): it
@@ -540,8 +543,7 @@ class Answerer:
         if self.focus_margin is None or not quotable:
             return None
         top = max(quotable)
-        return next((c for c in result.kept if (ns := _judged(c, scores))
-                     and all(scores[n - 1] <= top - self.focus_margin for n in ns)), None)
+        return next((c for c in result.kept if self._far_below(_judged(c, scores), scores, top)), None)
 
     def _messages(self, question: str, passages: Sequence[ScoredChunk], asker: str | None,
                   history: Sequence[Turn]) -> list[dict[str, str]]:
@@ -613,19 +615,17 @@ class Answerer:
         said = answer_closeness(question, text, embed=embed)
         return best if closeness[best - 1] >= said + self.sentence_margin else None
 
-    def _row_left_out(self, question: str, passages: Sequence[ScoredChunk], result: Grounding) -> int | None:
-        """The passage whose table's row the question asks about when the check removed a sentence about another of
-        its rows (`another_row`) and no kept sentence names the asked one: "how long until the pit crew answers a
-        hardware ticket?" answered with the outage row, removed, and a definition of response time left. None
-        otherwise (the ganesh answer, nothing left, is quoted anyway)."""
-        english = self.language == "en"
+    def _row_quote(self, question: str, passages: Sequence[ScoredChunk], result: Grounding) -> tuple[str, int] | None:
+        """The quote of the table rows the question asks about (`quote_rows`) and its passage's number, when the
+        check removed a sentence about another of the rows (`another_row`) and no kept sentence names an asked one:
+        "how long until the pit crew answers a hardware ticket?" answered with the outage row, removed, and a
+        definition of response time left. None otherwise (the ganesh answer, nothing left, is quoted anyway)."""
+        kept = [k.text for k in result.kept]
         for c in result.removed:
             n = next((n for n in c.cited if 1 <= n <= len(passages)), None)
-            if c.reason != ANOTHER_ROW or n is None:
-                continue
-            if not names_asked_row([k.text for k in result.kept], passages[n - 1].chunk.embedding_text, question,
-                                   english):
-                return n
+            if c.reason == ANOTHER_ROW and n is not None and (
+                    quoted := quote_rows(question, passages[n - 1].chunk.text, n, kept, self.language == "en")):
+                return quoted, n
         return None
 
     def _refocused(self, question: str, passages: Sequence[ScoredChunk], n: int, asker: str | None,
@@ -697,12 +697,11 @@ class Answerer:
                 cited = [n for n in cited if f"[{n}]" in prose]
         mode = "generated"
         embed = getattr(self.embedder, "embed", None)
-        if cited and result is not None and (row := self._row_left_out(question, passages, result)) is not None:
-            quoted = quote_rows(question, texts[row - 1], row, self.language == "en")
-            if quoted is not None:
-                text, cited, mode = quoted, [row], "extractive"
-                notes = [*notes, f"the answer spoke of another row of passage [{row}]'s table than the one asked "
-                                 "about, and of that row nothing: quoted it instead"]
+        if cited and result is not None and (rows := self._row_quote(question, passages, result)) is not None:
+            text, row = rows
+            cited, mode = [row], "extractive"
+            notes = [*notes, f"the answer spoke of another row of passage [{row}]'s table than the one asked "
+                             "about, and of that row nothing: quoted it instead"]
         if cited and self.grounding and self.focus_margin is not None:
             off = self._off_target(scores, cited)
             again = self._refocused(question, passages, off, asker, history) if (

@@ -277,16 +277,16 @@ class _Numbered:
         return cls(frozenset(_numbers(text)), frozenset(w for w in content_stems(text) if not _is_number(w)))
 
 
-def moved_number(sentence: str, sources: Sequence[_Numbered], question: str = "", held: float = 0.8,
+def moved_number(sentence: str, sources: Sequence[_Numbered], given: Iterable[str] = (), held: float = 0.8,
                  gap: float = 0.3) -> str | None:
     """A number a written sentence took from another sentence of the passages than the one it says again: the
     sentence's other words stand in one source sentence (`held` of them or more), which gives a number of its own
     and none of the sentence's, and every source sentence holding the sentence's number holds `gap` less of its
     words. "Report it within 48 hours of noticing, day or night" from "Report a lost or stolen device within 1 hour
     of noticing, day or night" and, two sections on, "file a police report within 48 hours": every word is the
-    page's, the deadline is the police report's. None where the sentence holds no number (but the question's),
-    or fewer than four other words, or no such sentence."""
-    mine = _numbers(CITATION_MARKER.sub(" ", sentence)) - _numbers(question)
+    page's, the deadline is the police report's. None where the sentence holds no number but those `given` (the
+    question's, `_numbers`), or fewer than four other words, or no such sentence."""
+    mine = _numbers(CITATION_MARKER.sub(" ", sentence)) - set(given)
     words = {w for w in content_stems(CITATION_MARKER.sub(" ", sentence)) if not _is_number(w)}
     if not mine or len(words) < 4 or not sources:
         return None
@@ -672,7 +672,7 @@ class GroundingChecker:
         running = [running_words(p) for p in passages]
         said_there = [x for p in passages for x in [*_sentences(p), *filter(None, (_record(p, line) for line in p.splitlines()))]]
         sources = [running_words(x) for x in said_there]
-        numbered = [_Numbered.of(x) for x in said_there]
+        numbered, given = [_Numbered.of(x) for x in said_there], _numbers(question)
         headers = {_header_cells(h) for p in passages for h in _table_headers(p)}
         mentions = Mentions(" ".join(norm) + " " + normalise(question),
                             set().union(*stems, content_stems(question)) if stems else content_stems(question))
@@ -729,7 +729,7 @@ class GroundingChecker:
                 ok, reason = False, ANOTHER_ROW
             elif ok and spliced(running_words(body), sources):
                 ok, reason = False, "two sentences of the passages spliced into a claim neither makes"
-            elif ok and (moved := moved_number(body, numbered, question)) is not None:
+            elif ok and (moved := moved_number(body, numbered, given)) is not None:
                 ok, reason = False, f"its number {moved} is another sentence's than the one it says again"
             if ok and asked and (agreeing := contradicted_verdict(unit, asked)) is not None:
                 unit, reason = agreeing, "its yes or no said the opposite of the sentence: left out"
@@ -1007,17 +1007,14 @@ def _rows_named(sentences: Sequence[str], passage: str, question: str,
     return [{r for r in rows if any(shared[k] == 1 and _names(s, k) for k in keys[r])} for s in sentences], asked
 
 
-def names_asked_row(sentences: Sequence[str], passage: str, question: str, english: bool = True) -> bool:
-    """Whether one of `sentences` names a row of the passage's table that the question asks about (`another_row`)."""
-    named, asked = _rows_named(sentences, passage, question, english)
-    return any(n & asked for n in named)
-
-
-def quote_rows(question: str, passage: str, number: int, english: bool = True) -> str | None:
+def quote_rows(question: str, passage: str, number: int, said: Sequence[str] = (), english: bool = True) -> str | None:
     """The rows of the passage's table the question asks about (`another_row` reads them), each as it reads with its
     header and with the columns the question names (`_record`), cited [number]: what replaces an answer that spoke
-    of another row and of the asked one not at all. None where the question picks no row."""
-    _, asked = _rows_named([], passage, question, english)
+    of another row and of the asked one not at all. None where the question picks no row, or one of `said` (what
+    the answer keeps) names an asked row already."""
+    named, asked = _rows_named(said, passage, question, english)
+    if any(n & asked for n in named):
+        return None
     names = [n for group in question_names(question, english) for n in group]
     out = [record + ("" if _WHOLE_SENTENCE.search(record) else ".")
            for row in _table_rows(passage) if row in asked and (record := _record(passage, row, names))]
