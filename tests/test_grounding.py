@@ -237,6 +237,27 @@ def test_a_sentence_with_a_number_taken_from_another_sentence_is_removed():
         == said
 
 
+def test_a_list_goes_with_the_removed_sentence_that_announced_it():
+    # Seen on the sample: "Yes – report it within 48 hours of noticing, day or night:" then the page's steps for a
+    # lost device ("1. Open a ticket …") and "The insurer requires it …": the lead went (its 48 hours are the
+    # police report's), and the steps it announced were left as the answer, a list numbered 1 under nothing.
+    asked = "do I need a police report for a stolen laptop?"
+    answer = ("Yes – report it within 48 hours of noticing, day or night:\n"
+              "1. Open a ticket at help.acme.example in the category **Lost/stolen device** [1].\n"
+              "• Upload the police report to the ticket [1]")
+    g = GroundingChecker().check(answer, [LOST_DEVICE], asked, REFUSAL, asked=asked)
+    assert g.text == "" and [c.reason for c in g.removed][1:] == ["a list item its removed introduction announced"] * 2
+    # a list under a kept introduction, or after a removed sentence that announced nothing, stays
+    kept = ("Report a lost or stolen device within 1 hour of noticing, day or night:\n"
+            "1. Open a ticket at help.acme.example in the category **Lost/stolen device** [1].")
+    under = GroundingChecker().check(kept, [LOST_DEVICE], asked, REFUSAL, asked=asked)
+    assert under.removed == [] and "1. Open a ticket" in under.text
+    after = GroundingChecker().check("Report it within 48 hours of noticing, day or night [1].\n"
+                                     "1. Open a ticket at help.acme.example in the category **Lost/stolen device** [1].",
+                                     [LOST_DEVICE], asked, REFUSAL, asked=asked)
+    assert after.text.startswith("1. Open a ticket") and len(after.removed) == 1
+
+
 def test_a_sentence_about_another_row_than_a_word_of_the_question_picks_is_removed():
     # "how long is probation in canada?" names no row ("canada" typed in lower case), yet "canada" is only in
     # Canada's row: a sentence about Portugal's row answers another question. A word the page's prose holds too

@@ -743,6 +743,7 @@ class GroundingChecker:
             if ok:
                 said.add(body)
         _check_verdicts(checks, passages, question)
+        _without_announcer(checks)
         text = _join([c.text for c in checks if c.supported])
         return Grounding(text, checks)
 
@@ -804,6 +805,24 @@ def _check_verdicts(checks: list[SentenceCheck], passages: Sequence[str], questi
         if not asks_yes_no or not any(says.search(passages[n - 1]) for n in sources):
             check.supported, check.support = False, 0.0
             check.reason = "a yes or no the passage it introduces does not say"
+
+
+ANNOUNCER_REMOVED = "a list item its removed introduction announced"  # the check's reason (`_without_announcer`)
+
+
+def _without_announcer(checks: list[SentenceCheck]) -> None:
+    """The list items right after a removed sentence that announced them (it ends in a colon) go with it: they
+    are the steps or points of what that sentence claimed ("Yes – report it within 48 hours of noticing, day or
+    night:" then "1. Open a ticket …", where the page's 48 hours are the police report's and its steps the lost
+    device's), and without it they answer nothing the reader asked; the answer's other sentences stay, and an
+    answer left with nothing is quoted from the best passage as any other."""
+    announced = False
+    for check in checks:
+        if _BULLET.match(check.text):
+            if announced and check.supported:
+                check.supported, check.reason = False, ANNOUNCER_REMOVED
+            continue
+        announced = not check.supported and _strip_markers(check.text).rstrip(" .").endswith(":")
 
 
 class _Said:
