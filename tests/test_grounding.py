@@ -272,6 +272,10 @@ def test_a_sentence_about_another_row_than_a_word_of_the_question_picks_is_remov
                                  [probation], asked, REFUSAL, asked=asked)
     assert g.text == "In Canada probation is 3 months [1]."
     assert [c.reason for c in g.removed] == ["about another row of the table than the one asked about"]
+    # a row is named by the note in brackets after its cell too ("Portugal"), as by the cell
+    g = GroundingChecker().check("In Portugal probation is 90 days for most roles [1].",
+                                 [probation], asked, REFUSAL, asked=asked)
+    assert g.text == "" and [c.reason for c in g.removed] == ["about another row of the table than the one asked about"]
     wipe = "The remote wipe is issued within 4 hours [1]."
     police = "do I need a police report for a stolen laptop?"
     assert GroundingChecker().check(wipe, [LOST_DEVICE], police, REFUSAL, asked=police).text == wipe

@@ -954,9 +954,13 @@ def _record(passage: str, row: str, names: Sequence[str] = ()) -> str | None:
 
 def _row_keys(row: str) -> set[str]:
     """What names a table's row in a sentence: each cell's text, bold and a bracketed note after it left out
-    ("Diwali (Lakshmi Puja observed)" is "Diwali"), at least three characters long."""
-    keys = (re.sub(r"\s*\([^)]*\)\s*$", "", cell.replace("**", "").replace("`", "")).strip()
-            for cell in _cells(row, row.lstrip().startswith("|")))
+    ("Diwali (Lakshmi Puja observed)" is "Diwali"), and that note on its own ("Acme Robotics Lda (Portugal)" is
+    named by "Portugal" too), each at least three characters long."""
+    keys = []
+    for cell in _cells(row, row.lstrip().startswith("|")):
+        cell = cell.replace("**", "").replace("`", "")
+        note = re.search(r"\s*\(([^)]*)\)\s*$", cell)
+        keys += [cell[:note.start()].strip(), note.group(1).strip()] if note else [cell.strip()]
     return {k.lower() for k in keys if len(k) >= 3 and re.search(r"\w", k)}
 
 
