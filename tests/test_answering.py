@@ -857,6 +857,31 @@ def test_an_answer_that_left_the_row_asked_about_for_another_quotes_the_asked_ro
     assert ans.mode == "generated" and ans.text == "Hardware tickets get a first response within 1 business day [1]."
 
 
+def test_the_asked_row_is_quoted_from_the_passage_whose_words_the_other_row_has(tmp_path):
+    # A small model cites [1] for what [2] says: the check reads the sentence against [2], and the asked row is
+    # quoted from [2]'s table, not looked for in [1] (where there is none, and the answer went unmended).
+    idx = EmbeddedIndex(tmp_path / "i.db")
+    idx.upsert(make_chunks("wiki:help", ["Response time is the time until a Pit Crew member picks up the ticket.\n\n"
+                                         "| Category | Use it for | First response |\n|---|---|---|\n"
+                                         "| Outage (P1) | A tool is down for many people | 30 minutes, 24/7 |\n"
+                                         "| Hardware | Broken laptop, peripherals | 1 business day |"],
+                           title="Getting help"))
+    idx.upsert(make_chunks("wiki:desk", ["The Pit Stop desk answers walk-up questions about hardware in room 2.01."],
+                           title="Pit Stop desk"))
+
+    def reply(messages):
+        user = messages[-1]["content"]
+        table = next(i for i in range(1, 4) if f"<passage {i}> Getting help" in user)
+        desk = next(i for i in range(1, 4) if f"<passage {i}> Pit Stop desk" in user)
+        return (f"Response time is the time until a Pit Crew member picks up the ticket [{table}].\n\n"
+                f"• Outage (P1) | A tool is down for many people | 30 minutes, 24/7 [{desk}]")
+
+    ans = answerer(idx, ScriptedGenerator(reply)).answer("how long until the pit crew answers a hardware ticket?")
+    assert ans.mode == "extractive"
+    assert ans.text.startswith("Hardware — Use it for: Broken laptop, peripherals · First response: 1 business day")
+    assert [c.document_id for c in ans.citations] == ["wiki:help"]
+
+
 def test_an_answer_about_another_row_of_a_table_is_replaced_by_the_row_asked_about(tmp_path):
     # Seen on the sample: "do we get ganesh chaturthi off in pune?" answered "Yes – the day is a Gudi Padwa [1]."
     idx = EmbeddedIndex(tmp_path / "i.db")

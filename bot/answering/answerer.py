@@ -619,10 +619,12 @@ class Answerer:
         """The quote of the table rows the question asks about (`quote_rows`) and its passage's number, when the
         check removed a sentence about another of the rows (`another_row`) and no kept sentence names an asked one:
         "how long until the pit crew answers a hardware ticket?" answered with the outage row, removed, and a
-        definition of response time left. None otherwise (the ganesh answer, nothing left, is quoted anyway)."""
+        definition of response time left. The table is read from the passage the check read the sentence against
+        (a sentence citing [1] in the words of [2] is about [2]'s rows). None otherwise (the ganesh answer, nothing
+        left, is quoted anyway)."""
         kept = [k.text for k in result.kept]
         for c in result.removed:
-            n = next((n for n in c.cited if 1 <= n <= len(passages)), None)
+            n = c.source if c.source is not None else next((n for n in c.cited if 1 <= n <= len(passages)), None)
             if c.reason == ANOTHER_ROW and n is not None and (
                     quoted := quote_rows(question, passages[n - 1].chunk.text, n, kept, self.language == "en")):
                 return quoted, n

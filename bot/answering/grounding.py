@@ -135,6 +135,7 @@ class SentenceCheck:
     support: float = 0.0  # share of its content words in the passage it cites
     unsupported_specifics: list[str] = field(default_factory=list)
     added_citation: int | None = None
+    source: int | None = None  # the passage it was read against: the one it cites, or the one whose words it has
 
 
 @dataclass
@@ -735,7 +736,7 @@ class GroundingChecker:
                 unit, reason = agreeing, "its yes or no said the opposite of the sentence: left out"
             elif ok and asked and best is not None and (plain := unaffirmed_verdict(unit, asked, passages[best - 1])):
                 unit, reason = plain, "its yes or no answered more than the passage says: left out"
-            check = SentenceCheck(unit, cited, ok, reason, round(support, 3))
+            check = SentenceCheck(unit, cited, ok, reason, round(support, 3), source=best)
             if ok and best is not None and (recite or not cited):
                 check.added_citation = best
                 check.text = _add_marker(_strip_markers(unit) if recite else unit, best)
