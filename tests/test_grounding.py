@@ -281,6 +281,28 @@ def test_a_sentence_about_another_row_than_a_word_of_the_question_picks_is_remov
     assert GroundingChecker().check(wipe, [LOST_DEVICE], police, REFUSAL, asked=police).text == wipe
 
 
+def test_a_pages_review_stamp_or_owner_is_no_answer_unless_asked_about():
+    # Seen on the sample: "lost my phone with the authenticator on it, how do I log in now?" answered "Follow the
+    # lost or stolen device page in the Security section [1]." and "• *Last reviewed 2025-10-06 by the Pit Crew and
+    # Security Team.* [1]"; a quote of the parental leave page ended in "Policy owner: Marta Figueiredo, …".
+    page = ("If you lose your phone, follow the lost or stolen device page in the Security section. The Pit Crew "
+            "resets your second factor after checking who you are.\n\nPolicy owner: Marta Figueiredo, Head of People.\n\n"
+            "*Last reviewed 2025-10-06 by the Pit Crew and Security Team.*")
+    asked = "lost my phone with the authenticator on it, how do I log in now?"
+    answer = ("Follow the lost or stolen device page in the Security section [1].\n"
+              "• *Last reviewed 2025-10-06 by the Pit Crew and Security Team.* [1]\n"
+              "• Policy owner: Marta Figueiredo, Head of People [1]")
+    g = GroundingChecker().check(answer, [page], asked, REFUSAL, asked=asked)
+    assert g.text == "Follow the lost or stolen device page in the Security section [1]."
+    assert [c.reason for c in g.removed] == ["the page's review stamp or owner, not asked about"] * 2
+    for question in ("when was the phone page last reviewed?", "who owns the phone policy?"):
+        assert len(GroundingChecker().check(answer, [page], question, REFUSAL, asked=question).removed) == 1
+    # a quote leaves them out too, unless asked
+    assert "Marta" not in quote("who resets my second factor if I lose my phone?", page, 1, max_sentences=5,
+                                max_words=200)
+    assert "Marta" in quote("who is the owner of the phone policy?", page, 1)
+
+
 def test_a_tables_header_alone_is_no_answer():
     # Seen on the sample: "how long until the pit crew answers a hardware ticket?" kept "• Category | Use it for |
     # First response [1]" once the row it had copied (another row than the one asked about) was removed.

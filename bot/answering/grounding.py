@@ -163,6 +163,22 @@ class Grounding:
         self.text = _join([c.text for c in self.checks if c.supported])
 
 
+_STAMP = re.compile(r"^[*_\s]*(?:last\s+(review|updat|modifi|edit|chang)\w*\b|(?:policy\s+|page\s+|document\s+)?(own)ers?:"
+                    r"|(maintain)ed\s+by\b)", re.I)
+
+
+def page_stamp(sentence: str, question: str) -> bool:
+    """Whether a sentence is a page's review stamp or owner line ("*Last reviewed 2025-10-06 by the Pit Crew and
+    Security Team.*", "Policy owner: Marta Figueiredo, Head of People") to a question that asks nothing of when the
+    page was reviewed or who owns it: a wiki puts one at the end of every page, and in an answer it answers
+    nothing ("lost my phone with the authenticator on it, how do I log in now?" answered with the stamp)."""
+    found = _STAMP.match(_BULLET.sub("", CITATION_MARKER.sub("", sentence)))
+    if found is None:
+        return False
+    verb = next(g for g in found.groups() if g)
+    return re.search(rf"(?i)\b{verb}", question) is None
+
+
 def steering(passage: str) -> bool:
     """A passage that speaks to the bot (an instruction, a chat turn): never a citation moved to, never quoted."""
     return bool(_INSTRUCTION.search(passage) or _ROLE.search(passage))
@@ -694,6 +710,9 @@ class GroundingChecker:
             if is_question(body):  # a small model often echoes the FAQ heading it read
                 checks.append(SentenceCheck(unit, cited, False, "a question, not an answer"))
                 continue
+            if page_stamp(body, asked or question):
+                checks.append(SentenceCheck(unit, cited, False, "the page's review stamp or owner, not asked about"))
+                continue
             if _header_cells(_BULLET.sub("", body)) in headers:  # "• Category | Use it for | First response [1]"
                 checks.append(SentenceCheck(unit, cited, False, "a table's header alone, no answer"))
                 continue
@@ -1217,7 +1236,7 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
         | _traceback(passage)
     sentences = [(i, s) for i, s in _quotable(passage)
                  if not s.startswith((">>>", "...")) and (asks_yes_no or not _YES_OR_NO.fullmatch(s))
-                 and s not in code_lines]
+                 and s not in code_lines and not page_stamp(s, question)]
     if not sentences:
         return None
     records = {s: _record(passage, s) for _, s in sentences}  # a table's row as it reads, with its header
