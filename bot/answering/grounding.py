@@ -164,12 +164,13 @@ class Grounding:
 
 
 _STAMP = re.compile(r"^[*_\s]*(?:last\s+(review|updat|modifi|edit|chang)\w*\b|(?:policy\s+|page\s+|document\s+)?(own)ers?:"
-                    r"|(maintain)ed\s+by\b)", re.I)
+                    r"|(maintain|approv)ed\s+by\b)", re.I)
 
 
 def page_stamp(sentence: str, question: str) -> bool:
     """Whether a sentence is a page's review stamp or owner line ("*Last reviewed 2025-10-06 by the Pit Crew and
-    Security Team.*", "Policy owner: Marta Figueiredo, Head of People") to a question that asks nothing of when the
+    Security Team.*", "Policy owner: Marta Figueiredo, Head of People", "Approved by the Leadership Team on
+    2026-03-18") to a question that asks nothing of when the
     page was reviewed or who owns it: a wiki puts one at the end of every page, and in an answer it answers
     nothing ("lost my phone with the authenticator on it, how do I log in now?" answered with the stamp)."""
     found = _STAMP.match(_BULLET.sub("", CITATION_MARKER.sub("", sentence)))
