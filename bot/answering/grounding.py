@@ -170,9 +170,9 @@ _STAMP = re.compile(r"^[*_\s]*(?:last\s+(review|updat|modifi|edit|chang)\w*\b|(?
 def page_stamp(sentence: str, question: str) -> bool:
     """Whether a sentence is a page's review stamp or owner line ("*Last reviewed 2025-10-06 by the Pit Crew and
     Security Team.*", "Policy owner: Marta Figueiredo, Head of People", "Approved by the Leadership Team on
-    2026-03-18") to a question that asks nothing of when the
-    page was reviewed or who owns it: a wiki puts one at the end of every page, and in an answer it answers
-    nothing ("lost my phone with the authenticator on it, how do I log in now?" answered with the stamp)."""
+    2026-03-18") to a question that asks nothing of when the page was reviewed, who owns or who approved it: a
+    wiki puts one at the end of every page, and in an answer it answers nothing ("lost my phone with the
+    authenticator on it, how do I log in now?" answered with the stamp)."""
     found = _STAMP.match(_BULLET.sub("", CITATION_MARKER.sub("", sentence)))
     if found is None:
         return False
@@ -828,9 +828,6 @@ def _check_verdicts(checks: list[SentenceCheck], passages: Sequence[str], questi
             check.reason = "a yes or no the passage it introduces does not say"
 
 
-ANNOUNCER_REMOVED = "a list item its removed introduction announced"  # the check's reason (`_without_announcer`)
-
-
 def _without_announcer(checks: list[SentenceCheck]) -> None:
     """The list items right after a removed sentence that announced them (it ends in a colon) go with it: they
     are the steps or points of what that sentence claimed ("Yes – report it within 48 hours of noticing, day or
@@ -841,7 +838,7 @@ def _without_announcer(checks: list[SentenceCheck]) -> None:
     for check in checks:
         if _BULLET.match(check.text):
             if announced and check.supported:
-                check.supported, check.reason = False, ANNOUNCER_REMOVED
+                check.supported, check.reason = False, "a list item its removed introduction announced"
             continue
         announced = not check.supported and _strip_markers(check.text).rstrip(" .").endswith(":")
 
