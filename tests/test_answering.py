@@ -836,15 +836,18 @@ def test_a_command_the_model_ran_into_its_sentence_is_no_aside_though_another_pa
     assert ans.found and "lsb_release -a" in ans.text and ans.removed == []
 
 
+# The help desk page's response times: a table whose rows a question picks out by a word ("hardware").
+HELP_DESK = ("Response time is the time until a Pit Crew member picks up the ticket.\n\n"
+             "| Category | Use it for | First response |\n|---|---|---|\n"
+             "| Outage (P1) | A tool is down for many people | 30 minutes, 24/7 |\n"
+             "| Hardware | Broken laptop, peripherals | 1 business day |")
+
+
 def test_an_answer_that_left_the_row_asked_about_for_another_quotes_the_asked_row(tmp_path):
     # Seen on the sample: "how long until the pit crew answers a hardware ticket?" was answered with the definition
     # of response time and the outage row; the check removed the row, and the answer said nothing of hardware.
     idx = EmbeddedIndex(tmp_path / "i.db")
-    idx.upsert(make_chunks("wiki:help", ["Response time is the time until a Pit Crew member picks up the ticket.\n\n"
-                                         "| Category | Use it for | First response |\n|---|---|---|\n"
-                                         "| Outage (P1) | A tool is down for many people | 30 minutes, 24/7 |\n"
-                                         "| Hardware | Broken laptop, peripherals | 1 business day |"],
-                           title="Getting help"))
+    idx.upsert(make_chunks("wiki:help", [HELP_DESK], title="Getting help"))
     reply = ("Response time is the time until a Pit Crew member picks up the ticket [1].\n\n"
              "• Outage (P1) | A tool is down for many people | 30 minutes, 24/7 [1]")
     ans = answerer(idx, ScriptedGenerator(reply)).answer("how long until the pit crew answers a hardware ticket?")
@@ -861,11 +864,7 @@ def test_the_asked_row_is_quoted_from_the_passage_whose_words_the_other_row_has(
     # A small model cites [1] for what [2] says: the check reads the sentence against [2], and the asked row is
     # quoted from [2]'s table, not looked for in [1] (where there is none, and the answer went unmended).
     idx = EmbeddedIndex(tmp_path / "i.db")
-    idx.upsert(make_chunks("wiki:help", ["Response time is the time until a Pit Crew member picks up the ticket.\n\n"
-                                         "| Category | Use it for | First response |\n|---|---|---|\n"
-                                         "| Outage (P1) | A tool is down for many people | 30 minutes, 24/7 |\n"
-                                         "| Hardware | Broken laptop, peripherals | 1 business day |"],
-                           title="Getting help"))
+    idx.upsert(make_chunks("wiki:help", [HELP_DESK], title="Getting help"))
     idx.upsert(make_chunks("wiki:desk", ["The Pit Stop desk answers walk-up questions about hardware in room 2.01."],
                            title="Pit Stop desk"))
 
