@@ -306,6 +306,31 @@ def test_a_pages_review_stamp_or_owner_is_no_answer_unless_asked_about():
     assert "Marta" in quote("who is the owner of the phone policy?", page, 1)
 
 
+def test_a_quoted_definition_list_brings_each_term_with_its_definition():
+    # Seen on the Debian FAQ: "What is the latest version of Debian?" was quoted "Currently there are three versions
+    # of Debian GNU/Linux [2]:" and, as a code block, the first of them only: the page's <dl> reads as a term on a
+    # line of its own, then its definition, for each of the three.
+    versions = ("Currently there are three versions of Debian GNU/Linux:\n"
+                "release 11, a.k.a. the `stable' distribution or bullseye\n"
+                "This is stable and well tested software, it changes if major security fixes are incorporated.\n"
+                "the `testing' distribution, currently called bookworm\n"
+                "This is where packages that will be released as the next `stable' are placed. It is updated often.\n"
+                "the `unstable' distribution\n"
+                "This is the version currently under development; it is updated continuously.\n"
+                "Please see Section 6.1 for more information.")
+    assert quote("What is the latest version of Debian?", versions, 2) == (
+        "Currently there are three versions of Debian GNU/Linux [2]:\n"
+        "- release 11, a.k.a. the `stable' distribution or bullseye: This is stable and well tested software, it "
+        "changes if major security fixes are incorporated.\n"
+        "- the `testing' distribution, currently called bookworm: This is where packages that will be released as the "
+        "next `stable' are placed.\n"
+        "- the `unstable' distribution: This is the version currently under development; it is updated continuously.")
+    # a command and the sentence after it are no definition list: the command stays a code block
+    command = ("To list the installed packages, run:\ndpkg --list\nThe first column shows the state. It has two "
+               "letters.\n")
+    assert "```\ndpkg --list\n```" in quote("how do I list the installed packages?", command, 1)
+
+
 def test_a_tables_header_alone_is_no_answer():
     # Seen on the sample: "how long until the pit crew answers a hardware ticket?" kept "• Category | Use it for |
     # First response [1]" once the row it had copied (another row than the one asked about) was removed.
