@@ -329,6 +329,10 @@ def test_a_quoted_definition_list_brings_each_term_with_its_definition():
     command = ("To list the installed packages, run:\ndpkg --list\nThe first column shows the state. It has two "
                "letters.\n")
     assert "```\ndpkg --list\n```" in quote("how do I list the installed packages?", command, 1)
+    # nor are a page's headings, each with its paragraph
+    sections = ("The policy covers two cases:\n## Lost devices\nReport a lost device within 1 hour of noticing it.\n"
+                "## Stolen devices\nFile a police report within 48 hours of the theft.")
+    assert "- ## Lost devices" not in (quote("what does the device policy cover?", sections, 1) or "")
 
 
 def test_a_tables_header_alone_is_no_answer():

@@ -1764,7 +1764,7 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
 def _definitions(passage: str, sentence: str, max_items: int = 6) -> list[str] | None:
     """The definition list a sentence ending in a colon introduces, each term with its definition's first sentence
     ("- the `unstable' distribution: This is the version currently under development; …"), when the lines after it
-    are one: a term on a line of its own (no sentence, no code fence, no list item), then the definition's line(s)
+    are one: a term on a line of its own (no sentence, code fence, list item, heading or table row), then the definition's line(s)
     of running text, at least twice (an HTML <dl>, as the files connector reads it: the Debian FAQ's "Currently
     there are three versions of Debian GNU/Linux:" / "release 11, a.k.a. the `stable' distribution or bullseye" /
     "This is stable and well tested software, …" / …). At most `max_items`, "…" after. None otherwise: the lines
@@ -1775,7 +1775,8 @@ def _definitions(passage: str, sentence: str, max_items: int = 6) -> list[str] |
     items, k = [], 0
     while k < len(lines):
         term = lines[k]
-        if FENCE.match(term) or _BULLET.match(term) or _is_prose(term) or _is_sentence(term) or term.endswith(":"):
+        if FENCE.match(term) or _BULLET.match(term) or term.startswith("#") or TABLE_ROW.fullmatch(term) \
+                or _is_prose(term) or _is_sentence(term) or term.endswith(":"):
             break
         said = list(itertools.takewhile(lambda line: _is_prose(line) or _is_sentence(line), lines[k + 1:]))
         if not said:
