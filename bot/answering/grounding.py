@@ -1262,7 +1262,8 @@ def quote(question: str, passage: str, number: int, *, embed: Embed | None = Non
             break
         run_on = _run_on(passage, text)
         code = _introduced_lines(passage, run_on[1][-1] if run_on else text)  # "… parameters:" + its code
-        if len(code) == 1 and not run_on and (terms := _definitions(passage, text)) and terms[0].startswith(f"- {code[0]}:"):
+        terms = _definitions(passage, text) if len(code) == 1 and not run_on else None
+        if terms and terms[0].startswith(f"- {code[0]}:"):
             code = terms  # a definition list: each term with its definition, not the first term as code
         if run_on:
             text, taken = run_on
@@ -1764,16 +1765,16 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
 def _definitions(passage: str, sentence: str, max_items: int = 6) -> list[str] | None:
     """The definition list a sentence ending in a colon introduces, each term with its definition's first sentence
     ("- the `unstable' distribution: This is the version currently under development; …"), when the lines after it
-    are one: a term on a line of its own (no sentence, code fence, list item, heading or table row), then the definition's line(s)
-    of running text, at least twice (an HTML <dl>, as the files connector reads it: the Debian FAQ's "Currently
-    there are three versions of Debian GNU/Linux:" / "release 11, a.k.a. the `stable' distribution or bullseye" /
-    "This is stable and well tested software, …" / …). At most `max_items`, "…" after. None otherwise: the lines
-    are code, a list, or one term (`_introduced_lines` reads them)."""
+    are one: a term on a line of its own (no sentence, code fence, list item, heading or table row), then the
+    definition's line(s) of running text, at least twice (an HTML <dl>, as the files connector reads it: the Debian
+    FAQ's "Currently there are three versions of Debian GNU/Linux:" / "release 11, a.k.a. the `stable' distribution
+    or bullseye" / "This is stable and well tested software, …" / …). At most `max_items`, "…" after. None
+    otherwise: the lines are code, a list, or one term (`_introduced_lines` reads them)."""
     if not sentence.endswith(":"):
         return None
     lines = [line.strip() for line in _after(passage, sentence) or [] if line.strip()]
     items, k = [], 0
-    while k < len(lines):
+    while k < len(lines) and len(items) <= max_items:
         term = lines[k]
         if FENCE.match(term) or _BULLET.match(term) or term.startswith("#") or TABLE_ROW.fullmatch(term) \
                 or _is_prose(term) or _is_sentence(term) or term.endswith(":"):
