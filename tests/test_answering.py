@@ -35,6 +35,10 @@ def test_base_model_rambling_is_cut_after_the_answer():
     assert clean_generation("Report it within 1 hour, day or night: 1. Open a ticket [2]. 2. Say what was lost [2].") \
         == "Report it within 1 hour, day or night:\n1. Open a ticket [2].\n2. Say what was lost [2]."
     assert clean_generation("The ratio is 3: 1. That is all [1].") == "The ratio is 3: 1. That is all [1]."
+    # a slash standing alone before a sentence's citation (seen on Django's docs) is none of the answer; a slash
+    # between words or amounts is
+    assert clean_generation("Try running python -m django. / [2].") == "Try running python -m django. [2]."
+    assert clean_generation("It costs EUR 20 (CAD 30 / INR 1,500) [1].") == "It costs EUR 20 (CAD 30 / INR 1,500) [1]."
 
 
 @pytest.fixture

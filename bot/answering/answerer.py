@@ -171,6 +171,9 @@ _SIGN_OFF = re.compile(r"^— \S.*$", re.M)  # the house style ends with a "— 
 # A label of the prompt's a small model writes before a point of its answer ("• Asker: You need the `deployer`
 # role …"); on a line of its own it starts a new turn (`_STOP_AT`).
 _LABEL = re.compile(r"^(\s*[-*•]\s+)(?:Asker|Question|Passages):\s*", re.M)
+# A slash standing alone between a sentence's end and its citation ("… python -m django. / [2].", seen on Django's
+# docs): no part of the answer.
+_STRAY_SLASH = re.compile(r"(?<=[.!?])[ \t]+/[ \t]*(?=\[\d)")
 
 
 def _judged(check: SentenceCheck, scores: Sequence[float]) -> list[int]:
@@ -198,7 +201,7 @@ def clean_generation(text: str) -> str:
     if m:
         sign_off = re.match(r"— [^\W\d_]+(?: [^\w\s])?", m.group(0))
         text = text[: m.start()] + (sign_off.group(0) if sign_off else m.group(0))
-    text = _unflattened(_LABEL.sub(r"\1", text))
+    text = _unflattened(_STRAY_SLASH.sub(" ", _LABEL.sub(r"\1", text)))
     lines, out = text.strip().splitlines(), []
     for line in lines:  # small models loop: drop a line repeated verbatim
         if line.strip() and line in out:
