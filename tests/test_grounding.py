@@ -300,10 +300,10 @@ def test_a_pages_review_stamp_or_owner_is_no_answer_unless_asked_about():
     # a quote leaves them out too, unless asked
     assert "Marta" not in quote("who resets my second factor if I lose my phone?", page, 1, max_sentences=5,
                                 max_words=200)
+    assert "Marta" in quote("who is the owner of the phone policy?", page, 1)
     approved = "Acmers get 2 weeks of paid leave. Approved by the Leadership Team on 2026-03-18."
     assert "Approved" not in quote("how much leave after a pregnancy loss?", approved, 1)
     assert "Approved" in quote("who approved the leave policy, and when?", approved, 1)
-    assert "Marta" in quote("who is the owner of the phone policy?", page, 1)
 
 
 def test_a_quoted_definition_list_brings_each_term_with_its_definition():

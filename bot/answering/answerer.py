@@ -193,7 +193,8 @@ def _tie_note(cited: Sequence[int]) -> list[str]:
 
 def clean_generation(text: str) -> str:
     """Cut what a base model adds after its answer (a new 'Question:', a passage list, a new turn,
-    anything after the sign-off line)."""
+    anything after the sign-off line), a prompt's label before a point, a slash standing alone before a citation;
+    a numbered list run into its sentence goes on lines of its own."""
     m = _STOP_AT.search(text)
     if m:
         text = text[: m.start()]
@@ -626,8 +627,8 @@ class Answerer:
         (a sentence citing [1] in the words of [2] is about [2]'s rows). None otherwise (the ganesh answer, nothing
         left, is quoted anyway)."""
         kept = [k.text for k in result.kept]
-        for c in result.removed:
-            n = c.source if c.source is not None else next((n for n in c.cited if 1 <= n <= len(passages)), None)
+        for c in result.removed:  # (the check reads a sentence's row against a passage it names: `source`)
+            n = c.source
             if c.reason == ANOTHER_ROW and n is not None and (
                     quoted := quote_rows(question, passages[n - 1].chunk.text, n, kept, self.language == "en")):
                 return quoted, n
