@@ -1033,19 +1033,25 @@ def worded_rows(passage: str, question: str, prose: bool = True) -> set[str]:
 ANOTHER_ROW = "about another row of the table than the one asked about"  # the check's reason (`another_row`)
 
 
-def _rows_named(sentences: Sequence[str], passage: str, question: str,
-                english: bool = True) -> tuple[list[set[str]], set[str]]:
-    """(for each of `sentences`, the rows of the passage's table it names; the rows the question asks about), as
-    `another_row` reads them, the table and the question read once; the rows named empty where the question picks
-    no row, or every row."""
+class _RowsNamed(NamedTuple):
+    named: list[set[str]]  # for each sentence, the rows of the passage's table it names
+    asked: set[str]  # the rows the question asks about
+    rows: list[str]  # the table's rows, in order
+    names: list[str]  # what the question names (`question_names`)
+
+
+def _rows_named(sentences: Sequence[str], passage: str, question: str, english: bool = True) -> _RowsNamed:
+    """The rows each of `sentences` names and the rows the question asks about, as `another_row` reads them, the
+    table and the question read once; the rows named empty where the question picks no row, or every row."""
     rows = _table_rows(passage)
-    asked = asked_rows(rows, [n for group in question_names(question, english) for n in group]) \
-        or worded_rows(passage, question, prose=False)
+    names = [n for group in question_names(question, english) for n in group]
+    asked = asked_rows(rows, names) or worded_rows(passage, question, prose=False)
     if not asked:
-        return [set() for _ in sentences], set()
+        return _RowsNamed([set() for _ in sentences], set(), rows, names)
     keys = {r: _row_keys(r) for r in rows}
     shared = collections.Counter(k for r in rows for k in keys[r])
-    return [{r for r in rows if any(shared[k] == 1 and _names(s, k) for k in keys[r])} for s in sentences], asked
+    named = [{r for r in rows if any(shared[k] == 1 and _names(s, k) for k in keys[r])} for s in sentences]
+    return _RowsNamed(named, asked, rows, names)
 
 
 def quote_rows(question: str, passage: str, number: int, said: Sequence[str] = (), english: bool = True) -> str | None:
@@ -1053,12 +1059,11 @@ def quote_rows(question: str, passage: str, number: int, said: Sequence[str] = (
     header and with the columns the question names (`_record`), cited [number]: what replaces an answer that spoke
     of another row and of the asked one not at all. None where the question picks no row, or one of `said` (what
     the answer keeps) names an asked row already."""
-    named, asked = _rows_named(said, passage, question, english)
-    if any(n & asked for n in named):
+    read = _rows_named(said, passage, question, english)
+    if any(n & read.asked for n in read.named):
         return None
-    names = [n for group in question_names(question, english) for n in group]
     out = [record + ("" if _WHOLE_SENTENCE.search(record) else ".")
-           for row in _table_rows(passage) if row in asked and (record := _record(passage, row, names))]
+           for row in read.rows if row in read.asked and (record := _record(passage, row, read.names))]
     return _add_marker(" ".join(out), number) if out else None
 
 
@@ -1070,7 +1075,7 @@ def another_row(sentence: str, passage: str, question: str, english: bool = True
     naming none, by a word only that row holds, in the table and out of it (`worded_rows`: "canada" in "how long
     is probation in canada?"); a sentence names one by a cell no other row has ("Gudi Padwa", "19 March"). False where the
     question names no row, or every row, or the sentence names the asked row too."""
-    (named,), asked = _rows_named([sentence], passage, question, english)
+    (named,), asked, _, _ = _rows_named([sentence], passage, question, english)
     return bool(named) and not named & asked
 
 
