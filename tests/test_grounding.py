@@ -210,6 +210,32 @@ def test_a_sentence_spliced_from_two_sentences_of_the_passages_is_removed():
         assert GroundingChecker().check(kept, [desk]).text == kept
 
 
+KERNEL = ("Yes. The linux-image-NNN.prerm script checks to see whether the kernel you are currently running is the "
+          "same as the kernel you are trying to de-install. Therefore you can remove unwanted kernel image packages "
+          "using this command:\n\n```\ndpkg --purge linux-image-NNN\n```")
+
+
+def test_a_subject_given_another_verb_a_few_words_on_is_a_splice():
+    # Seen on the Debian FAQ ("Can I safely de-install an old kernel package, and if so, how?"): the running kernel
+    # made the one to remove, the opposite of the page. "and it's the one" stands between the two runs, and the
+    # first ("you're currently running") left its verb ("is the same as …") behind; the command it announced goes
+    # with it, and the page is quoted.
+    asked = "Can I safely de-install an old kernel package, and if so, how?"
+    answer = ("Yes – the Linux kernel is the kernel that you're currently running, and it's the one you can remove "
+              "unwanted kernel image packages using this command:\ndpkg --purge linux-image-NNN [1].")
+    g = GroundingChecker().check(answer, [KERNEL], asked, REFUSAL, asked=asked)
+    assert g.text == "" and [c.reason for c in g.removed] == [
+        "two sentences of the passages spliced into a claim neither makes",
+        "a command its removed introduction announced"]
+    # the subject with its own verb, a paraphrase joining the page's two sentences, or a command under a kept
+    # introduction: kept
+    for kept in ("The prerm script checks whether the kernel you're currently running is the same as the kernel you "
+                 "are trying to de-install [1].",
+                 "The script checks that it isn't the kernel you are currently running, so you can remove unwanted "
+                 "kernel image packages using this command [1]: dpkg --purge linux-image-NNN [1]."):
+        assert GroundingChecker().check(kept, [KERNEL], asked, REFUSAL, asked=asked).removed == []
+
+
 LOST_DEVICE = ("## Report it within 1 hour\n\nReport a lost or stolen device **within 1 hour** of noticing, day or night:\n\n"
                "1. Open a ticket at help.acme.example in the category **Lost/stolen device**.\n\n"
                "| Time | Action |\n|---|---|\n| Within 30 minutes of the report | Device locked |\n"

@@ -213,9 +213,20 @@ def _is_number(token: str) -> bool:
     return bool(_NUMERIC.fullmatch(token))
 
 
+# A contraction as its words ("you're" is "you are", "can't" is "can not"): a run of words reads on through it.
+_SPELT_OUT = [(re.compile(r"\bcan't\b"), "can not"), (re.compile(r"\bwon't\b"), "will not"),
+              (re.compile(r"n't\b"), " not"), (re.compile(r"'re\b"), " are"), (re.compile(r"'ve\b"), " have"),
+              (re.compile(r"'ll\b"), " will"), (re.compile(r"\bi'm\b"), "i am"),
+              (re.compile(r"\b(it|that|there|here|what|who|where|how|he|she)'s\b"), r"\1 is")]
+
+
 def running_words(text: str) -> list[str]:
-    """A text's words in order, lower case, without punctuation: what `copied_from` compares."""
-    return re.findall(r"\w+", normalise(text))
+    """A text's words in order, lower case, without punctuation, its contractions spelt out: what `copied_from`
+    and `spliced` compare."""
+    text = normalise(text)
+    for pattern, words in _SPELT_OUT:
+        text = pattern.sub(words, text)
+    return re.findall(r"\w+", text)
 
 
 # A sentence is copied from a passage when a run of at least this many of its words (all of them in a shorter
@@ -243,6 +254,11 @@ def copied_from(sentence: Sequence[str], passages: Sequence[Sequence[str]], cite
                                                                        len(sentence) / 2):
         return None
     return source if all(2 * runs[c - 1] <= runs[source - 1] for c in cited) else None
+
+
+# `spliced`: how many words may stand between two runs whose first left its verb behind, and what such a verb is.
+SPLICE_GAP = 6
+_LEFT_VERB = frozenset("is are was were has have had can could will would must should may might does do".split())
 
 
 def spliced(sentence: Sequence[str], sources: Sequence[Sequence[str]], min_run: int = 4, held: float = 0.8) -> bool:
@@ -273,8 +289,19 @@ def spliced(sentence: Sequence[str], sources: Sequence[Sequence[str]], min_run: 
             best = max(best, (n, k, j), key=lambda r: r[0])
         runs.append(best if best[0] >= min_run else (1, -1, 0))
         i += runs[-1][0]
-    return any(a[1] >= 0 and b[1] >= 0 and a[1] != b[1] and a[2] + a[0] < len(sources[a[1]]) and b[2] > 0
-               for a, b in itertools.pairwise(runs))
+    if any(a[1] >= 0 and b[1] >= 0 and a[1] != b[1] and a[2] + a[0] < len(sources[a[1]]) and b[2] > 0
+           for a, b in itertools.pairwise(runs)):
+        return True
+    # A few words apart, when the first run left its verb behind and the words between give it another: "the
+    # kernel that you're currently running, and it's the one you can remove unwanted kernel image packages …" (the
+    # page: "whether the kernel you are currently running is the same as the kernel you are trying to de-install.
+    # Therefore you can remove …"), the opposite of the page.
+    standing = [k for k, r in enumerate(runs) if r[1] >= 0]
+    return any(0 < b - a - 1 <= SPLICE_GAP and runs[a][1] != runs[b][1] and runs[b][2] > 0
+               and runs[a][2] + runs[a][0] < len(sources[runs[a][1]])
+               and sources[runs[a][1]][runs[a][2] + runs[a][0]] in _LEFT_VERB
+               and any(w in _LEFT_VERB for w in sentence[sum(r[0] for r in runs[:a + 1]):sum(r[0] for r in runs[:b])])
+               for a, b in itertools.pairwise(standing))
 
 
 def _numbers(text: str) -> set[str]:
@@ -828,17 +855,25 @@ def _check_verdicts(checks: list[SentenceCheck], passages: Sequence[str], questi
             check.reason = "a yes or no the passage it introduces does not say"
 
 
+# A unit that opens in lower case or with a backtick is no sentence: a command ("dpkg --purge linux-image-NNN").
+_COMMAND_START = frozenset("abcdefghijklmnopqrstuvwxyz`")
+
+
 def _without_announcer(checks: list[SentenceCheck]) -> None:
     """The list items right after a removed sentence that announced them (it ends in a colon) go with it: they
     are the steps or points of what that sentence claimed ("Yes – report it within 48 hours of noticing, day or
     night:" then "1. Open a ticket …", where the page's 48 hours are the police report's and its steps the lost
-    device's), and without it they answer nothing the reader asked; the answer's other sentences stay, and an
-    answer left with nothing is quoted from the best passage as any other."""
+    device's), and without it they answer nothing the reader asked; so does the command it introduced ("… you can
+    remove unwanted kernel image packages using this command:" then "dpkg --purge linux-image-NNN"). The answer's
+    other sentences stay, and an answer left with nothing is quoted from the best passage as any other."""
     announced = False
     for check in checks:
         if _BULLET.match(check.text):
             if announced and check.supported:
                 check.supported, check.reason = False, "a list item its removed introduction announced"
+            continue
+        if announced and check.supported and _strip_markers(check.text).lstrip()[:1] in _COMMAND_START:
+            check.supported, check.reason = False, "a command its removed introduction announced"
             continue
         announced = not check.supported and _strip_markers(check.text).rstrip(" .").endswith(":")
 
