@@ -270,7 +270,10 @@ def spliced(sentence: Sequence[str], sources: Sequence[Sequence[str]], min_run: 
     from Python to a C" (its sentence goes on "function") + "variable (of type PyObject*) into which the object
     pointer is stored" (another passage's "the address of the C variable …"): each word is the passages', the
     claim is in neither. A sentence shortened from one source ("the Pit Stop desk [in Lisbon] is staffed …") or
-    joining two whole ones is no splice."""
+    joining two whole ones is no splice.
+    The two runs may stand up to `SPLICE_GAP` words apart when the source sentence of the first goes on with its
+    verb ("… you are currently running is the same as …") and the words between give the run another ("and it's
+    the one"): a subject taken from one sentence and said to do what another says."""
     if len(sentence) < 2 * min_run or not sources:
         return False
     if max(sum(w in words for w in sentence) for words in map(set, sources)) >= held * len(sentence):
@@ -279,7 +282,7 @@ def spliced(sentence: Sequence[str], sources: Sequence[Sequence[str]], min_run: 
     for k, s in enumerate(sources):
         for j, w in enumerate(s):
             at[w].append((k, j))
-    runs, i = [], 0  # (length, source, start in it), left to right, each the longest standing there
+    runs, i = [], 0  # (start in the sentence, length, source, start in it), left to right, each the longest there
     while i < len(sentence):
         best = (0, -1, 0)
         for k, j in at.get(sentence[i], ()):
@@ -287,21 +290,19 @@ def spliced(sentence: Sequence[str], sources: Sequence[Sequence[str]], min_run: 
             while i + n < len(sentence) and j + n < len(s) and sentence[i + n] == s[j + n]:
                 n += 1
             best = max(best, (n, k, j), key=lambda r: r[0])
-        runs.append(best if best[0] >= min_run else (1, -1, 0))
-        i += runs[-1][0]
-    if any(a[1] >= 0 and b[1] >= 0 and a[1] != b[1] and a[2] + a[0] < len(sources[a[1]]) and b[2] > 0
-           for a, b in itertools.pairwise(runs)):
-        return True
-    # A few words apart, when the first run left its verb behind and the words between give it another: "the
-    # kernel that you're currently running, and it's the one you can remove unwanted kernel image packages …" (the
-    # page: "whether the kernel you are currently running is the same as the kernel you are trying to de-install.
-    # Therefore you can remove …"), the opposite of the page.
-    standing = [k for k, r in enumerate(runs) if r[1] >= 0]
-    return any(0 < b - a - 1 <= SPLICE_GAP and runs[a][1] != runs[b][1] and runs[b][2] > 0
-               and runs[a][2] + runs[a][0] < len(sources[runs[a][1]])
-               and sources[runs[a][1]][runs[a][2] + runs[a][0]] in _LEFT_VERB
-               and any(w in _LEFT_VERB for w in sentence[sum(r[0] for r in runs[:a + 1]):sum(r[0] for r in runs[:b])])
-               for a, b in itertools.pairwise(standing))
+        if best[0] >= min_run:
+            runs.append((i, *best))
+        i += best[0] if best[0] >= min_run else 1
+
+    def joined(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+        (at_a, n_a, k_a, j_a), (at_b, _, k_b, j_b) = a, b
+        if k_a == k_b or j_a + n_a == len(sources[k_a]) or j_b == 0:
+            return False  # one sentence, the first run ends its sentence, or the second begins one
+        between = sentence[at_a + n_a:at_b]
+        return not between or len(between) <= SPLICE_GAP and sources[k_a][j_a + n_a] in _LEFT_VERB and any(
+            w in _LEFT_VERB for w in between)
+
+    return any(joined(a, b) for a, b in itertools.pairwise(runs))
 
 
 def _numbers(text: str) -> set[str]:
