@@ -1111,8 +1111,8 @@ def another_row(sentence: str, passage: str, question: str, english: bool = True
     naming none, by a word only that row holds, in the table and out of it (`worded_rows`: "canada" in "how long
     is probation in canada?"); a sentence names one by a cell no other row has ("Gudi Padwa", "19 March"). False where the
     question names no row, or every row, or the sentence names the asked row too."""
-    (named,), asked, _, _ = _rows_named([sentence], passage, question, english)
-    return bool(named) and not named & asked
+    read = _rows_named([sentence], passage, question, english)
+    return bool(read.named[0]) and not read.named[0] & read.asked
 
 
 def _after_code(passage: str, sentence: str) -> bool:
