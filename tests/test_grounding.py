@@ -1186,6 +1186,33 @@ def test_the_quoted_passage_is_where_closeness_similarity_and_rank_point():
     assert focus_scores("where do staff park?", [steer, page])[0] == float("-inf")
 
 
+def test_a_passage_that_points_elsewhere_for_what_is_asked_is_not_the_answer():
+    # Seen on the Python FAQ: "How can I create a stand-alone binary from a Python script?" was answered "See How can
+    # I create a stand-alone binary from a Python script? for a list of tools that can be used to make executables
+    # [1]." (the Windows FAQ's entry, the closest passage by far: it holds the question word for word), with the entry
+    # that answers it among the passages.
+    question = "How can I create a stand-alone binary from a Python script?"
+    pointer = ("See How can I create a stand-alone binary from a Python script? for a list of tools that can be used "
+               "to make executables.")
+    entry = ("There are a number of tools that determine the set of modules required by a program and bind these "
+             "modules together with a Python binary to produce a single executable.")
+    assert focus_scores(question, [pointer, entry])[0] == float("-inf")
+    assert extractive_answer(question, [pointer, entry]) == (f"{entry[:-1]} [2].", 2)
+    assert focus_scores("where is the unicode howto?", ["See the Unicode HOWTO."])[0] == float("-inf")
+    assert focus_scores("how do I use testfile()?", ["For more information on testfile(), see section testfile() "
+                                                     "API."])[0] == float("-inf")
+    # Asked something else, the pointer is the answer: the Windows FAQ's own question for it.
+    other = "How do I make an executable from a Python script?"
+    assert focus_scores(other, [pointer, entry])[0] > float("-inf")
+    assert extractive_answer(other, [pointer]) == (f"{pointer[:-1]} [1].", 1)
+    assert focus_scores("how do I read a unicode file?", ["See the Unicode HOWTO."])[0] > float("-inf")
+    # a passage that says where to look and more, or tells the reader to see to something, answers
+    for answers in ("See the Unicode HOWTO. Files opened in text mode are decoded with the locale's encoding unless "
+                    "you pass encoding='utf-8' to open(), which is what you want for files written elsewhere.",
+                    "See that the unicode howto is closed before you open it again."):
+        assert focus_scores("where is the unicode howto?", [answers])[0] > float("-inf")
+
+
 def test_a_faq_entry_is_judged_by_the_question_its_heading_asks_too():
     # Django's FAQ asked as a user would: "can a django model have a composite primary key?" was answered from the
     # models page ("By default, Django gives each model an auto-incrementing primary key …") over the entry that

@@ -1237,7 +1237,7 @@ def focus_assessment(question: str, passages: Sequence[str], *, similarities: Se
     sims = list(similarities) + [None] * (len(passages) - len(similarities))
 
     def scores(closeness: Sequence[float]) -> list[float]:
-        return [-math.inf if masked and not quotable(p) else c + j + (s or 0.0) - rank_weight * math.log(n)
+        return [-math.inf if masked and not quotable(p, question) else c + j + (s or 0.0) - rank_weight * math.log(n)
                 for n, (p, c, j, s) in enumerate(zip(passages, closeness, judged, sims, strict=True), start=1)]
 
     return Focus(scores(asked), scores(plain), list(plain))
@@ -1248,9 +1248,37 @@ def focus_scores(question: str, passages: Sequence[str], **kw) -> list[float]:
     return focus_assessment(question, passages, **kw).scores
 
 
-def quotable(passage: str) -> bool:
-    """Whether a passage can be quoted as an answer: it does not steer the bot, and has a sentence to quote."""
-    return not steering(passage) and bool(_quotable(passage))
+# A passage that only sends the reader elsewhere: "See How can I create a stand-alone binary from a Python script?
+# for a list of tools …", "See the Unicode HOWTO.", "For more information on testfile(), see section Basic API."
+# ("See that the file is closed …", "see whether …" tell the reader to check, not where to look.) What it points
+# to: its words after the "see", up to the name's end (a question mark) or what the reader will find there ("for …").
+_POINTER = re.compile(r"(?:see|refer to|for more (?:information|details)\b[^.?!]*?\bsee)\s(?!(?:that|whether|if|to)\b)"
+                      r"(?P<name>[^?]*\?|.*?(?=\sfor\s)|.*)", re.I | re.S)
+POINTER_MAX_WORDS = 30
+# The share of the question's content words the name a pointer gives must hold for it to name what is asked.
+POINTER_NAMES_QUESTION = 0.8
+
+
+def points_elsewhere(passage: str, question: str) -> bool:
+    """Whether a passage (of `POINTER_MAX_WORDS` words at most) only sends the reader elsewhere for the very thing
+    asked: each of its sentences points to another page or section (or goes on from one that does), and the name
+    it points to holds the question's words (`POINTER_NAMES_QUESTION`). The Python FAQ's Windows entry answers
+    "How do I make an executable from a Python script?" with "See How can I create a stand-alone binary from a
+    Python script? for a list of tools …": for that question the pointer is the answer, but asked "How can I
+    create a stand-alone binary from a Python script?" it only names the question; what it points to answers."""
+    sentences = _sentences(passage)
+    if not sentences or len(passage.split()) > POINTER_MAX_WORDS or not (first := _POINTER.match(sentences[0])):
+        return False
+    if not all(_POINTER.match(s) or s[:1].islower() for s in sentences):
+        return False
+    asked = content_stems(question)
+    return bool(asked) and len(asked & content_stems(first["name"])) >= POINTER_NAMES_QUESTION * len(asked)
+
+
+def quotable(passage: str, question: str) -> bool:
+    """Whether a passage can be quoted as an answer (to `question`): it does not steer the bot, does not only point
+    elsewhere for what is asked (`points_elsewhere`), and has a sentence to quote."""
+    return not steering(passage) and not points_elsewhere(passage, question) and bool(_quotable(passage))
 
 
 def likeliest(scores: Sequence[float]) -> int | None:
