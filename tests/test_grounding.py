@@ -1353,6 +1353,44 @@ def test_a_sections_opening_is_its_first_sentences_of_prose_without_the_code_it_
     assert opening("A single sentence far longer than the words allowed here.", max_words=5) is None
 
 
+
+def test_a_sections_opening_that_introduces_a_list_of_sentences_keeps_the_list():
+    from bot.answering.grounding import introduce, opening
+
+    # The Python FAQ's "How does the Python version numbering scheme work?": the search found the section's third
+    # chunk (alphas, betas, "+" suffixes); its opening says what the scheme is, in a list its first line announces.
+    versions = ("Python versions are numbered “A.B.C” or “A.B”:\n\n- A is the major version number – it is only "
+                "incremented for really major changes in the language.\n\n- B is the minor version number – it is "
+                "incremented for less earth-shattering changes.\n\n- C is the micro version number – it is "
+                "incremented for each bugfix release.\n\nSee PEP 6 for more information about bugfix releases.")
+    assert opening(versions) == (
+        "Python versions are numbered “A.B.C” or “A.B”:\n- A is the major version number – it is only incremented "
+        "for really major changes in the language.\n- B is the minor version number – it is incremented for less "
+        "earth-shattering changes.\n- C is the micro version number – it is incremented for each bugfix release.")
+    assert opening("Staff may work abroad. The rules are:\n- Ask your manager two weeks before you go.\n"
+                   "- Stay within the EU unless Legal agrees.\n\nTax is another matter.") == (
+        "Staff may work abroad. The rules are:\n- Ask your manager two weeks before you go.\n"
+        "- Stay within the EU unless Legal agrees.")
+    # The whole list or nothing of it: a list longer than the words allowed, or of names, or code, is left out.
+    assert opening(versions, max_words=40) is None
+    assert opening("Staff may work abroad. The countries are:\n- Spain\n- Portugal\n\nTax is another matter.") == (
+        "Staff may work abroad.")
+    assert opening("Consider the following code:\n- x = 1\n- y = 2") is None
+    # A list not seen to end is not seen whole: the Debian FAQ's priorities have a paragraph under each item, and a
+    # list may run on past the chunk.
+    priorities = ("Each package is assigned a priority by the maintainers. The priorities are:\n\n- Required: "
+                  "packages that are necessary for the proper functioning of the system.\n\nThis includes all tools "
+                  "that are necessary to repair system defects.\n\n- Important packages should be found on any "
+                  "Unix-like system.")
+    assert opening(priorities) == "Each package is assigned a priority by the maintainers."
+    assert opening(versions.rsplit("\n\n", 1)[0]) is None
+    # An answer that writes the introduction gets the list from the passage, up to where the opening ends (the
+    # passage goes on after "…" with the chunk the search found), as a list, not a code block.
+    passage = f"{opening(versions)}\n\n…\n\nIn other words, all versions labeled 2.0aN precede the versions labeled 2.0bN."
+    assert introduce("Python versions are numbered “A.B.C” or “A.B”: [1].", [passage]) == (
+        f"Python versions are numbered “A.B.C” or “A.B” [1]:\n{opening(versions).split(chr(10), 1)[1]}", [])
+
+
 REACH = ("- Ticket portal – help.acme.example. Best for anything that isn't urgent.\n"
          "- Slack – ask in #pit-crew. Quick questions are answered in the channel; anything longer becomes a ticket.\n"
          "- Phone – +351 21 000 4477, for urgent problems only. Outside desk hours this number forwards to the Pit "

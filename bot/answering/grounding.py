@@ -1662,7 +1662,8 @@ def opening(text: str, max_words: int = 60) -> str | None:
     None when the text does not open with a sentence, or its first sentence is longer than `max_words`."""
     out: list[str] = []
     words = 0
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
         line = line.strip()
         if not line:
             if out:
@@ -1672,11 +1673,33 @@ def opening(text: str, max_words: int = 60) -> str | None:
             break
         for sentence in filter(None, (s.strip() for s in _SENTENCE_END.split(line))):
             n = len(sentence.split())
+            if words + n <= max_words and line.endswith(sentence) and sentence.endswith(":") and (
+                    items := _introduced_items(lines[i + 1:], max_words - words - n)):
+                return "\n".join([" ".join([*out, sentence]), *items])
             if words + n > max_words or not _WHOLE_SENTENCE.search(sentence):
                 return " ".join(out) or None
             out.append(sentence)
             words += n
     return " ".join(out) or None
+
+
+def _introduced_items(lines: Sequence[str], max_words: int) -> list[str] | None:
+    """The list a sentence ending in a colon introduces, when it is a list of whole sentences, all of it within
+    `max_words` words (a section's opening is not cut mid-list): "Python versions are numbered “A.B.C” or “A.B”:"
+    then "- A is the major version number – …", "- B is …", "- C is …". The list must be seen to end (a line
+    after it, with no list item after that: the Debian FAQ's priorities go on after a paragraph under each).
+    None when what follows is code, a table, or a list of names or fragments, which the introduction announces
+    and the opening leaves out, or a list not seen whole."""
+    items: list[str] = []
+    rest = list(filter(None, (x.strip() for x in lines)))
+    for k, line in enumerate(rest):
+        if not _BULLET.match(line):
+            whole = items and not any(_BULLET.match(x) for x in rest[k:])
+            return items if whole and sum(len(x.split()) for x in items) <= max_words else None
+        if not _WHOLE_SENTENCE.search(line) or not _is_prose(_BULLET.sub("", line)):
+            return None
+        items.append(line)
+    return None
 
 
 def _is_prose(line: str) -> bool:
@@ -1817,6 +1840,8 @@ def _introduced_lines(passage: str, sentence: str, max_lines: int = 12) -> list[
                 break
             spaced = spaced or bool(block)
             continue
+        if line.strip() == ELISION:  # a section's opening ends there (`opening`): what follows is further down
+            break
         if not colon and not _command_line(line):  # after no colon, commands only; where the sentence goes on
             return block if len(block) > 1 or block and not _goes_on(line) else []  # after one, it is a `_run_on`
         if _is_prose(line) or block and line[:1].isupper() and (
