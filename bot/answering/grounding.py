@@ -1694,8 +1694,8 @@ def _introduced_items(lines: Sequence[str], max_words: int) -> list[str] | None:
     rest = list(filter(None, (x.strip() for x in lines)))
     for k, line in enumerate(rest):
         if not _BULLET.match(line):
-            whole = items and not any(_BULLET.match(x) for x in rest[k:])
-            return items if whole and sum(len(x.split()) for x in items) <= max_words else None
+            seen_whole = bool(items) and not any(_BULLET.match(x) for x in rest[k:])
+            return items if seen_whole and sum(len(x.split()) for x in items) <= max_words else None
         if not _WHOLE_SENTENCE.search(line) or not _is_prose(_BULLET.sub("", line)):
             return None
         items.append(line)
