@@ -404,9 +404,10 @@ class Answerer:
         if not passages:
             return [], 0.0, []
         focus = self._assessment(question, passages)
-        scores = [r if quotable(p.chunk.text, question) else -math.inf for p, r in zip(passages, focus.scores, strict=True)]
+        can_quote = [quotable(p.chunk.text, question) for p in passages]  # read once: both lists below use it
+        scores = [r if ok else -math.inf for ok, r in zip(can_quote, focus.scores, strict=True)]
         # how likely any passage answers, from what the passages say (not the questions their headings ask)
-        usable = [x for p, x in zip(passages, focus.plain, strict=True) if quotable(p.chunk.text, question)] or focus.plain
+        usable = [x for ok, x in zip(can_quote, focus.plain, strict=True) if ok] or focus.plain
         return scores, max(usable) / (3 if self.focus_embedder is not None else 2), focus.closeness
 
     def unmatched(self, question: str, passages: Sequence[ScoredChunk]) -> list[str]:
